@@ -1,0 +1,189 @@
+//! Messages of the payout contract: inference escrow, attribution commits, finalization, claims.
+
+use crate::asset::{AssetInfo, Price};
+use crate::datanet::Earning;
+use crate::packet::AttributionPacket;
+use crate::split::Settlement;
+use cosmwasm_schema::{cw_serde, QueryResponses};
+use cosmwasm_std::{Addr, HexBinary, Timestamp};
+use cw20::Cw20ReceiveMsg;
+
+#[cw_serde]
+pub struct InstantiateMsg {
+    pub admin: Option<String>,
+    pub datanet_contract: String,
+    pub registry_contract: String,
+    /// Receives the protocol share.
+    pub treasury: String,
+    /// Seconds between reaching quorum and the earliest finalization.
+    pub challenge_window_seconds: u64,
+    /// Seconds after a request after which, without a finalizable attribution, the payer may be refunded.
+    pub request_expiry_seconds: u64,
+    /// cw20 tokens accepted as payment.
+    pub accepted_cw20: Vec<String>,
+    /// Most entries a packet may carry (K).
+    pub max_entries: u32,
+}
+
+#[cw_serde]
+pub enum ExecuteMsg {
+    /// Pays for an inference in native coins; the exact price is escrowed and any excess refunded.
+    RequestInference {
+        model_id: u64,
+        version: u32,
+        /// SHA-256 of the prompt.
+        prompt_hash: HexBinary,
+    },
+    /// cw20 `Send` hook; the inner message is a [`ReceiveMsg`].
+    Receive(Cw20ReceiveMsg),
+    /// An attestor commits attribution packets (batched).
+    CommitAttribution { packets: Vec<AttributionPacket> },
+    /// Anyone: settles requests whose quorum packet has passed the challenge window.
+    Finalize { request_ids: Vec<u64> },
+    /// Anyone, after expiry: returns the escrow of a request that cannot be finalized to its payer.
+    Refund { request_id: u64 },
+    /// Pays out everything the sender is owed (native and cw20).
+    Claim {},
+    /// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`.
+    BindChannel { channel_id: String, attestor: String },
+    /// Admin only.
+    UnbindChannel { channel_id: String },
+    /// Admin only.
+    UpdateConfig {
+        admin: Option<String>,
+        treasury: Option<String>,
+        challenge_window_seconds: Option<u64>,
+        request_expiry_seconds: Option<u64>,
+        accepted_cw20: Option<Vec<String>>,
+        max_entries: Option<u32>,
+    },
+}
+
+/// The message inside a cw20 `Send` to the payout contract.
+#[cw_serde]
+pub enum ReceiveMsg {
+    RequestInference {
+        model_id: u64,
+        version: u32,
+        prompt_hash: HexBinary,
+    },
+}
+
+#[cw_serde]
+pub struct MigrateMsg {}
+
+/// Where a paid request stands.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum RequestStatus {
+    /// Paid; waiting for attestors.
+    Open,
+    /// One packet reached quorum; finalizable after the challenge window.
+    Attested,
+    /// Conflicting packets; refundable at expiry unless exactly one packet holds quorum.
+    Disputed,
+    Finalized,
+    Refunded,
+}
+
+impl RequestStatus {
+    /// A short stable name, used in storage index keys and events.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RequestStatus::Open => "open",
+            RequestStatus::Attested => "attested",
+            RequestStatus::Disputed => "disputed",
+            RequestStatus::Finalized => "finalized",
+            RequestStatus::Refunded => "refunded",
+        }
+    }
+}
+
+#[cw_serde]
+pub struct InferenceRequest {
+    pub id: u64,
+    pub payer: Addr,
+    pub model_id: u64,
+    pub model_version: u32,
+    pub prompt_hash: HexBinary,
+    /// What is escrowed.
+    pub price: Price,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub status: RequestStatus,
+    /// The packet hash that reached quorum.
+    pub agreed_packet: Option<HexBinary>,
+    /// Earliest finalization time once quorum is reached.
+    pub finalizable_at: Option<Timestamp>,
+    /// Distinct packet hashes committed so far.
+    pub distinct_packets: u32,
+    pub settlement: Option<Settlement>,
+}
+
+/// One attestor's commit for a request.
+#[cw_serde]
+pub struct CommitInfo {
+    pub attestor: Addr,
+    pub packet_hash: HexBinary,
+}
+
+#[cw_serde]
+#[derive(QueryResponses)]
+pub enum QueryMsg {
+    #[returns(ConfigResponse)]
+    Config {},
+    #[returns(InferenceRequest)]
+    Request { request_id: u64 },
+    /// Requests by id, optionally only those with `status` or paid by `payer`.
+    #[returns(RequestsResponse)]
+    Requests {
+        status: Option<RequestStatus>,
+        payer: Option<String>,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
+    #[returns(Vec<CommitInfo>)]
+    Commits { request_id: u64 },
+    #[returns(AttributionPacket)]
+    Packet {
+        request_id: u64,
+        packet_hash: HexBinary,
+    },
+    /// What `address` can claim.
+    #[returns(BalancesResponse)]
+    Balances {
+        address: String,
+        start_after: Option<AssetInfo>,
+        limit: Option<u32>,
+    },
+    #[returns(Vec<ChannelBinding>)]
+    Channels {},
+}
+
+#[cw_serde]
+pub struct ConfigResponse {
+    pub admin: Addr,
+    pub datanet_contract: Addr,
+    pub registry_contract: Addr,
+    pub treasury: Addr,
+    pub challenge_window_seconds: u64,
+    pub request_expiry_seconds: u64,
+    pub accepted_cw20: Vec<Addr>,
+    pub max_entries: u32,
+}
+
+#[cw_serde]
+pub struct RequestsResponse {
+    pub requests: Vec<InferenceRequest>,
+}
+
+#[cw_serde]
+pub struct BalancesResponse {
+    pub balances: Vec<Earning>,
+}
+
+#[cw_serde]
+pub struct ChannelBinding {
+    pub channel_id: String,
+    pub attestor: Addr,
+}
