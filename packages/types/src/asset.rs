@@ -88,7 +88,9 @@ mod tests {
     #[test]
     fn denoms_follow_the_sdk_rule() {
         assert!(is_valid_denom("utrib"));
-        assert!(is_valid_denom("ibc/27394FB092D2ECCD56123C74F36E4C1F926001CEADA9CA97EA622B25F41E5EB2"));
+        assert!(is_valid_denom(
+            "ibc/27394FB092D2ECCD56123C74F36E4C1F926001CEADA9CA97EA622B25F41E5EB2"
+        ));
         assert!(!is_valid_denom("ut"));
         assert!(!is_valid_denom("1trib"));
         assert!(!is_valid_denom("u trib"));

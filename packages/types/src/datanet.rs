@@ -77,9 +77,15 @@ pub enum ExecuteMsg {
         max_contribution_bytes: Option<u64>,
     },
     /// Owner only.
-    AddCurators { datanet_id: u64, curators: Vec<String> },
+    AddCurators {
+        datanet_id: u64,
+        curators: Vec<String>,
+    },
     /// Owner only.
-    RemoveCurators { datanet_id: u64, curators: Vec<String> },
+    RemoveCurators {
+        datanet_id: u64,
+        curators: Vec<String>,
+    },
     /// Owner only: the contributors an `AllowList` datanet admits.
     UpdateAllowList {
         datanet_id: u64,
@@ -108,7 +114,10 @@ pub enum ExecuteMsg {
         reason: Option<String>,
     },
     /// Owner or curator: freezes the accepted contributions into a new immutable version.
-    Snapshot { datanet_id: u64, note: Option<String> },
+    Snapshot {
+        datanet_id: u64,
+        note: Option<String>,
+    },
     /// Usage recorder only: one use of each listed contribution, with what it earned.
     RecordUsage { records: Vec<UsageRecord> },
     /// Admin only.
@@ -146,11 +155,17 @@ pub enum QueryMsg {
     #[returns(Vec<Addr>)]
     Curators { datanet_id: u64 },
     #[returns(bool)]
-    IsAllowed { datanet_id: u64, contributor: String },
+    IsAllowed {
+        datanet_id: u64,
+        contributor: String,
+    },
     #[returns(Contribution)]
     Contribution { contribution_id: u64 },
     #[returns(Option<Contribution>)]
-    ContributionByHash { datanet_id: u64, content_hash: String },
+    ContributionByHash {
+        datanet_id: u64,
+        content_hash: String,
+    },
     /// Contributions of a datanet by id, optionally only those with `status`.
     #[returns(ContributionsResponse)]
     Contributions {

@@ -13,6 +13,8 @@ pub mod pagination;
 pub mod payout;
 pub mod registry;
 pub mod split;
+pub mod upgrade;
+pub mod validate;
 
 pub use asset::{AssetInfo, Price};
 pub use hash::{parse_content_hash, sha256, Hash32, HashError};

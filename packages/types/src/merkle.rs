@@ -63,7 +63,10 @@ pub fn root_from_leaves(leaves: &[Hash32]) -> Hash32 {
         1 => leaves[0],
         n => {
             let k = split_point(n as u64) as usize;
-            node_hash(&root_from_leaves(&leaves[..k]), &root_from_leaves(&leaves[k..]))
+            node_hash(
+                &root_from_leaves(&leaves[..k]),
+                &root_from_leaves(&leaves[k..]),
+            )
         }
     }
 }
@@ -200,7 +203,10 @@ impl Frontier {
         let mut height = 0u32;
         let mut index = self.size;
         while (self.size >> height) & 1 == 1 {
-            let left = self.peaks.pop().expect("a set bit of size always has a peak");
+            let left = self
+                .peaks
+                .pop()
+                .expect("a set bit of size always has a peak");
             let left: Hash32 = left
                 .as_slice()
                 .try_into()

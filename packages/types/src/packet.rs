@@ -93,8 +93,11 @@ impl AttributionPacket {
             ("scores_root", &self.scores_root),
         ]
         .into_iter()
-        .chain(self.datanet_roots.iter().map(|r| ("datanet_roots.root", &r.root)))
-        {
+        .chain(
+            self.datanet_roots
+                .iter()
+                .map(|r| ("datanet_roots.root", &r.root)),
+        ) {
             if value.len() != 32 {
                 return Err(PacketError::BadHash {
                     field,

@@ -45,7 +45,10 @@ pub enum ExecuteMsg {
     /// Pays out everything the sender is owed (native and cw20).
     Claim {},
     /// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`.
-    BindChannel { channel_id: String, attestor: String },
+    BindChannel {
+        channel_id: String,
+        attestor: String,
+    },
     /// Admin only.
     UnbindChannel { channel_id: String },
     /// Admin only.

@@ -115,7 +115,10 @@ pub fn settle(
         let each = operator_pool.multiply_ratio(1u128, operators as u128);
         let mut shares = vec![each; operators];
         let rest = operator_pool
-            .checked_sub(each.checked_mul(Uint128::from(operators as u128)).map_err(|_| overflow())?)
+            .checked_sub(
+                each.checked_mul(Uint128::from(operators as u128))
+                    .map_err(|_| overflow())?,
+            )
             .map_err(|_| overflow())?;
         shares[0] = shares[0].checked_add(rest).map_err(|_| overflow())?;
         shares
