@@ -1,1 +1,8 @@
 pub mod contract;
+pub mod error;
+pub mod execute;
+pub mod query;
+pub mod state;
+
+#[cfg(test)]
+mod tests;

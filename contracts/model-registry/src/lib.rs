@@ -1,1 +1,6 @@
 pub mod contract;
+pub mod error;
+pub mod execute;
+pub mod query;
+pub mod state;
+pub mod validate;

@@ -1,0 +1,107 @@
+use cosmwasm_std::{Addr, OverflowError, StdError};
+use thiserror::Error;
+use tributary_types::datanet::ContributionStatus;
+use tributary_types::upgrade::UpgradeError;
+use tributary_types::validate::TextError;
+use tributary_types::HashError;
+
+/// Every way a message or query to the datanet contract can fail.
+#[derive(Error, Debug, PartialEq)]
+pub enum ContractError {
+    #[error(transparent)]
+    Std(#[from] StdError),
+
+    #[error(transparent)]
+    Overflow(#[from] OverflowError),
+
+    #[error(transparent)]
+    Hash(#[from] HashError),
+
+    #[error(transparent)]
+    Text(#[from] TextError),
+
+    #[error(transparent)]
+    Upgrade(#[from] UpgradeError),
+
+    #[error("{sender} is not allowed to {action}")]
+    Unauthorized { sender: Addr, action: &'static str },
+
+    #[error("{address:?} is not a valid address")]
+    InvalidAddress { address: String },
+
+    #[error("datanet {datanet_id} does not exist")]
+    DatanetNotFound { datanet_id: u64 },
+
+    #[error("contribution {contribution_id} does not exist")]
+    ContributionNotFound { contribution_id: u64 },
+
+    #[error("datanet {datanet_id} has no version {version}")]
+    VersionNotFound { datanet_id: u64, version: u32 },
+
+    #[error("a datanet needs between {min} and {max} domain tags, got {count}")]
+    TagCount {
+        count: usize,
+        min: usize,
+        max: usize,
+    },
+
+    #[error("domain tag {tag:?} is listed twice")]
+    DuplicateTag { tag: String },
+
+    #[error("max_contribution_bytes must be greater than zero")]
+    ZeroMaxContributionBytes,
+
+    #[error("a datanet may have at most {max} curators, this change would give it {count}")]
+    TooManyCurators { count: usize, max: usize },
+
+    #[error("a contribution must have at least one byte")]
+    EmptyContribution,
+
+    #[error("contribution of {size} bytes exceeds the datanet's limit of {max} bytes")]
+    Oversize { size: u64, max: u64 },
+
+    #[error(
+        "content {content_hash} is already contribution {existing_id} of datanet {datanet_id}"
+    )]
+    DuplicateContent {
+        datanet_id: u64,
+        content_hash: String,
+        existing_id: u64,
+    },
+
+    #[error("{contributor} is not on the allow list of datanet {datanet_id}")]
+    NotAllowed { datanet_id: u64, contributor: Addr },
+
+    #[error("contribution {id} is {} and no longer pending", .status.as_str())]
+    NotPending { id: u64, status: ContributionStatus },
+
+    #[error("rejecting contribution {contribution_id} requires a reason")]
+    ReasonRequired { contribution_id: u64 },
+
+    #[error("datanet {datanet_id} has no accepted contribution since its last version ({count} accepted)")]
+    NothingToSnapshot { datanet_id: u64, count: u64 },
+
+    #[error("contribution {contribution_id} is {} and not accepted", .status.as_str())]
+    NotAccepted {
+        contribution_id: u64,
+        status: ContributionStatus,
+    },
+
+    #[error("contribution {contribution_id} (leaf {leaf_index}) is not in version {version}, which has {count} leaves")]
+    NotInVersion {
+        contribution_id: u64,
+        leaf_index: u64,
+        version: u32,
+        count: u64,
+    },
+
+    #[error("a usage batch may hold at most {max} records, got {count}")]
+    TooManyRecords { count: usize, max: usize },
+
+    #[error("datanet {datanet_id} is missing tree node {height}/{index}")]
+    MissingNode {
+        datanet_id: u64,
+        height: u32,
+        index: u64,
+    },
+}

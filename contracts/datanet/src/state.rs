@@ -1,0 +1,95 @@
+use cosmwasm_schema::cw_serde;
+use cosmwasm_std::{Addr, Binary, Uint128};
+use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
+use tributary_types::datanet::{Contribution, Datanet, DatanetVersion};
+
+/// Contract-wide settings.
+#[cw_serde]
+pub struct Config {
+    /// May change the config.
+    pub admin: Addr,
+    /// The only address allowed to record usage.
+    pub usage_recorder: Option<Addr>,
+}
+
+/// Running totals of one contributor across every datanet.
+#[cw_serde]
+#[derive(Default)]
+pub struct Stats {
+    /// Contributions submitted, whatever became of them.
+    pub contributed: u64,
+    /// Contributions accepted into a datanet's tree.
+    pub accepted: u64,
+    /// Contributions rejected by a curator.
+    pub rejected: u64,
+    /// Recorded uses of the contributor's contributions.
+    pub usage: u64,
+}
+
+/// Secondary indexes of [`CONTRIBUTIONS`].
+pub struct ContributionIndexes<'a> {
+    /// (datanet id, status name) -> contributions, for status filters.
+    pub datanet_status: MultiIndex<'a, (u64, String), Contribution, u64>,
+    /// datanet id -> contributions.
+    pub datanet: MultiIndex<'a, u64, Contribution, u64>,
+    /// contributor -> contributions across datanets.
+    pub contributor: MultiIndex<'a, Addr, Contribution, u64>,
+}
+
+impl IndexList<Contribution> for ContributionIndexes<'_> {
+    fn get_indexes(&'_ self) -> Box<dyn Iterator<Item = &'_ dyn Index<Contribution>> + '_> {
+        let v: Vec<&dyn Index<Contribution>> =
+            vec![&self.datanet_status, &self.datanet, &self.contributor];
+        Box::new(v.into_iter())
+    }
+}
+
+/// Contract-wide settings.
+pub const CONFIG: Item<Config> = Item::new("config");
+/// The last datanet id handed out.
+pub const DATANET_SEQ: Item<u64> = Item::new("datanet_seq");
+/// The last contribution id handed out (global across datanets).
+pub const CONTRIBUTION_SEQ: Item<u64> = Item::new("contribution_seq");
+/// Datanets by id.
+pub const DATANETS: Map<u64, Datanet> = Map::new("datanets");
+/// (domain tag, datanet id) for the tag filter of the datanet list.
+pub const DATANET_TAGS: Map<(&str, u64), ()> = Map::new("datanet_tags");
+/// (datanet id, curator).
+pub const CURATORS: Map<(u64, &Addr), ()> = Map::new("curators");
+/// (datanet id, contributor) admitted to an allow-list datanet.
+pub const ALLOWED: Map<(u64, &Addr), ()> = Map::new("allowed");
+/// Contributions by id.
+pub const CONTRIBUTIONS: IndexedMap<u64, Contribution, ContributionIndexes<'static>> =
+    IndexedMap::new(
+        "contributions",
+        ContributionIndexes {
+            datanet_status: MultiIndex::new(
+                |_pk, c: &Contribution| (c.datanet_id, c.status.as_str().to_string()),
+                "contributions",
+                "contributions__datanet_status",
+            ),
+            datanet: MultiIndex::new(
+                |_pk, c: &Contribution| c.datanet_id,
+                "contributions",
+                "contributions__datanet",
+            ),
+            contributor: MultiIndex::new(
+                |_pk, c: &Contribution| c.contributor.clone(),
+                "contributions",
+                "contributions__contributor",
+            ),
+        },
+    );
+/// (datanet id, lowercase hex content hash) -> the contribution holding that content.
+pub const HASHES: Map<(u64, &str), u64> = Map::new("hashes");
+/// (datanet id, leaf index) -> contribution id, the leaf order of the datanet's tree.
+pub const LEAVES: Map<(u64, u64), u64> = Map::new("leaves");
+/// (datanet id, height, index) -> 32-byte hash of every perfect subtree of the datanet's tree.
+/// Stored as `Binary` (a base64 string in JSON) rather than `Vec<u8>` (a JSON number array).
+pub const NODES: Map<(u64, u32, u64), Binary> = Map::new("nodes");
+/// (datanet id, version) -> frozen version.
+pub const VERSIONS: Map<(u64, u32), DatanetVersion> = Map::new("versions");
+/// Contributor -> running totals.
+pub const STATS: Map<&Addr, Stats> = Map::new("stats");
+/// (contributor, `AssetInfo::key()`) -> total earned in that asset.
+pub const EARNED: Map<(&Addr, &str), Uint128> = Map::new("earned");

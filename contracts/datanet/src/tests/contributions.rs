@@ -1,0 +1,420 @@
+//! Contributing and withdrawing under each curation policy.
+
+use cosmwasm_std::Uint64;
+use tributary_types::datanet::{
+    ContributionStatus, ContributorStats, CurationPolicy, ExecuteMsg, QueryMsg, ReviewDecision,
+};
+use tributary_types::validate::TextError;
+use tributary_types::HashError;
+
+use super::suite::{attr, contribute_msg, hash_of, Suite};
+use crate::error::ContractError;
+
+fn with_fields(
+    msg: ExecuteMsg,
+    change: impl FnOnce(&mut String, &mut u64, &mut String, &mut String, &mut Option<String>),
+) -> ExecuteMsg {
+    let mut msg = msg;
+    if let ExecuteMsg::Contribute {
+        content_hash,
+        size_bytes,
+        uri,
+        media_type,
+        metadata,
+        ..
+    } = &mut msg
+    {
+        change(content_hash, size_bytes, uri, media_type, metadata);
+    }
+    msg
+}
+
+fn stats(suite: &Suite, who: &cosmwasm_std::Addr) -> ContributorStats {
+    suite
+        .query(&QueryMsg::ContributorStats {
+            contributor: who.to_string(),
+        })
+        .unwrap()
+}
+
+#[test]
+fn open_contribution_is_accepted_into_the_tree_at_once() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::Open);
+    let alice = suite.alice.clone();
+    let response = suite
+        .execute(&alice, &contribute_msg(id, b"fn main() {}"))
+        .unwrap();
+    assert_eq!(attr(&response, "action").unwrap(), "contribute");
+    assert_eq!(attr(&response, "contribution_id").unwrap(), "1");
+    assert_eq!(attr(&response, "datanet_id").unwrap(), id.to_string());
+    assert_eq!(
+        attr(&response, "content_hash").unwrap(),
+        hash_of(b"fn main() {}")
+    );
+    assert_eq!(attr(&response, "status").unwrap(), "accepted");
+
+    let contribution = suite.contribution(1);
+    assert_eq!(contribution.status, ContributionStatus::Accepted);
+    assert_eq!(contribution.contributor, alice);
+    assert_eq!(contribution.leaf_index, Some(0));
+    assert_eq!(contribution.size_bytes, 12);
+    assert_eq!(contribution.media_type, "text/plain");
+    assert_eq!(contribution.usage_count, 0);
+    assert_eq!(contribution.submitted_at, suite.app.block_info().time);
+
+    let datanet = suite.datanet(id);
+    assert_eq!(datanet.contribution_count, 1);
+    assert_eq!(datanet.accepted_count, 1);
+    assert_eq!(datanet.accepted_bytes, 12);
+    assert_eq!(datanet.frontier.size, 1);
+
+    let stats = stats(&suite, &alice);
+    assert_eq!(
+        (stats.contributed, stats.accepted, stats.rejected),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn curator_review_contribution_waits_as_pending() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::CuratorReview);
+    let alice = suite.alice.clone();
+    let response = suite
+        .execute(&alice, &contribute_msg(id, b"draft"))
+        .unwrap();
+    assert_eq!(attr(&response, "status").unwrap(), "pending");
+
+    let contribution = suite.contribution(1);
+    assert_eq!(contribution.status, ContributionStatus::Pending);
+    assert_eq!(contribution.leaf_index, None);
+    let datanet = suite.datanet(id);
+    assert_eq!(datanet.contribution_count, 1);
+    assert_eq!(datanet.accepted_count, 0);
+    assert_eq!(datanet.frontier.size, 0);
+    let stats = stats(&suite, &alice);
+    assert_eq!((stats.contributed, stats.accepted), (1, 0));
+}
+
+#[test]
+fn allow_list_admits_only_listed_contributors() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::AllowList);
+    let (owner, alice) = (suite.owner.clone(), suite.alice.clone());
+    assert_eq!(
+        suite.execute_err(&alice, &contribute_msg(id, b"one")),
+        ContractError::NotAllowed {
+            datanet_id: id,
+            contributor: alice.clone()
+        }
+    );
+
+    suite
+        .execute(
+            &owner,
+            &ExecuteMsg::UpdateAllowList {
+                datanet_id: id,
+                add: vec![alice.to_string()],
+                remove: vec![],
+            },
+        )
+        .unwrap();
+    let first = suite.contribute(&alice, id, b"one");
+    assert_eq!(
+        suite.contribution(first).status,
+        ContributionStatus::Accepted
+    );
+
+    suite
+        .execute(
+            &owner,
+            &ExecuteMsg::UpdateAllowList {
+                datanet_id: id,
+                add: vec![],
+                remove: vec![alice.to_string()],
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        suite.execute_err(&alice, &contribute_msg(id, b"two")),
+        ContractError::NotAllowed {
+            datanet_id: id,
+            contributor: alice
+        }
+    );
+}
+
+#[test]
+fn contribution_ids_are_global_across_datanets() {
+    let mut suite = Suite::new();
+    let first = suite.create_datanet(CurationPolicy::Open);
+    let second = suite.create_datanet(CurationPolicy::CuratorReview);
+    let alice = suite.alice.clone();
+    assert_eq!(suite.contribute(&alice, first, b"a"), 1);
+    assert_eq!(suite.contribute(&alice, second, b"a"), 2);
+    assert_eq!(suite.contribute(&alice, first, b"b"), 3);
+    assert_eq!(suite.contribution(2).datanet_id, second);
+    assert_eq!(suite.contribution(3).leaf_index, Some(1));
+}
+
+#[test]
+fn contributing_to_an_unknown_datanet_fails() {
+    let mut suite = Suite::new();
+    let alice = suite.alice.clone();
+    assert_eq!(
+        suite.execute_err(&alice, &contribute_msg(3, b"x")),
+        ContractError::DatanetNotFound { datanet_id: 3 }
+    );
+}
+
+#[test]
+fn malformed_content_hash_is_rejected() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::Open);
+    let alice = suite.alice.clone();
+    let short = with_fields(contribute_msg(id, b"x"), |h, _, _, _, _| h.truncate(10));
+    assert_eq!(
+        suite.execute_err(&alice, &short),
+        ContractError::Hash(HashError::BadLength { len: 10 })
+    );
+    let not_hex = with_fields(contribute_msg(id, b"x"), |h, _, _, _, _| {
+        h.replace_range(5..6, "z")
+    });
+    assert_eq!(
+        suite.execute_err(&alice, &not_hex),
+        ContractError::Hash(HashError::NotHex { position: 5 })
+    );
+}
+
+#[test]
+fn uppercase_hash_is_stored_lowercase() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::Open);
+    let alice = suite.alice.clone();
+    let upper = with_fields(contribute_msg(id, b"x"), |h, _, _, _, _| {
+        *h = h.to_uppercase()
+    });
+    suite.execute(&alice, &upper).unwrap();
+    assert_eq!(suite.contribution(1).content_hash, hash_of(b"x"));
+    // The lowercase form is the same content.
+    assert!(matches!(
+        suite.execute_err(&alice, &contribute_msg(id, b"x")),
+        ContractError::DuplicateContent { existing_id: 1, .. }
+    ));
+}
+
+#[test]
+fn empty_and_oversize_contributions_are_rejected() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::Open);
+    let alice = suite.alice.clone();
+    let empty = with_fields(contribute_msg(id, b"x"), |_, size, _, _, _| *size = 0);
+    assert_eq!(
+        suite.execute_err(&alice, &empty),
+        ContractError::EmptyContribution
+    );
+    let big = with_fields(contribute_msg(id, b"x"), |_, size, _, _, _| {
+        *size = 1_000_001
+    });
+    assert_eq!(
+        suite.execute_err(&alice, &big),
+        ContractError::Oversize {
+            size: 1_000_001,
+            max: 1_000_000
+        }
+    );
+    let at_cap = with_fields(contribute_msg(id, b"x"), |_, size, _, _, _| {
+        *size = 1_000_000
+    });
+    suite.execute(&alice, &at_cap).unwrap();
+}
+
+#[test]
+fn uri_media_type_and_metadata_are_validated() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::Open);
+    let alice = suite.alice.clone();
+    let bad_uri = with_fields(contribute_msg(id, b"x"), |_, _, uri, _, _| {
+        *uri = "no scheme".to_string()
+    });
+    assert_eq!(
+        suite.execute_err(&alice, &bad_uri),
+        ContractError::Text(TextError::Uri {
+            uri: "no scheme".to_string()
+        })
+    );
+    let no_media = with_fields(contribute_msg(id, b"x"), |_, _, _, media, _| media.clear());
+    assert_eq!(
+        suite.execute_err(&alice, &no_media),
+        ContractError::Text(TextError::Length {
+            field: "media_type",
+            min: 1,
+            max: 128,
+            len: 0
+        })
+    );
+    let long_media = with_fields(contribute_msg(id, b"x"), |_, _, _, media, _| {
+        *media = "m".repeat(129)
+    });
+    assert!(matches!(
+        suite.execute_err(&alice, &long_media),
+        ContractError::Text(TextError::Length {
+            field: "media_type",
+            len: 129,
+            ..
+        })
+    ));
+    let long_metadata = with_fields(contribute_msg(id, b"x"), |_, _, _, _, metadata| {
+        *metadata = Some("m".repeat(2049))
+    });
+    assert_eq!(
+        suite.execute_err(&alice, &long_metadata),
+        ContractError::Text(TextError::Length {
+            field: "metadata",
+            min: 0,
+            max: 2048,
+            len: 2049
+        })
+    );
+    let metadata = with_fields(contribute_msg(id, b"x"), |_, _, _, _, metadata| {
+        *metadata = Some("{\"lang\":\"rust\"}".to_string())
+    });
+    suite.execute(&alice, &metadata).unwrap();
+    assert_eq!(
+        suite.contribution(1).metadata.as_deref(),
+        Some("{\"lang\":\"rust\"}")
+    );
+}
+
+#[test]
+fn duplicate_hash_is_rejected_within_a_datanet_only() {
+    let mut suite = Suite::new();
+    let first = suite.create_datanet(CurationPolicy::Open);
+    let second = suite.create_datanet(CurationPolicy::Open);
+    let (alice, bob) = (suite.alice.clone(), suite.bob.clone());
+    suite.contribute(&alice, first, b"same bytes");
+    assert_eq!(
+        suite.execute_err(&bob, &contribute_msg(first, b"same bytes")),
+        ContractError::DuplicateContent {
+            datanet_id: first,
+            content_hash: hash_of(b"same bytes"),
+            existing_id: 1
+        }
+    );
+    assert_eq!(suite.contribute(&bob, second, b"same bytes"), 2);
+}
+
+#[test]
+fn withdrawn_contribution_frees_its_hash() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::CuratorReview);
+    let alice = suite.alice.clone();
+    let first = suite.contribute(&alice, id, b"draft");
+    let response = suite
+        .execute(
+            &alice,
+            &ExecuteMsg::Withdraw {
+                contribution_id: first,
+            },
+        )
+        .unwrap();
+    assert_eq!(attr(&response, "action").unwrap(), "withdraw");
+    assert_eq!(attr(&response, "contribution_id").unwrap(), "1");
+    assert_eq!(attr(&response, "status").unwrap(), "withdrawn");
+    assert_eq!(
+        suite.contribution(first).status,
+        ContributionStatus::Withdrawn
+    );
+
+    let again = suite.contribute(&alice, id, b"draft");
+    assert_eq!(again, 2);
+    assert_eq!(
+        suite.contribution(again).status,
+        ContributionStatus::Pending
+    );
+}
+
+#[test]
+fn rejected_contribution_keeps_its_hash_reserved() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::CuratorReview);
+    let (alice, bob) = (suite.alice.clone(), suite.bob.clone());
+    let first = suite.contribute(&alice, id, b"spam");
+    suite.review(first, ReviewDecision::Reject);
+    assert_eq!(
+        suite.execute_err(&bob, &contribute_msg(id, b"spam")),
+        ContractError::DuplicateContent {
+            datanet_id: id,
+            content_hash: hash_of(b"spam"),
+            existing_id: first
+        }
+    );
+}
+
+#[test]
+fn only_the_contributor_withdraws_and_only_while_pending() {
+    let mut suite = Suite::new();
+    let review = suite.create_datanet(CurationPolicy::CuratorReview);
+    let open = suite.create_datanet(CurationPolicy::Open);
+    let (alice, bob) = (suite.alice.clone(), suite.bob.clone());
+    let pending = suite.contribute(&alice, review, b"p");
+    let accepted = suite.contribute(&alice, open, b"a");
+    let withdraw = |contribution_id| ExecuteMsg::Withdraw { contribution_id };
+
+    assert_eq!(
+        suite.execute_err(&bob, &withdraw(pending)),
+        ContractError::Unauthorized {
+            sender: bob.clone(),
+            action: "withdraw this contribution"
+        }
+    );
+    assert_eq!(
+        suite.execute_err(&alice, &withdraw(accepted)),
+        ContractError::NotPending {
+            id: accepted,
+            status: ContributionStatus::Accepted
+        }
+    );
+    suite.execute(&alice, &withdraw(pending)).unwrap();
+    assert_eq!(
+        suite.execute_err(&alice, &withdraw(pending)),
+        ContractError::NotPending {
+            id: pending,
+            status: ContributionStatus::Withdrawn
+        }
+    );
+    assert_eq!(
+        suite.execute_err(&alice, &withdraw(99)),
+        ContractError::ContributionNotFound {
+            contribution_id: 99
+        }
+    );
+}
+
+#[test]
+fn accepted_bytes_overflow_is_refused() {
+    let mut suite = Suite::new();
+    let owner = suite.owner.clone();
+    let mut msg = super::suite::create_msg(CurationPolicy::Open, vec![]);
+    if let ExecuteMsg::CreateDatanet {
+        max_contribution_bytes,
+        ..
+    } = &mut msg
+    {
+        *max_contribution_bytes = u64::MAX;
+    }
+    suite.execute(&owner, &msg).unwrap();
+    let alice = suite.alice.clone();
+    let huge = |content: &[u8]| {
+        with_fields(contribute_msg(1, content), |_, size, _, _, _| {
+            *size = u64::MAX
+        })
+    };
+    suite.execute(&alice, &huge(b"one")).unwrap();
+    assert_eq!(
+        suite.execute_err(&alice, &huge(b"two")),
+        ContractError::Overflow(Uint64::MAX.checked_add(Uint64::MAX).unwrap_err())
+    );
+    assert_eq!(suite.datanet(1).accepted_count, 1);
+}

@@ -1,0 +1,220 @@
+//! A multi-test harness driving the contract through its entry points.
+
+use cosmwasm_std::{Addr, Empty, StdResult};
+use cw_multi_test::error::AnyResult;
+use cw_multi_test::{App, AppResponse, Contract, ContractWrapper, Executor};
+use serde::de::DeserializeOwned;
+use tributary_types::datanet::{
+    Contribution, CurationPolicy, Datanet, DatanetVersion, ExecuteMsg, InstantiateMsg, QueryMsg,
+    ReviewDecision,
+};
+use tributary_types::hash::{sha256, to_hex};
+
+use crate::contract::{execute, instantiate, migrate, query};
+use crate::error::ContractError;
+
+/// The datanet contract as multi-test runs it.
+pub fn datanet_contract() -> Box<dyn Contract<Empty>> {
+    Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
+}
+
+/// The hex SHA-256 of `content`, as a contributor submits it.
+pub fn hash_of(content: &[u8]) -> String {
+    to_hex(&sha256(content))
+}
+
+/// A valid `Contribute` of `content` (its size is its length).
+pub fn contribute_msg(datanet_id: u64, content: &[u8]) -> ExecuteMsg {
+    ExecuteMsg::Contribute {
+        datanet_id,
+        content_hash: hash_of(content),
+        size_bytes: content.len() as u64,
+        uri: format!("tributary://blobs/{}", hash_of(content)),
+        media_type: "text/plain".to_string(),
+        metadata: None,
+    }
+}
+
+/// A valid `CreateDatanet` with the given policy and curators.
+pub fn create_msg(policy: CurationPolicy, curators: Vec<String>) -> ExecuteMsg {
+    ExecuteMsg::CreateDatanet {
+        name: "Rust snippets".to_string(),
+        description: "Idiomatic Rust code samples".to_string(),
+        domain_tags: vec!["code".to_string(), "rust".to_string()],
+        license: "Apache-2.0".to_string(),
+        policy,
+        curators,
+        max_contribution_bytes: 1_000_000,
+    }
+}
+
+/// The value of a `wasm` event attribute, if the response carries one.
+pub fn attr(response: &AppResponse, key: &str) -> Option<String> {
+    response
+        .events
+        .iter()
+        .filter(|e| e.ty == "wasm")
+        .flat_map(|e| e.attributes.iter())
+        .find(|a| a.key == key)
+        .map(|a| a.value.clone())
+}
+
+/// A running contract with named actors.
+pub struct Suite {
+    pub app: App,
+    pub contract: Addr,
+    /// Config admin and cw2 admin of the contract.
+    pub admin: Addr,
+    /// Owner of the datanets created by [`Suite::create_datanet`].
+    pub owner: Addr,
+    /// Curator of the datanets created by [`Suite::create_datanet`].
+    pub curator: Addr,
+    pub alice: Addr,
+    pub bob: Addr,
+    /// The configured usage recorder.
+    pub recorder: Addr,
+    pub code_id: u64,
+}
+
+impl Suite {
+    /// Instantiates the contract with `admin` and `recorder`.
+    pub fn new() -> Self {
+        let mut app = App::default();
+        let admin = app.api().addr_make("admin");
+        let owner = app.api().addr_make("owner");
+        let curator = app.api().addr_make("curator");
+        let alice = app.api().addr_make("alice");
+        let bob = app.api().addr_make("bob");
+        let recorder = app.api().addr_make("recorder");
+        let code_id = app.store_code(datanet_contract());
+        let contract = app
+            .instantiate_contract(
+                code_id,
+                admin.clone(),
+                &InstantiateMsg {
+                    admin: None,
+                    usage_recorder: Some(recorder.to_string()),
+                },
+                &[],
+                "datanet",
+                Some(admin.to_string()),
+            )
+            .unwrap();
+        Suite {
+            app,
+            contract,
+            admin,
+            owner,
+            curator,
+            alice,
+            bob,
+            recorder,
+            code_id,
+        }
+    }
+
+    /// A valid address for `name`.
+    pub fn addr(&self, name: &str) -> Addr {
+        self.app.api().addr_make(name)
+    }
+
+    /// Executes `msg` as `sender`.
+    pub fn execute(&mut self, sender: &Addr, msg: &ExecuteMsg) -> AnyResult<AppResponse> {
+        self.app
+            .execute_contract(sender.clone(), self.contract.clone(), msg, &[])
+    }
+
+    /// Executes `msg` as `sender`, expecting the contract to refuse it.
+    pub fn execute_err(&mut self, sender: &Addr, msg: &ExecuteMsg) -> ContractError {
+        self.execute(sender, msg)
+            .expect_err("the message should have failed")
+            .downcast::<ContractError>()
+            .unwrap()
+    }
+
+    /// Runs a query.
+    pub fn query<T: DeserializeOwned>(&self, msg: &QueryMsg) -> StdResult<T> {
+        self.app.wrap().query_wasm_smart(&self.contract, msg)
+    }
+
+    /// Runs a query expected to fail with `expected`; the querier only carries its message.
+    pub fn assert_query_err(&self, msg: &QueryMsg, expected: ContractError) {
+        let err = self
+            .query::<cosmwasm_std::Binary>(msg)
+            .expect_err("the query should have failed")
+            .to_string();
+        assert!(
+            err.ends_with(&expected.to_string()),
+            "got {err:?}, expected {expected}"
+        );
+    }
+
+    /// `owner` creates a datanet with `curator` as its curator; returns its id.
+    pub fn create_datanet(&mut self, policy: CurationPolicy) -> u64 {
+        let owner = self.owner.clone();
+        let msg = create_msg(policy, vec![self.curator.to_string()]);
+        let response = self.execute(&owner, &msg).unwrap();
+        attr(&response, "datanet_id").unwrap().parse().unwrap()
+    }
+
+    /// `sender` contributes `content`; returns the contribution id.
+    pub fn contribute(&mut self, sender: &Addr, datanet_id: u64, content: &[u8]) -> u64 {
+        let response = self
+            .execute(sender, &contribute_msg(datanet_id, content))
+            .unwrap();
+        attr(&response, "contribution_id").unwrap().parse().unwrap()
+    }
+
+    /// The datanet's curator decides on a pending contribution.
+    pub fn review(&mut self, contribution_id: u64, decision: ReviewDecision) {
+        let curator = self.curator.clone();
+        let reason = match decision {
+            ReviewDecision::Accept => None,
+            ReviewDecision::Reject => Some("off topic".to_string()),
+        };
+        self.execute(
+            &curator,
+            &ExecuteMsg::Review {
+                contribution_id,
+                decision,
+                reason,
+            },
+        )
+        .unwrap();
+    }
+
+    /// The owner freezes a new version; returns its number.
+    pub fn snapshot(&mut self, datanet_id: u64) -> u32 {
+        let owner = self.owner.clone();
+        let response = self
+            .execute(
+                &owner,
+                &ExecuteMsg::Snapshot {
+                    datanet_id,
+                    note: None,
+                },
+            )
+            .unwrap();
+        attr(&response, "version").unwrap().parse().unwrap()
+    }
+
+    /// One datanet.
+    pub fn datanet(&self, datanet_id: u64) -> Datanet {
+        self.query(&QueryMsg::Datanet { datanet_id }).unwrap()
+    }
+
+    /// One contribution.
+    pub fn contribution(&self, contribution_id: u64) -> Contribution {
+        self.query(&QueryMsg::Contribution { contribution_id })
+            .unwrap()
+    }
+
+    /// One version.
+    pub fn version(&self, datanet_id: u64, version: u32) -> DatanetVersion {
+        self.query(&QueryMsg::Version {
+            datanet_id,
+            version,
+        })
+        .unwrap()
+    }
+}

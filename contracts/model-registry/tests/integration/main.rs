@@ -1,0 +1,9 @@
+//! The model registry against the real datanet contract in cw-multi-test.
+
+mod suite;
+
+mod admin;
+mod lineage;
+mod queries;
+mod validation;
+mod versions;
