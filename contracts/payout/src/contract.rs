@@ -1,1 +1,112 @@
+#[cfg(not(feature = "library"))]
+use cosmwasm_std::entry_point;
+use cosmwasm_std::{Binary, Deps, DepsMut, Env, MessageInfo, Response};
+use tributary_types::payout::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
+use tributary_types::upgrade::check_upgrade;
 
+use crate::error::ContractError;
+use crate::{admin, attribution, claim, escrow, query, settlement};
+
+/// The cw2 name of this contract.
+pub const CONTRACT_NAME: &str = "crates.io:tributary-payout";
+/// The cw2 version of this contract.
+pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn instantiate(
+    deps: DepsMut,
+    _env: Env,
+    info: MessageInfo,
+    msg: InstantiateMsg,
+) -> Result<Response, ContractError> {
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    admin::instantiate(deps, info, msg)
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn execute(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    msg: ExecuteMsg,
+) -> Result<Response, ContractError> {
+    match msg {
+        ExecuteMsg::RequestInference {
+            model_id,
+            version,
+            prompt_hash,
+        } => escrow::request_inference(deps, env, info, model_id, version, prompt_hash),
+        ExecuteMsg::Receive(receive) => escrow::receive_cw20(deps, env, info, receive),
+        ExecuteMsg::CommitAttribution { packets } => {
+            attribution::commit_attribution(deps, env, info, packets)
+        }
+        ExecuteMsg::Finalize { request_ids } => settlement::finalize(deps, env, request_ids),
+        ExecuteMsg::Refund { request_id } => escrow::refund(deps, env, request_id),
+        ExecuteMsg::Claim {} => claim::claim(deps, info),
+        ExecuteMsg::BindChannel {
+            channel_id,
+            attestor,
+        } => admin::bind_channel(deps, info, channel_id, attestor),
+        ExecuteMsg::UnbindChannel { channel_id } => admin::unbind_channel(deps, info, channel_id),
+        ExecuteMsg::UpdateConfig {
+            admin,
+            treasury,
+            challenge_window_seconds,
+            request_expiry_seconds,
+            accepted_cw20,
+            max_entries,
+        } => admin::update_config(
+            deps,
+            info,
+            admin::ConfigUpdate {
+                admin,
+                treasury,
+                challenge_window_seconds,
+                request_expiry_seconds,
+                accepted_cw20,
+                max_entries,
+            },
+        ),
+    }
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractError> {
+    match msg {
+        QueryMsg::Config {} => query::config(deps),
+        QueryMsg::Request { request_id } => query::request(deps, request_id),
+        QueryMsg::Requests {
+            status,
+            payer,
+            start_after,
+            limit,
+        } => query::requests(deps, status, payer, start_after, limit),
+        QueryMsg::Commits { request_id } => query::commits(deps, request_id),
+        QueryMsg::Packet {
+            request_id,
+            packet_hash,
+        } => query::packet(deps, request_id, packet_hash),
+        QueryMsg::Balances {
+            address,
+            start_after,
+            limit,
+        } => query::balances(deps, address, start_after, limit),
+        QueryMsg::Channels { start_after, limit } => query::channels(deps, start_after, limit),
+    }
+}
+
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn migrate(deps: DepsMut, _env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
+    let stored = cw2::get_contract_version(deps.storage)?;
+    check_upgrade(
+        &stored.contract,
+        &stored.version,
+        CONTRACT_NAME,
+        CONTRACT_VERSION,
+    )?;
+    cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    Ok(Response::new()
+        .add_attribute("action", "migrate")
+        .add_attribute("from_version", stored.version)
+        .add_attribute("to_version", CONTRACT_VERSION))
+}

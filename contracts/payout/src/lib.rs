@@ -1,1 +1,11 @@
+pub mod admin;
+pub mod attribution;
+pub mod claim;
 pub mod contract;
+pub mod error;
+pub mod escrow;
+pub mod ibc;
+pub mod querier;
+pub mod query;
+pub mod settlement;
+pub mod state;

@@ -159,8 +159,12 @@ pub enum QueryMsg {
         start_after: Option<AssetInfo>,
         limit: Option<u32>,
     },
+    /// IBC channels bound to attestors, by channel id.
     #[returns(Vec<ChannelBinding>)]
-    Channels {},
+    Channels {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
 }
 
 #[cw_serde]

@@ -1,0 +1,55 @@
+# Shared set-up for the ci/ scripts: where caches live and how to install the tools they need.
+# Sourced, not run.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+# Tools and build caches live outside the clone so fresh clones reuse them.
+CACHE_DIR="${TRIBUTARY_CACHE:-$HOME/.cache/tributary}"
+export CACHE_DIR
+mkdir -p "$CACHE_DIR"
+if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR="$CACHE_DIR/target"
+fi
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export TARGET_DIR
+
+COSMWASM_CHECK_VERSION="3.0.10"
+BINARYEN_VERSION="132.0.0"
+export PATH="$HOME/.cargo/bin:$CACHE_DIR/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install Rust with rustup (https://rustup.rs) and re-run" >&2
+    exit 1
+  fi
+}
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "installing the wasm32-unknown-unknown target (takes a minute)"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+ensure_cosmwasm_check() {
+  if ! cosmwasm-check --version 2>/dev/null | grep -q "$COSMWASM_CHECK_VERSION"; then
+    step "installing cosmwasm-check $COSMWASM_CHECK_VERSION (the chain's VM line; a cold build takes ~6 minutes)"
+    cargo install --locked --root "$CACHE_DIR" cosmwasm-check --version "$COSMWASM_CHECK_VERSION"
+  fi
+}
+
+# binaryen's wasm-opt from npm: Debian's is too old to lower bulk-memory instructions.
+ensure_wasm_opt() {
+  WASM_OPT="$CACHE_DIR/binaryen-$BINARYEN_VERSION/node_modules/.bin/wasm-opt"
+  if [ ! -x "$WASM_OPT" ]; then
+    if ! command -v npm >/dev/null; then
+      echo "npm not found: install Node.js 20+ and re-run" >&2
+      exit 1
+    fi
+    step "installing binaryen $BINARYEN_VERSION (wasm-opt) from npm"
+    npm install --silent --no-audit --no-fund --prefix "$CACHE_DIR/binaryen-$BINARYEN_VERSION" "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+  export WASM_OPT
+}

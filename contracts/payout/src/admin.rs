@@ -1,0 +1,156 @@
+//! Configuration and IBC channel bindings, the admin's side of the contract.
+
+use cosmwasm_std::{Addr, Api, DepsMut, MessageInfo, Response};
+use tributary_types::payout::InstantiateMsg;
+
+use crate::error::ContractError;
+use crate::state::{Config, CHANNELS, CONFIG, REQUEST_SEQ};
+
+/// The largest K (entries per packet) the contract can be configured with.
+pub const MAX_ENTRIES_LIMIT: u32 = 64;
+
+/// The optional fields of `ExecuteMsg::UpdateConfig`.
+pub struct ConfigUpdate {
+    pub admin: Option<String>,
+    pub treasury: Option<String>,
+    pub challenge_window_seconds: Option<u64>,
+    pub request_expiry_seconds: Option<u64>,
+    pub accepted_cw20: Option<Vec<String>>,
+    pub max_entries: Option<u32>,
+}
+
+/// Validates and stores the initial configuration.
+pub fn instantiate(
+    deps: DepsMut,
+    info: MessageInfo,
+    msg: InstantiateMsg,
+) -> Result<Response, ContractError> {
+    let api = deps.api;
+    let config = Config {
+        admin: match msg.admin {
+            Some(admin) => api.addr_validate(&admin)?,
+            None => info.sender,
+        },
+        datanet_contract: api.addr_validate(&msg.datanet_contract)?,
+        registry_contract: api.addr_validate(&msg.registry_contract)?,
+        treasury: api.addr_validate(&msg.treasury)?,
+        challenge_window_seconds: msg.challenge_window_seconds,
+        request_expiry_seconds: msg.request_expiry_seconds,
+        accepted_cw20: validate_tokens(api, &msg.accepted_cw20)?,
+        max_entries: msg.max_entries,
+    };
+    check_config(&config)?;
+    CONFIG.save(deps.storage, &config)?;
+    REQUEST_SEQ.save(deps.storage, &0)?;
+    Ok(Response::new()
+        .add_attribute("action", "instantiate")
+        .add_attribute("admin", config.admin)
+        .add_attribute("datanet_contract", config.datanet_contract)
+        .add_attribute("registry_contract", config.registry_contract)
+        .add_attribute("treasury", config.treasury))
+}
+
+/// Admin only: changes any subset of the configuration, then checks the result as a whole.
+pub fn update_config(
+    deps: DepsMut,
+    info: MessageInfo,
+    update: ConfigUpdate,
+) -> Result<Response, ContractError> {
+    let mut config = CONFIG.load(deps.storage)?;
+    ensure_admin(&config, &info.sender, "update the config")?;
+    let api = deps.api;
+    if let Some(admin) = update.admin {
+        config.admin = api.addr_validate(&admin)?;
+    }
+    if let Some(treasury) = update.treasury {
+        config.treasury = api.addr_validate(&treasury)?;
+    }
+    if let Some(window) = update.challenge_window_seconds {
+        config.challenge_window_seconds = window;
+    }
+    if let Some(expiry) = update.request_expiry_seconds {
+        config.request_expiry_seconds = expiry;
+    }
+    if let Some(tokens) = update.accepted_cw20 {
+        config.accepted_cw20 = validate_tokens(api, &tokens)?;
+    }
+    if let Some(max_entries) = update.max_entries {
+        config.max_entries = max_entries;
+    }
+    check_config(&config)?;
+    CONFIG.save(deps.storage, &config)?;
+    Ok(Response::new()
+        .add_attribute("action", "update_config")
+        .add_attribute("admin", config.admin))
+}
+
+/// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`.
+pub fn bind_channel(
+    deps: DepsMut,
+    info: MessageInfo,
+    channel_id: String,
+    attestor: String,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    ensure_admin(&config, &info.sender, "bind a channel")?;
+    let attestor = deps.api.addr_validate(&attestor)?;
+    CHANNELS.save(deps.storage, &channel_id, &attestor)?;
+    Ok(Response::new()
+        .add_attribute("action", "bind_channel")
+        .add_attribute("channel_id", channel_id)
+        .add_attribute("attestor", attestor))
+}
+
+/// Admin only: packets on `channel_id` are refused from now on.
+pub fn unbind_channel(
+    deps: DepsMut,
+    info: MessageInfo,
+    channel_id: String,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    ensure_admin(&config, &info.sender, "unbind a channel")?;
+    if !CHANNELS.has(deps.storage, &channel_id) {
+        return Err(ContractError::UnboundChannel { channel_id });
+    }
+    CHANNELS.remove(deps.storage, &channel_id);
+    Ok(Response::new()
+        .add_attribute("action", "unbind_channel")
+        .add_attribute("channel_id", channel_id))
+}
+
+fn ensure_admin(config: &Config, sender: &Addr, action: &'static str) -> Result<(), ContractError> {
+    if *sender != config.admin {
+        return Err(ContractError::Unauthorized {
+            sender: sender.clone(),
+            action,
+        });
+    }
+    Ok(())
+}
+
+fn check_config(config: &Config) -> Result<(), ContractError> {
+    if config.request_expiry_seconds <= config.challenge_window_seconds {
+        return Err(ContractError::ExpiryNotAfterWindow {
+            expiry: config.request_expiry_seconds,
+            window: config.challenge_window_seconds,
+        });
+    }
+    if !(1..=MAX_ENTRIES_LIMIT).contains(&config.max_entries) {
+        return Err(ContractError::InvalidMaxEntries {
+            max_entries: config.max_entries,
+            max: MAX_ENTRIES_LIMIT,
+        });
+    }
+    Ok(())
+}
+
+/// Validated token addresses, sorted and without repeats.
+fn validate_tokens(api: &dyn Api, tokens: &[String]) -> Result<Vec<Addr>, ContractError> {
+    let mut addrs = tokens
+        .iter()
+        .map(|t| api.addr_validate(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    addrs.sort();
+    addrs.dedup();
+    Ok(addrs)
+}

@@ -1,0 +1,321 @@
+//! Attribution commits: each packet is first validated against the request, the model version and
+//! the datanets without writing anything, then applied. The IBC path relies on that split to
+//! acknowledge a bad packet with an error while leaving the state untouched.
+
+use std::collections::BTreeMap;
+
+use cosmwasm_std::{
+    Addr, Deps, DepsMut, Env, Event, HexBinary, MessageInfo, Order, Response, StdError, Storage,
+};
+use tributary_types::datanet::ContributionStatus;
+use tributary_types::hash::Hash32;
+use tributary_types::payout::{InferenceRequest, RequestStatus};
+use tributary_types::registry::ModelVersion;
+use tributary_types::AttributionPacket;
+
+use crate::error::ContractError;
+use crate::querier;
+use crate::state::{Config, COMMITS, COMMITTERS, CONFIG, PACKETS, REQUESTS, VOTES};
+
+/// Most packets one `CommitAttribution` may carry.
+pub const MAX_PACKETS_PER_COMMIT: usize = 64;
+
+/// A validated commit, ready to be written by [`apply_commit`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Commit {
+    /// The attestor already committed this very packet; nothing changes.
+    Duplicate {
+        request: InferenceRequest,
+        attestor: Addr,
+        packet_hash: Hash32,
+        votes: u32,
+    },
+    /// A first commit by this attestor for the request.
+    New {
+        /// The request as it stands after this commit.
+        request: InferenceRequest,
+        attestor: Addr,
+        packet_hash: Hash32,
+        /// Votes for `packet_hash` including this one.
+        votes: u32,
+        /// The packet, when no attestor committed its hash before.
+        first_of_its_hash: Option<AttributionPacket>,
+    },
+}
+
+/// An attestor commits a batch of packets; the whole batch fails if any packet is invalid.
+pub fn commit_attribution(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    packets: Vec<AttributionPacket>,
+) -> Result<Response, ContractError> {
+    if packets.is_empty() {
+        return Err(ContractError::EmptyBatch);
+    }
+    if packets.len() > MAX_PACKETS_PER_COMMIT {
+        return Err(ContractError::BatchTooLarge {
+            count: packets.len(),
+            max: MAX_PACKETS_PER_COMMIT,
+        });
+    }
+    let config = CONFIG.load(deps.storage)?;
+    let mut response = Response::new()
+        .add_attribute("action", "commit_attribution")
+        .add_attribute("attestor", info.sender.as_str())
+        .add_attribute("packets", packets.len().to_string());
+    for packet in packets {
+        // Validated one at a time so a packet repeated within the batch reads as a duplicate.
+        let commit = validate_commit(deps.as_ref(), &env, &config, &info.sender, packet)?;
+        response = response.add_event(apply_commit(deps.storage, &commit)?);
+    }
+    Ok(response)
+}
+
+/// Checks a packet committed by `attestor` and works out what it changes, reading only.
+pub fn validate_commit(
+    deps: Deps,
+    env: &Env,
+    config: &Config,
+    attestor: &Addr,
+    packet: AttributionPacket,
+) -> Result<Commit, ContractError> {
+    packet.check_shape(config.max_entries)?;
+    let id = packet.request_id;
+    let mut request = REQUESTS
+        .may_load(deps.storage, id)?
+        .ok_or(ContractError::UnknownRequest { id })?;
+    if matches!(
+        request.status,
+        RequestStatus::Finalized | RequestStatus::Refunded
+    ) {
+        return Err(ContractError::RequestClosed {
+            id,
+            status: request.status,
+        });
+    }
+    if env.block.time >= request.expires_at {
+        return Err(ContractError::RequestExpired { id });
+    }
+    let version = querier::model_version(deps, config, request.model_id, request.model_version)?;
+    if !version.attestors.contains(attestor) {
+        return Err(ContractError::UnauthorizedAttestor {
+            attestor: attestor.clone(),
+            model_id: request.model_id,
+            version: request.model_version,
+        });
+    }
+    let packet_hash = packet.packet_hash()?;
+    if let Some(previous) = COMMITS.may_load(deps.storage, (id, attestor))? {
+        if previous != packet_hash {
+            return Err(ContractError::ConflictingCommit {
+                request_id: id,
+                attestor: attestor.clone(),
+            });
+        }
+        let votes = VOTES
+            .may_load(deps.storage, (id, packet_hash.as_slice()))?
+            .unwrap_or_default();
+        return Ok(Commit::Duplicate {
+            request,
+            attestor: attestor.clone(),
+            packet_hash,
+            votes,
+        });
+    }
+    check_model(&request, &version, &packet)?;
+    check_lineage(deps, config, &version, &packet)?;
+
+    let votes = VOTES
+        .may_load(deps.storage, (id, packet_hash.as_slice()))?
+        .unwrap_or_default()
+        .checked_add(1)
+        .ok_or_else(|| StdError::generic_err("vote count overflow"))?;
+    let first_of_its_hash = !PACKETS.has(deps.storage, (id, packet_hash.as_slice()));
+    if first_of_its_hash {
+        request.distinct_packets = request
+            .distinct_packets
+            .checked_add(1)
+            .ok_or_else(|| StdError::generic_err("packet count overflow"))?;
+    }
+    let at_quorum = hashes_at_quorum(deps.storage, id, &packet_hash, votes, version.quorum)?;
+    match at_quorum.as_slice() {
+        [agreed] => {
+            // The window opens when a packet first holds quorum alone; later votes do not move it.
+            if request.agreed_packet.as_ref().map(HexBinary::as_slice) != Some(agreed.as_slice()) {
+                request.agreed_packet = Some(HexBinary::from(agreed.as_slice()));
+                request.finalizable_at =
+                    Some(env.block.time.plus_seconds(config.challenge_window_seconds));
+            }
+        }
+        // No packet at quorum yet, or two (ambiguous): nothing can be finalized.
+        _ => {
+            request.agreed_packet = None;
+            request.finalizable_at = None;
+        }
+    }
+    request.status = if request.distinct_packets > 1 {
+        RequestStatus::Disputed
+    } else if request.agreed_packet.is_some() {
+        RequestStatus::Attested
+    } else {
+        RequestStatus::Open
+    };
+    Ok(Commit::New {
+        request,
+        attestor: attestor.clone(),
+        packet_hash,
+        votes,
+        first_of_its_hash: first_of_its_hash.then_some(packet),
+    })
+}
+
+/// Writes a validated commit and returns its event.
+pub fn apply_commit(storage: &mut dyn Storage, commit: &Commit) -> Result<Event, ContractError> {
+    let event = Event::new("commit_attribution");
+    Ok(match commit {
+        Commit::Duplicate {
+            request,
+            attestor,
+            packet_hash,
+            votes,
+        } => commit_event(event, request, attestor, packet_hash, *votes)
+            .add_attribute("duplicate", "true"),
+        Commit::New {
+            request,
+            attestor,
+            packet_hash,
+            votes,
+            first_of_its_hash,
+        } => {
+            let id = request.id;
+            let hash = packet_hash.as_slice();
+            COMMITS.save(storage, (id, attestor), &hash.to_vec())?;
+            COMMITTERS.save(storage, (id, hash, attestor), &())?;
+            VOTES.save(storage, (id, hash), votes)?;
+            if let Some(packet) = first_of_its_hash {
+                PACKETS.save(storage, (id, hash), packet)?;
+            }
+            REQUESTS.save(storage, id, request)?;
+            commit_event(event, request, attestor, packet_hash, *votes)
+                .add_attribute("duplicate", "false")
+        }
+    })
+}
+
+fn commit_event(
+    event: Event,
+    request: &InferenceRequest,
+    attestor: &Addr,
+    packet_hash: &Hash32,
+    votes: u32,
+) -> Event {
+    event
+        .add_attribute("action", "commit_attribution")
+        .add_attribute("request_id", request.id.to_string())
+        .add_attribute("attestor", attestor.as_str())
+        .add_attribute(
+            "packet_hash",
+            HexBinary::from(packet_hash.as_slice()).to_hex(),
+        )
+        .add_attribute("votes", votes.to_string())
+        .add_attribute("status", request.status.as_str())
+}
+
+/// The packet hashes of request `id` holding quorum once `packet_hash` has `votes` votes.
+fn hashes_at_quorum(
+    storage: &dyn Storage,
+    id: u64,
+    packet_hash: &Hash32,
+    votes: u32,
+    quorum: u32,
+) -> Result<Vec<Vec<u8>>, ContractError> {
+    // A quorum of zero would let any packet finalize unseen; one commit is the least it takes.
+    let quorum = quorum.max(1);
+    // One entry per distinct hash, so this is bounded by the version's attestors.
+    let mut at_quorum = Vec::new();
+    for item in VOTES
+        .prefix(id)
+        .range(storage, None, None, Order::Ascending)
+    {
+        let (hash, count) = item?;
+        if hash.as_slice() != packet_hash.as_slice() && count >= quorum {
+            at_quorum.push(hash);
+        }
+    }
+    if votes >= quorum {
+        at_quorum.push(packet_hash.to_vec());
+    }
+    Ok(at_quorum)
+}
+
+/// The packet describes the request's model version exactly as registered.
+fn check_model(
+    request: &InferenceRequest,
+    version: &ModelVersion,
+    packet: &AttributionPacket,
+) -> Result<(), ContractError> {
+    if packet.model_id != request.model_id || packet.model_version != request.model_version {
+        return Err(ContractError::WrongModel {
+            request_id: request.id,
+            expected_model: request.model_id,
+            expected_version: request.model_version,
+            model_id: packet.model_id,
+            version: packet.model_version,
+        });
+    }
+    if packet.weights_hash != version.weights_hash {
+        return Err(ContractError::WeightsHashMismatch {
+            request_id: request.id,
+            expected: version.weights_hash.to_hex(),
+            got: packet.weights_hash.to_hex(),
+        });
+    }
+    if packet.method != version.method.id || packet.params_hash != version.method.params_hash {
+        return Err(ContractError::MethodMismatch {
+            request_id: request.id,
+            expected: version.method.id.clone(),
+            method: packet.method.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Every root is in the version's lineage and every entry is an accepted contribution frozen in
+/// one of those roots.
+fn check_lineage(
+    deps: Deps,
+    config: &Config,
+    version: &ModelVersion,
+    packet: &AttributionPacket,
+) -> Result<(), ContractError> {
+    // Datanet id -> leaves covered by the largest listed version of it.
+    let mut leaves: BTreeMap<u64, u64> = BTreeMap::new();
+    for root in &packet.datanet_roots {
+        let not_in_lineage = || ContractError::RootNotInLineage {
+            datanet_id: root.datanet_id,
+            version: root.version,
+        };
+        if !version.lineage.contains(root) {
+            return Err(not_in_lineage());
+        }
+        let frozen = querier::datanet_version(deps, config, root.datanet_id, root.version)
+            .ok_or_else(not_in_lineage)?;
+        let count = leaves.entry(root.datanet_id).or_default();
+        *count = (*count).max(frozen.count);
+    }
+    for entry in &packet.entries {
+        let contribution_id = entry.contribution_id;
+        let in_lineage = querier::contribution(deps, config, contribution_id).is_some_and(|c| {
+            c.status == ContributionStatus::Accepted
+                && matches!(
+                    (c.leaf_index, leaves.get(&c.datanet_id)),
+                    (Some(leaf), Some(count)) if leaf < *count
+                )
+        });
+        if !in_lineage {
+            return Err(ContractError::ContributionNotInLineage { contribution_id });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+use cosmwasm_std::{Addr, IbcOrder, OverflowError, StdError, Timestamp, Uint128};
+use thiserror::Error;
+use tributary_types::packet::PacketError;
+use tributary_types::payout::RequestStatus;
+use tributary_types::upgrade::UpgradeError;
+use tributary_types::{AssetInfo, HashError, SplitError};
+
+/// Every way a message, query or IBC packet to the payout contract can fail.
+#[derive(Error, Debug, PartialEq)]
+pub enum ContractError {
+    #[error(transparent)]
+    Std(#[from] StdError),
+
+    #[error(transparent)]
+    Overflow(#[from] OverflowError),
+
+    #[error(transparent)]
+    Upgrade(#[from] UpgradeError),
+
+    #[error("invalid packet: {0}")]
+    Packet(#[from] PacketError),
+
+    #[error("cannot settle: {0}")]
+    Split(#[from] SplitError),
+
+    #[error("invalid prompt hash: {0}")]
+    InvalidHash(#[from] HashError),
+
+    #[error("{sender} is not allowed to {action}")]
+    Unauthorized { sender: Addr, action: &'static str },
+
+    #[error("request expiry ({expiry}s) must be longer than the challenge window ({window}s)")]
+    ExpiryNotAfterWindow { expiry: u64, window: u64 },
+
+    #[error("max_entries must be between 1 and {max}, got {max_entries}")]
+    InvalidMaxEntries { max_entries: u32, max: u32 },
+
+    #[error("model {model_id} has no version {version}")]
+    UnknownModelVersion { model_id: u64, version: u32 },
+
+    #[error("model {model_id} version {version} is deprecated")]
+    ModelDeprecated { model_id: u64, version: u32 },
+
+    #[error("this model is priced in {expected}")]
+    WrongPaymentAsset { expected: AssetInfo },
+
+    #[error("only {expected} is accepted, {denom} was sent too")]
+    UnexpectedFunds { denom: String, expected: String },
+
+    #[error("paid {paid}, the price is {price}")]
+    InsufficientPayment { paid: Uint128, price: Uint128 },
+
+    #[error("cw20 token {token} is not accepted as payment")]
+    TokenNotAccepted { token: Addr },
+
+    #[error("a batch needs at least one item")]
+    EmptyBatch,
+
+    #[error("a batch may hold at most {max} items, got {count}")]
+    BatchTooLarge { count: usize, max: usize },
+
+    #[error("request {id} does not exist")]
+    UnknownRequest { id: u64 },
+
+    #[error("request {id} is {} and closed", .status.as_str())]
+    RequestClosed { id: u64, status: RequestStatus },
+
+    #[error("request {id} expired")]
+    RequestExpired { id: u64 },
+
+    #[error("{attestor} is not an attestor of model {model_id} version {version}")]
+    UnauthorizedAttestor {
+        attestor: Addr,
+        model_id: u64,
+        version: u32,
+    },
+
+    #[error("request {request_id} is for model {expected_model} version {expected_version}, the packet names model {model_id} version {version}")]
+    WrongModel {
+        request_id: u64,
+        expected_model: u64,
+        expected_version: u32,
+        model_id: u64,
+        version: u32,
+    },
+
+    #[error(
+        "packet for request {request_id} names weights {got}, the model version has {expected}"
+    )]
+    WeightsHashMismatch {
+        request_id: u64,
+        expected: String,
+        got: String,
+    },
+
+    #[error("packet for request {request_id} uses method {method}, the model version requires {expected} with its registered parameters")]
+    MethodMismatch {
+        request_id: u64,
+        expected: String,
+        method: String,
+    },
+
+    #[error("datanet {datanet_id} version {version} with this root is not in the model's lineage")]
+    RootNotInLineage { datanet_id: u64, version: u32 },
+
+    #[error("contribution {contribution_id} is not an accepted contribution of the packet's datanet versions")]
+    ContributionNotInLineage { contribution_id: u64 },
+
+    #[error("{attestor} already committed a different packet for request {request_id}")]
+    ConflictingCommit { request_id: u64, attestor: Addr },
+
+    #[error("request {id} has no packet holding quorum alone (status {})", .status.as_str())]
+    NotFinalizable { id: u64, status: RequestStatus },
+
+    #[error("request {id} is in its challenge window until {ready_at}")]
+    ChallengeWindowOpen { id: u64, ready_at: Timestamp },
+
+    #[error("request {id} does not expire before {expires_at}")]
+    NotExpired { id: u64, expires_at: Timestamp },
+
+    #[error("request {id} has an agreed packet; finalize it instead")]
+    NotRefundable { id: u64 },
+
+    #[error("packet {packet_hash} was not committed for request {request_id}")]
+    UnknownPacket {
+        request_id: u64,
+        packet_hash: String,
+    },
+
+    #[error("nothing to claim")]
+    NothingToClaim,
+
+    #[error("channel {channel_id} is not bound to an attestor")]
+    UnboundChannel { channel_id: String },
+
+    #[error("attribution channels must be unordered, got {order:?}")]
+    OrderedChannel { order: IbcOrder },
+
+    #[error("attribution channels use version {expected}, got {version:?}")]
+    InvalidIbcVersion { version: String, expected: String },
+}

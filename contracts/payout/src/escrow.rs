@@ -1,0 +1,239 @@
+//! Paying for inferences (native coins or a cw20 `Send`) and refunding expired requests.
+
+use cosmwasm_std::{
+    coins, from_json, to_json_binary, Addr, BankMsg, CosmosMsg, DepsMut, Env, Event, HexBinary,
+    MessageInfo, Response, StdError, Uint128, WasmMsg,
+};
+use cw20::{Cw20ExecuteMsg, Cw20ReceiveMsg};
+use tributary_types::hash::hash32;
+use tributary_types::payout::{InferenceRequest, ReceiveMsg, RequestStatus};
+use tributary_types::{AssetInfo, Price};
+
+use crate::error::ContractError;
+use crate::querier;
+use crate::state::{Config, CONFIG, REQUESTS, REQUEST_SEQ};
+
+/// Native payment: escrows exactly the price from `info.funds` and refunds the excess.
+pub fn request_inference(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    model_id: u64,
+    version: u32,
+    prompt_hash: HexBinary,
+) -> Result<Response, ContractError> {
+    hash32(&prompt_hash)?;
+    let config = CONFIG.load(deps.storage)?;
+    let price = priced_version(&deps, &config, model_id, version)?;
+    let AssetInfo::Native { denom } = &price.asset else {
+        return Err(ContractError::WrongPaymentAsset {
+            expected: price.asset,
+        });
+    };
+    let mut paid = Uint128::zero();
+    for coin in &info.funds {
+        if coin.denom != *denom {
+            return Err(ContractError::UnexpectedFunds {
+                denom: coin.denom.clone(),
+                expected: denom.clone(),
+            });
+        }
+        paid = paid.checked_add(coin.amount)?;
+    }
+    let excess = excess_over(paid, price.amount)?;
+    let purchase = Purchase {
+        payer: info.sender,
+        model_id,
+        version,
+        prompt_hash,
+        price,
+    };
+    open_request(deps, &env, &config, purchase, excess)
+}
+
+/// cw20 payment through `Send`: `info.sender` is the token, the payer is the sender of the `Send`.
+pub fn receive_cw20(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    receive: Cw20ReceiveMsg,
+) -> Result<Response, ContractError> {
+    let config = CONFIG.load(deps.storage)?;
+    let token = info.sender;
+    if !config.accepted_cw20.contains(&token) {
+        return Err(ContractError::TokenNotAccepted { token });
+    }
+    let ReceiveMsg::RequestInference {
+        model_id,
+        version,
+        prompt_hash,
+    } = from_json(&receive.msg)?;
+    hash32(&prompt_hash)?;
+    let price = priced_version(&deps, &config, model_id, version)?;
+    if price.asset != AssetInfo::cw20(token.as_str()) {
+        return Err(ContractError::WrongPaymentAsset {
+            expected: price.asset,
+        });
+    }
+    let excess = excess_over(receive.amount, price.amount)?;
+    let payer = deps.api.addr_validate(&receive.sender)?;
+    let purchase = Purchase {
+        payer,
+        model_id,
+        version,
+        prompt_hash,
+        price,
+    };
+    open_request(deps, &env, &config, purchase, excess)
+}
+
+/// Anyone, after expiry: returns the escrow of a request without an agreed packet to its payer.
+pub fn refund(deps: DepsMut, env: Env, request_id: u64) -> Result<Response, ContractError> {
+    let mut request = REQUESTS
+        .may_load(deps.storage, request_id)?
+        .ok_or(ContractError::UnknownRequest { id: request_id })?;
+    if matches!(
+        request.status,
+        RequestStatus::Finalized | RequestStatus::Refunded
+    ) {
+        return Err(ContractError::RequestClosed {
+            id: request_id,
+            status: request.status,
+        });
+    }
+    if env.block.time < request.expires_at {
+        return Err(ContractError::NotExpired {
+            id: request_id,
+            expires_at: request.expires_at,
+        });
+    }
+    // A packet at quorum pays the parties who did the work; only its absence returns the fee.
+    if request.agreed_packet.is_some() {
+        return Err(ContractError::NotRefundable { id: request_id });
+    }
+    request.status = RequestStatus::Refunded;
+    REQUESTS.save(deps.storage, request_id, &request)?;
+    let mut response = Response::new()
+        .add_attribute("action", "refund")
+        .add_attribute("request_id", request_id.to_string())
+        .add_attribute("payer", request.payer.as_str())
+        .add_attribute("amount", request.price.amount)
+        .add_attribute("asset", request.price.asset.to_string());
+    if !request.price.amount.is_zero() {
+        response = response.add_message(transfer(
+            &request.payer,
+            &request.price.asset,
+            request.price.amount,
+        )?);
+    }
+    Ok(response)
+}
+
+/// A message paying `amount` of `asset` from this contract to `recipient`.
+pub fn transfer(
+    recipient: &Addr,
+    asset: &AssetInfo,
+    amount: Uint128,
+) -> Result<CosmosMsg, ContractError> {
+    Ok(match asset {
+        AssetInfo::Native { denom } => BankMsg::Send {
+            to_address: recipient.to_string(),
+            amount: coins(amount.u128(), denom),
+        }
+        .into(),
+        AssetInfo::Cw20 { address } => WasmMsg::Execute {
+            contract_addr: address.clone(),
+            msg: to_json_binary(&Cw20ExecuteMsg::Transfer {
+                recipient: recipient.to_string(),
+                amount,
+            })?,
+            funds: vec![],
+        }
+        .into(),
+    })
+}
+
+/// The price of a version open to new requests.
+fn priced_version(
+    deps: &DepsMut,
+    config: &Config,
+    model_id: u64,
+    version: u32,
+) -> Result<Price, ContractError> {
+    let model = querier::model_version(deps.as_ref(), config, model_id, version)?;
+    if model.deprecated {
+        return Err(ContractError::ModelDeprecated { model_id, version });
+    }
+    Ok(model.price)
+}
+
+/// What was paid beyond the price; paying less is an error.
+fn excess_over(paid: Uint128, price: Uint128) -> Result<Uint128, ContractError> {
+    paid.checked_sub(price)
+        .map_err(|_| ContractError::InsufficientPayment { paid, price })
+}
+
+/// What a payer bought: the escrowed price of one inference on a model version.
+struct Purchase {
+    payer: Addr,
+    model_id: u64,
+    version: u32,
+    prompt_hash: HexBinary,
+    price: Price,
+}
+
+/// Stores the new request and answers with its event and the refund of any excess.
+fn open_request(
+    deps: DepsMut,
+    env: &Env,
+    config: &Config,
+    purchase: Purchase,
+    excess: Uint128,
+) -> Result<Response, ContractError> {
+    let id = REQUEST_SEQ
+        .load(deps.storage)?
+        .checked_add(1)
+        .ok_or_else(|| StdError::generic_err("request ids exhausted"))?;
+    REQUEST_SEQ.save(deps.storage, &id)?;
+    let created_at = env.block.time;
+    let request = InferenceRequest {
+        id,
+        payer: purchase.payer,
+        model_id: purchase.model_id,
+        model_version: purchase.version,
+        prompt_hash: purchase.prompt_hash,
+        price: purchase.price,
+        created_at,
+        expires_at: created_at.plus_seconds(config.request_expiry_seconds),
+        status: RequestStatus::Open,
+        agreed_packet: None,
+        finalizable_at: None,
+        distinct_packets: 0,
+        settlement: None,
+    };
+    REQUESTS.save(deps.storage, id, &request)?;
+    let mut response = request_response(&request).add_attribute("refunded", excess);
+    if !excess.is_zero() {
+        response = response.add_message(transfer(&request.payer, &request.price.asset, excess)?);
+    }
+    Ok(response)
+}
+
+/// The request's attributes, on the contract's `wasm` event (`action=request_inference`) and on
+/// a `wasm-inference_requested` event for subscribers that filter by event type.
+fn request_response(request: &InferenceRequest) -> Response {
+    let attributes = vec![
+        ("request_id", request.id.to_string()),
+        ("model_id", request.model_id.to_string()),
+        ("version", request.model_version.to_string()),
+        ("payer", request.payer.to_string()),
+        ("amount", request.price.amount.to_string()),
+        ("asset", request.price.asset.to_string()),
+        ("prompt_hash", request.prompt_hash.to_hex()),
+        ("expires_at", request.expires_at.seconds().to_string()),
+    ];
+    Response::new()
+        .add_attribute("action", "request_inference")
+        .add_attributes(attributes.clone())
+        .add_event(Event::new("inference_requested").add_attributes(attributes))
+}

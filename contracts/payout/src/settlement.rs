@@ -1,0 +1,191 @@
+//! Finalization: the agreed packet of each request splits its escrow into claimable balances.
+
+use cosmwasm_std::{
+    to_json_binary, Addr, DepsMut, Env, Event, Order, Response, StdResult, Storage, Uint128,
+    WasmMsg,
+};
+use tributary_types::datanet::{self, UsageRecord};
+use tributary_types::payout::{InferenceRequest, RequestStatus};
+use tributary_types::split::settle;
+use tributary_types::{AssetInfo, Settlement};
+
+use crate::error::ContractError;
+use crate::querier;
+use crate::state::{Config, BALANCES, COMMITTERS, CONFIG, PACKETS, REQUESTS};
+
+/// Most requests one `Finalize` may settle.
+pub const MAX_FINALIZE: usize = 50;
+/// Most usage records sent in one `RecordUsage`, the datanet contract's own limit.
+pub const USAGE_RECORDS_PER_MESSAGE: usize = 256;
+
+/// Anyone: settles every listed request, or none if one of them cannot be settled yet.
+pub fn finalize(
+    mut deps: DepsMut,
+    env: Env,
+    request_ids: Vec<u64>,
+) -> Result<Response, ContractError> {
+    if request_ids.is_empty() {
+        return Err(ContractError::EmptyBatch);
+    }
+    if request_ids.len() > MAX_FINALIZE {
+        return Err(ContractError::BatchTooLarge {
+            count: request_ids.len(),
+            max: MAX_FINALIZE,
+        });
+    }
+    let config = CONFIG.load(deps.storage)?;
+    let mut records = Vec::new();
+    let mut response = Response::new()
+        .add_attribute("action", "finalize")
+        .add_attribute(
+            "request_ids",
+            request_ids
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    for &id in &request_ids {
+        let (request, settled) = settle_request(&mut deps, &env, &config, id, &mut records)?;
+        response = response.add_event(settlement_event(&request, &settled));
+    }
+    // The datanet contract takes a bounded batch, and a full finalize can exceed it.
+    for batch in records.chunks(USAGE_RECORDS_PER_MESSAGE) {
+        response = response.add_message(WasmMsg::Execute {
+            contract_addr: config.datanet_contract.to_string(),
+            msg: to_json_binary(&datanet::ExecuteMsg::RecordUsage {
+                records: batch.to_vec(),
+            })?,
+            funds: vec![],
+        });
+    }
+    Ok(response)
+}
+
+/// Credits one request's escrow and marks it finalized; its usage is appended to `records`.
+fn settle_request(
+    deps: &mut DepsMut,
+    env: &Env,
+    config: &Config,
+    id: u64,
+    records: &mut Vec<UsageRecord>,
+) -> Result<(InferenceRequest, Settlement), ContractError> {
+    let mut request = REQUESTS
+        .may_load(deps.storage, id)?
+        .ok_or(ContractError::UnknownRequest { id })?;
+    let agreed = match (&request.status, &request.agreed_packet) {
+        (RequestStatus::Finalized | RequestStatus::Refunded, _) => {
+            return Err(ContractError::RequestClosed {
+                id,
+                status: request.status,
+            })
+        }
+        (RequestStatus::Attested | RequestStatus::Disputed, Some(agreed)) => agreed.clone(),
+        _ => {
+            return Err(ContractError::NotFinalizable {
+                id,
+                status: request.status,
+            })
+        }
+    };
+    // Set together with the agreed packet, so the fallback is never used.
+    let ready_at = request.finalizable_at.unwrap_or(request.expires_at);
+    if env.block.time < ready_at {
+        return Err(ContractError::ChallengeWindowOpen { id, ready_at });
+    }
+    let version = querier::model_version(
+        deps.as_ref(),
+        config,
+        request.model_id,
+        request.model_version,
+    )?;
+    let packet = PACKETS.load(deps.storage, (id, agreed.as_slice()))?;
+    let operators = COMMITTERS
+        .prefix((id, agreed.as_slice()))
+        .keys(deps.storage, None, None, Order::Ascending)
+        .collect::<StdResult<Vec<Addr>>>()?;
+    let escrow = &request.price;
+    let settled = settle(
+        escrow.amount,
+        &version.split,
+        &packet.entries,
+        operators.len(),
+    )?;
+
+    credit(
+        deps.storage,
+        &config.treasury,
+        &escrow.asset,
+        settled.protocol,
+    )?;
+    for (operator, share) in operators.iter().zip(&settled.operators) {
+        credit(deps.storage, operator, &escrow.asset, *share)?;
+    }
+    credit(
+        deps.storage,
+        &version.developer,
+        &escrow.asset,
+        settled.developer,
+    )?;
+    for (contribution_id, amount) in &settled.contributions {
+        let contribution = querier::contribution(deps.as_ref(), config, *contribution_id).ok_or(
+            ContractError::ContributionNotInLineage {
+                contribution_id: *contribution_id,
+            },
+        )?;
+        credit(
+            deps.storage,
+            &contribution.contributor,
+            &escrow.asset,
+            *amount,
+        )?;
+        records.push(UsageRecord {
+            contribution_id: *contribution_id,
+            asset: escrow.asset.clone(),
+            amount: *amount,
+        });
+    }
+
+    request.status = RequestStatus::Finalized;
+    request.settlement = Some(settled.clone());
+    REQUESTS.save(deps.storage, id, &request)?;
+    Ok((request, settled))
+}
+
+/// Adds `amount` to what `owner` can claim; zero amounts leave no entry behind.
+fn credit(
+    storage: &mut dyn Storage,
+    owner: &Addr,
+    asset: &AssetInfo,
+    amount: Uint128,
+) -> Result<(), ContractError> {
+    if amount.is_zero() {
+        return Ok(());
+    }
+    let key = asset.key();
+    let balance = BALANCES
+        .may_load(storage, (owner, &key))?
+        .unwrap_or_default()
+        .checked_add(amount)?;
+    BALANCES.save(storage, (owner, &key), &balance)?;
+    Ok(())
+}
+
+fn settlement_event(request: &InferenceRequest, settled: &Settlement) -> Event {
+    Event::new("settlement")
+        .add_attribute("request_id", request.id.to_string())
+        .add_attribute("asset", request.price.asset.to_string())
+        .add_attribute("amount", request.price.amount)
+        .add_attribute("protocol", settled.protocol)
+        .add_attribute("operators", total(settled.operators.iter()))
+        .add_attribute("developer", settled.developer)
+        .add_attribute(
+            "contributors",
+            total(settled.contributions.iter().map(|(_, amount)| amount)),
+        )
+}
+
+/// Sum of parts of one settlement, which never exceeds the escrowed amount.
+fn total<'a>(parts: impl Iterator<Item = &'a Uint128>) -> Uint128 {
+    parts.fold(Uint128::zero(), |acc, part| acc.saturating_add(*part))
+}

@@ -1,0 +1,55 @@
+use cosmwasm_std::{Addr, Uint128};
+use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
+use tributary_types::payout::{ConfigResponse, InferenceRequest};
+use tributary_types::AttributionPacket;
+
+/// Contract-wide settings; stored in the shape the `Config` query returns.
+pub type Config = ConfigResponse;
+
+/// Secondary indexes of [`REQUESTS`].
+pub struct RequestIndexes<'a> {
+    /// Status name -> requests, for the status filter.
+    pub status: MultiIndex<'a, String, InferenceRequest, u64>,
+    /// Payer -> requests.
+    pub payer: MultiIndex<'a, Addr, InferenceRequest, u64>,
+}
+
+impl IndexList<InferenceRequest> for RequestIndexes<'_> {
+    fn get_indexes(&'_ self) -> Box<dyn Iterator<Item = &'_ dyn Index<InferenceRequest>> + '_> {
+        let v: Vec<&dyn Index<InferenceRequest>> = vec![&self.status, &self.payer];
+        Box::new(v.into_iter())
+    }
+}
+
+/// Contract-wide settings.
+pub const CONFIG: Item<Config> = Item::new("config");
+/// The last request id handed out.
+pub const REQUEST_SEQ: Item<u64> = Item::new("request_seq");
+/// Paid inference requests by id.
+pub const REQUESTS: IndexedMap<u64, InferenceRequest, RequestIndexes<'static>> = IndexedMap::new(
+    "requests",
+    RequestIndexes {
+        status: MultiIndex::new(
+            |_pk, r: &InferenceRequest| r.status.as_str().to_string(),
+            "requests",
+            "requests__status",
+        ),
+        payer: MultiIndex::new(
+            |_pk, r: &InferenceRequest| r.payer.clone(),
+            "requests",
+            "requests__payer",
+        ),
+    },
+);
+/// (request id, attestor) -> the packet hash that attestor committed.
+pub const COMMITS: Map<(u64, &Addr), Vec<u8>> = Map::new("commits");
+/// (request id, packet hash, attestor): the attestors agreeing on a packet, in address order.
+pub const COMMITTERS: Map<(u64, &[u8], &Addr), ()> = Map::new("committers");
+/// (request id, packet hash) -> how many attestors committed that packet.
+pub const VOTES: Map<(u64, &[u8]), u32> = Map::new("votes");
+/// (request id, packet hash) -> the packet, stored once per distinct hash.
+pub const PACKETS: Map<(u64, &[u8]), AttributionPacket> = Map::new("packets");
+/// (owner, `AssetInfo::key()`) -> claimable amount.
+pub const BALANCES: Map<(&Addr, &str), Uint128> = Map::new("balances");
+/// IBC channel id -> the attestor whose packets arrive on it.
+pub const CHANNELS: Map<&str, Addr> = Map::new("channels");
