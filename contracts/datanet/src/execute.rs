@@ -3,6 +3,7 @@ use cosmwasm_std::{
     OverflowOperation, Response, Storage, Uint64,
 };
 use cw_storage_plus::Item;
+pub use tributary_types::datanet::MAX_USAGE_RECORDS;
 use tributary_types::datanet::{
     Contribution, ContributionStatus, CurationPolicy, Datanet, DatanetVersion, ReviewDecision,
     UsageRecord,
@@ -21,8 +22,6 @@ use crate::state::{
 pub const MAX_DOMAIN_TAGS: usize = 8;
 /// Most curators a datanet may have; the `Curators` query returns them all in one answer.
 pub const MAX_CURATORS: usize = 32;
-/// Most usage records one `RecordUsage` may carry.
-pub const MAX_USAGE_RECORDS: usize = 256;
 /// Longest review reason or snapshot note.
 pub const MAX_REASON_LEN: usize = 512;
 

@@ -4,7 +4,7 @@ use cosmwasm_std::{
     to_json_binary, Addr, DepsMut, Env, Event, Order, Response, StdResult, Storage, Uint128,
     WasmMsg,
 };
-use tributary_types::datanet::{self, UsageRecord};
+use tributary_types::datanet::{self, UsageRecord, MAX_USAGE_RECORDS};
 use tributary_types::payout::{InferenceRequest, RequestStatus};
 use tributary_types::split::settle;
 use tributary_types::{AssetInfo, Settlement};
@@ -15,8 +15,6 @@ use crate::state::{Config, BALANCES, COMMITTERS, CONFIG, PACKETS, REQUESTS};
 
 /// Most requests one `Finalize` may settle.
 pub const MAX_FINALIZE: usize = 50;
-/// Most usage records sent in one `RecordUsage`, the datanet contract's own limit.
-pub const USAGE_RECORDS_PER_MESSAGE: usize = 256;
 
 /// Anyone: settles every listed request, or none if one of them cannot be settled yet.
 pub fn finalize(
@@ -50,7 +48,7 @@ pub fn finalize(
         response = response.add_event(settlement_event(&request, &settled));
     }
     // The datanet contract takes a bounded batch, and a full finalize can exceed it.
-    for batch in records.chunks(USAGE_RECORDS_PER_MESSAGE) {
+    for batch in records.chunks(MAX_USAGE_RECORDS) {
         response = response.add_message(WasmMsg::Execute {
             contract_addr: config.datanet_contract.to_string(),
             msg: to_json_binary(&datanet::ExecuteMsg::RecordUsage {

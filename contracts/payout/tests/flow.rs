@@ -431,14 +431,6 @@ fn requests_are_listed_by_status_and_by_payer() {
 }
 
 #[test]
-fn usage_batches_match_the_datanet_limit() {
-    assert_eq!(
-        tributary_payout::settlement::USAGE_RECORDS_PER_MESSAGE,
-        tributary_datanet::execute::MAX_USAGE_RECORDS
-    );
-}
-
-#[test]
 fn a_finalize_of_many_requests_records_usage_in_bounded_batches() {
     // 50 requests with 16 entries each make 800 usage records, over the datanet's batch limit.
     let mut w = World::with(Setup {

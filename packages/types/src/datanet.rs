@@ -127,6 +127,9 @@ pub enum ExecuteMsg {
     },
 }
 
+/// Most usage records one `RecordUsage` may carry; the payout contract batches to this size.
+pub const MAX_USAGE_RECORDS: usize = 256;
+
 /// One use of a contribution in a finalized inference.
 #[cw_serde]
 pub struct UsageRecord {
