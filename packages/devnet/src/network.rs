@@ -93,7 +93,31 @@ impl Devnet {
         options: &InitOptions,
     ) -> Result<Devnet, Error> {
         check_fresh_home(home)?;
+        let existed = home.exists();
         fs::create_dir_all(home).map_err(Error::io(home))?;
+        let result = Self::init_in(tributaryd, home, params, options);
+        if result.is_err() {
+            // Leave no half-initialized home behind: it was empty (or absent) before.
+            let _ = if existed {
+                fs::read_dir(home).map(|entries| {
+                    for entry in entries.flatten() {
+                        let _ = fs::remove_dir_all(entry.path())
+                            .or_else(|_| fs::remove_file(entry.path()));
+                    }
+                })
+            } else {
+                fs::remove_dir_all(home)
+            };
+        }
+        result
+    }
+
+    fn init_in(
+        tributaryd: &Tributaryd,
+        home: &Path,
+        params: &DevnetParams,
+        options: &InitOptions,
+    ) -> Result<Devnet, Error> {
         let home = fs::canonicalize(home).map_err(Error::io(home))?;
         let count = options.validators.max(1);
         let port =
@@ -292,7 +316,7 @@ impl Devnet {
         let err_log = log.try_clone().map_err(Error::io(&log_path))?;
         use std::os::unix::process::CommandExt;
         let child = Command::new(&self.binary)
-            .args(["start", "--home", Tributaryd::path(&node.home)])
+            .args(["start", "--log_no_color", "--home", Tributaryd::path(&node.home)])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err_log)

@@ -94,6 +94,42 @@ impl DevnetParams {
         format!("{}{}", self.fees.min_gas_price, self.denom)
     }
 
+    /// The chain description Keplr's `experimentalSuggestChain` takes.
+    pub fn keplr_chain_info(&self, rpc_url: &str, rest_url: &str) -> serde_json::Value {
+        let prefix = &self.bech32_prefix;
+        let currency = serde_json::json!({
+            "coinDenom": self.display_denom,
+            "coinMinimalDenom": self.denom,
+            "coinDecimals": self.decimals,
+        });
+        let price = |v: &str| v.parse::<f64>().unwrap_or_default();
+        let mut fee_currency = currency.clone();
+        fee_currency["gasPriceStep"] = serde_json::json!({
+            "low": price(&self.fees.low),
+            "average": price(&self.fees.average),
+            "high": price(&self.fees.high),
+        });
+        serde_json::json!({
+            "chainId": self.chain_id,
+            "chainName": format!("Tributary ({})", self.chain_id),
+            "rpc": rpc_url,
+            "rest": rest_url,
+            "bip44": { "coinType": self.coin_type },
+            "bech32Config": {
+                "bech32PrefixAccAddr": prefix,
+                "bech32PrefixAccPub": format!("{prefix}pub"),
+                "bech32PrefixValAddr": format!("{prefix}valoper"),
+                "bech32PrefixValPub": format!("{prefix}valoperpub"),
+                "bech32PrefixConsAddr": format!("{prefix}valcons"),
+                "bech32PrefixConsPub": format!("{prefix}valconspub"),
+            },
+            "currencies": [currency.clone()],
+            "feeCurrencies": [fee_currency],
+            "stakeCurrency": currency,
+            "features": ["cosmwasm"],
+        })
+    }
+
     fn check(&self) -> Result<(), Error> {
         let numeric = |name: &str, v: &str| {
             v.parse::<f64>()
@@ -134,6 +170,18 @@ mod tests {
         assert_eq!(p.chain_id, "tributary-devnet-1");
         assert_eq!(p.bech32_prefix, "trib");
         assert_eq!(p.min_gas_prices(), "0.025utrib");
+    }
+
+    #[test]
+    fn keplr_chain_info_carries_the_prefix_denom_and_fee_tiers() {
+        let info = DevnetParams::default_devnet()
+            .keplr_chain_info("http://127.0.0.1:26657", "http://127.0.0.1:1317");
+        assert_eq!(info["chainId"], "tributary-devnet-1");
+        assert_eq!(info["bip44"]["coinType"], 118);
+        assert_eq!(info["bech32Config"]["bech32PrefixValAddr"], "tribvaloper");
+        assert_eq!(info["feeCurrencies"][0]["coinMinimalDenom"], "utrib");
+        assert_eq!(info["feeCurrencies"][0]["gasPriceStep"]["average"], 0.03);
+        assert_eq!(info["rest"], "http://127.0.0.1:1317");
     }
 
     #[test]

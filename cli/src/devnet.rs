@@ -1,0 +1,244 @@
+//! `tributary devnet up|status|logs|down` and `tributary chain-info`.
+
+use crate::output::Output;
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tributary_devnet::{Devnet, DevnetParams, Error as DevnetError, InitOptions, Tributaryd};
+
+#[derive(Subcommand)]
+pub enum DevnetCommand {
+    /// Creates (or restarts) a devnet, waits for blocks and deploys the contracts.
+    Up {
+        /// Devnet home folder.
+        #[arg(long, env = "TRIBUTARY_DEVNET_HOME", default_value_os_t = default_home())]
+        home: PathBuf,
+        /// Number of validators.
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Extra genesis balance, `ADDRESS=COINS` (repeatable).
+        #[arg(long = "fund", value_parser = parse_fund)]
+        funds: Vec<(String, String)>,
+        /// Chain parameters (default: the repository's chain/devnet.toml).
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// Block time override in milliseconds.
+        #[arg(long)]
+        block_time_ms: Option<u64>,
+        /// Added to every port, to run several devnets side by side.
+        #[arg(long, default_value_t = 0)]
+        port_offset: u16,
+        /// The tributaryd binary (what `chain/build` prints).
+        #[arg(long, env = "TRIBUTARYD", default_value = "tributaryd")]
+        tributaryd: PathBuf,
+    },
+    /// Shows each node's process and height.
+    Status {
+        #[arg(long, env = "TRIBUTARY_DEVNET_HOME", default_value_os_t = default_home())]
+        home: PathBuf,
+    },
+    /// Prints the last lines of a node's log.
+    Logs {
+        #[arg(long, env = "TRIBUTARY_DEVNET_HOME", default_value_os_t = default_home())]
+        home: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        node: usize,
+        #[arg(long, default_value_t = 50)]
+        lines: usize,
+    },
+    /// Stops every node (data is kept; `up` restarts it).
+    Down {
+        #[arg(long, env = "TRIBUTARY_DEVNET_HOME", default_value_os_t = default_home())]
+        home: PathBuf,
+    },
+}
+
+/// `~/.tributary/devnet`.
+pub fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into())
+        .join(".tributary/devnet")
+}
+
+fn parse_fund(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, c)| (a.to_string(), c.to_string()))
+        .filter(|(a, c)| !a.is_empty() && !c.is_empty())
+        .ok_or_else(|| format!("expected ADDRESS=COINS, got {s:?}"))
+}
+
+#[derive(Serialize)]
+struct UpReport<'a> {
+    home: &'a Path,
+    chain_id: &'a str,
+    height: u64,
+    nodes: Vec<NodeReport<'a>>,
+    keys: Vec<KeyReport<'a>>,
+}
+
+#[derive(Serialize)]
+struct NodeReport<'a> {
+    rpc: &'a str,
+    rest: &'a str,
+    grpc: &'a str,
+}
+
+#[derive(Serialize)]
+struct KeyReport<'a> {
+    name: &'a str,
+    address: &'a str,
+}
+
+pub async fn run(command: DevnetCommand, output: Output) -> Result<()> {
+    match command {
+        DevnetCommand::Up {
+            home,
+            validators,
+            funds,
+            params,
+            block_time_ms,
+            port_offset,
+            tributaryd,
+        } => {
+            let params = match params {
+                Some(path) => DevnetParams::from_toml(
+                    &std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )?,
+                None => DevnetParams::default_devnet(),
+            };
+            let devnet = match Devnet::load(&home) {
+                Ok(existing) => {
+                    if let Some(node) = existing.nodes.iter().find(|n| existing.is_running(n.index))
+                    {
+                        anyhow::bail!(
+                            "the devnet at {} is already running (node {} pid {}); `tributary devnet status` shows it",
+                            home.display(),
+                            node.index,
+                            existing.pid(node.index).unwrap_or_default()
+                        );
+                    }
+                    existing
+                }
+                Err(DevnetError::NotInitialized { .. }) => {
+                    let options = InitOptions {
+                        validators,
+                        port_offset,
+                        extra_funds: funds,
+                        block_time_ms,
+                    };
+                    Devnet::init(&Tributaryd::new(tributaryd), &home, &params, &options)?
+                }
+                Err(err) => return Err(err.into()),
+            };
+            devnet.start()?;
+            let height = devnet
+                .wait_for_height(0, 2, Duration::from_secs(120))
+                .await
+                .context("waiting for the first blocks")?;
+            let report = UpReport {
+                home: &devnet.home,
+                chain_id: &devnet.chain_id,
+                height,
+                nodes: devnet
+                    .nodes
+                    .iter()
+                    .map(|n| NodeReport {
+                        rpc: &n.rpc_url,
+                        rest: &n.rest_url,
+                        grpc: &n.grpc_addr,
+                    })
+                    .collect(),
+                keys: devnet
+                    .keys
+                    .iter()
+                    .map(|k| KeyReport {
+                        name: &k.name,
+                        address: &k.address,
+                    })
+                    .collect(),
+            };
+            output.print(&report, || up_text(&report));
+        }
+        DevnetCommand::Status { home } => {
+            let devnet = Devnet::load(&home)?;
+            let status = devnet.status().await;
+            output.print(&status, || {
+                status
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "node{}  {}  pid {}  height {}  {}",
+                            s.index,
+                            if s.running { "running" } else { "stopped" },
+                            s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                            s.height
+                                .map(|h| h.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            s.rpc_url
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        DevnetCommand::Logs { home, node, lines } => {
+            let devnet = Devnet::load(&home)?;
+            let n = devnet
+                .nodes
+                .get(node)
+                .with_context(|| format!("the devnet has {} node(s)", devnet.nodes.len()))?;
+            let path = n.home.join("node.log");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            output.print(&tail, || tail.join("\n"));
+        }
+        DevnetCommand::Down { home } => {
+            let devnet = Devnet::load(&home)?;
+            devnet.stop()?;
+            output.print(&serde_json::json!({"stopped": devnet.nodes.len()}), || {
+                format!(
+                    "stopped {} node(s); data kept in {}",
+                    devnet.nodes.len(),
+                    home.display()
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+fn up_text(report: &UpReport) -> String {
+    let mut out = format!(
+        "devnet {} is producing blocks (height {}), home {}\n",
+        report.chain_id,
+        report.height,
+        report.home.display()
+    );
+    for (i, n) in report.nodes.iter().enumerate() {
+        out += &format!("node{i}: rpc {}  rest {}  grpc {}\n", n.rpc, n.rest, n.grpc);
+    }
+    out += "funded test keys (mnemonics in devnet.json):\n";
+    for k in &report.keys {
+        out += &format!("  {:<14} {}\n", k.name, k.address);
+    }
+    out
+}
+
+/// `tributary chain-info`: Keplr's chain description for the devnet at `home`.
+pub fn chain_info(home: &Path, output: Output) -> Result<()> {
+    let devnet = Devnet::load(home)?;
+    let node = &devnet.nodes[0];
+    let info = devnet
+        .params
+        .keplr_chain_info(&node.rpc_url, &node.rest_url);
+    output.print(&info, || {
+        serde_json::to_string_pretty(&info).expect("chain info serializes")
+    });
+    Ok(())
+}
