@@ -1,0 +1,102 @@
+//! The JSON bodies of the content store's HTTP API, shared by the server and the client.
+//!
+//! | request | success | failure |
+//! | --- | --- | --- |
+//! | `PUT /blobs/{sha256}`, body = bytes | 201 new, 200 already present, [`PutReceipt`] | 400 `invalid_hash`, 413 `too_large`, 422 `hash_mismatch` |
+//! | `GET /blobs/{sha256}` | 200 bytes, `ETag: "{sha256}"`, 304 on a matching `If-None-Match` | 400 `invalid_hash`, 404 `not_found` |
+//! | `HEAD /blobs/{sha256}` | 200 with `Content-Length` | 400, 404 (no body) |
+//! | `GET /healthz` | 200 `{"status":"ok"}` | |
+//!
+//! Every failure with a body is an [`ErrorBody`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A failure's body: a message for people and a code for programs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// What went wrong, in words.
+    pub error: String,
+    /// What went wrong, for matching on.
+    pub code: ErrorCode,
+}
+
+/// The kinds of failure the API reports.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The path does not name a blob by 64 hex characters.
+    InvalidHash,
+    /// The body does not hash to the hash in the path.
+    HashMismatch,
+    /// The body is over the server's size cap.
+    TooLarge,
+    /// No blob, or no route, by that name.
+    NotFound,
+    /// The request body could not be read to its end.
+    UnreadableBody,
+    /// A stored blob no longer matches its hash.
+    Corrupt,
+    /// The store failed for a reason of its own.
+    Internal,
+    /// A code this client does not know, or a failure without a body.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::InvalidHash => "invalid_hash",
+            Self::HashMismatch => "hash_mismatch",
+            Self::TooLarge => "too_large",
+            Self::NotFound => "not_found",
+            Self::UnreadableBody => "unreadable_body",
+            Self::Corrupt => "corrupt",
+            Self::Internal => "internal",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of a successful `PUT`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PutReceipt {
+    /// The blob's hash, lowercase hex.
+    pub hash: String,
+    /// The blob's length in bytes.
+    pub size: u64,
+    /// Whether this request stored it (false: it was already there).
+    pub created: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_wire_names_and_unknown_ones_parse() {
+        for code in [
+            ErrorCode::InvalidHash,
+            ErrorCode::HashMismatch,
+            ErrorCode::TooLarge,
+            ErrorCode::NotFound,
+            ErrorCode::UnreadableBody,
+            ErrorCode::Corrupt,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{code}\""));
+        }
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":"x","code":"from_the_future"}"#).unwrap();
+        assert_eq!(body.code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,27 @@
+//! Tributary's content store.
+//!
+//! Contributions' bytes live off chain, addressed by their SHA-256 in lowercase hex; the
+//! chain holds only the hash. [`ContentStore`] is the one interface to such a store, with a
+//! folder on disk ([`LocalStore`]) and the HTTP API ([`HttpStore`]) behind it, and
+//! [`server`] puts any store on that API for contributors, the attribution engine and the
+//! web app.
+
+pub mod api;
+pub mod blocking;
+pub mod client;
+pub mod error;
+pub mod hash;
+pub mod local;
+pub mod server;
+pub mod store;
+
+pub use blocking::BlockingStore;
+pub use client::HttpStore;
+pub use error::{Error, Result};
+pub use hash::ContentHash;
+pub use local::LocalStore;
+pub use server::{router, serve, serve_with_shutdown, AllowedOrigins, ServerConfig};
+pub use store::{ContentStore, Stored};
+
+/// The largest blob a store accepts unless configured otherwise: 64 MiB.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 64 * 1024 * 1024;
