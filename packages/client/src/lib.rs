@@ -1,0 +1,31 @@
+//! The Tributary Rust client: keys, signed transactions with simulated gas and confirmation,
+//! typed contract calls and queries, and event subscriptions, over CometBFT RPC.
+//!
+//! A library for the CLI, the relayer, the demo and the tests: it never prints and never exits;
+//! every failure is an [`Error`] a caller can match on.
+
+mod client;
+mod config;
+mod datanet;
+mod error;
+mod events;
+mod payout;
+mod registry;
+mod signer;
+mod tx;
+mod wasm;
+
+pub use client::{Account, Client};
+pub use config::{coin, ChainConfig};
+pub use datanet::{DatanetContract, NewContribution, NewDatanet};
+pub use error::Error;
+pub use events::{Event, InferenceRequested, InferenceRequests, INFERENCE_REQUESTED};
+pub use payout::PayoutContract;
+pub use registry::RegistryContract;
+pub use signer::{Signer, COSMOS_HD_PATH};
+pub use tx::{GasInfo, TxOptions, TxOutcome};
+pub use wasm::{CodeInfo, ContractCall};
+
+pub use cosmrs::cosmwasm::ContractInfo;
+pub use cosmrs::{AccountId, Any, Coin};
+pub use cosmwasm_std::Decimal;

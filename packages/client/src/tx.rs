@@ -1,0 +1,299 @@
+//! Signed transactions: simulation, fees, SIGN_MODE_DIRECT signing, broadcast, sequence
+//! re-sync and confirmation.
+
+use crate::client::Account;
+use crate::error::{chain_error, Stage};
+use crate::events::Event;
+use crate::{Client, Error, Signer};
+use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
+use cosmrs::tendermint::abci::Code;
+use cosmrs::tx::{Body, Fee, SignDoc, SignerInfo};
+use cosmrs::{Any, Coin};
+use prost::Message as _;
+use std::time::{Duration, Instant};
+use tendermint_rpc::Client as _;
+
+/// How often confirmation asks the node for the transaction.
+const CONFIRM_POLL: Duration = Duration::from_millis(250);
+
+/// How one transaction is built; the default simulates gas and has no memo.
+#[derive(Debug, Clone, Default)]
+pub struct TxOptions {
+    /// A fixed gas limit instead of simulated gas times the gas adjustment.
+    pub gas_limit: Option<u64>,
+    pub memo: String,
+}
+
+/// Gas a simulation reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasInfo {
+    pub gas_wanted: u64,
+    pub gas_used: u64,
+}
+
+/// A transaction included in a block and executed successfully.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxOutcome {
+    /// Upper-case hex, as CometBFT prints it.
+    pub hash: String,
+    pub height: u64,
+    pub gas_wanted: u64,
+    pub gas_used: u64,
+    /// The fee paid.
+    pub fee: Coin,
+    pub events: Vec<Event>,
+}
+
+impl TxOutcome {
+    /// The first value of `key` on an event of type `kind`.
+    pub fn attribute(&self, kind: &str, key: &str) -> Option<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .find_map(|e| e.attribute(key))
+    }
+
+    /// The first value of `key` on the `wasm` event of `contract`.
+    pub fn wasm_attribute(&self, contract: &str, key: &str) -> Option<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == "wasm" && e.attribute("_contract_address") == Some(contract))
+            .find_map(|e| e.attribute(key))
+    }
+}
+
+impl Client {
+    /// Signs `msgs` with `signer`, broadcasts them in one transaction and waits for its block.
+    pub async fn sign_and_broadcast(
+        &self,
+        signer: &Signer,
+        msgs: Vec<Any>,
+        options: &TxOptions,
+    ) -> Result<TxOutcome, Error> {
+        let (hash, fee) = self.broadcast(signer, &msgs, options).await?;
+        self.confirm(&hash, fee).await
+    }
+
+    /// Simulates `msgs` signed by `signer` at its current sequence.
+    pub async fn simulate(&self, signer: &Signer, msgs: &[Any]) -> Result<GasInfo, Error> {
+        let slot = self.account_slot(signer.address().as_ref());
+        let mut cached = slot.lock().await;
+        let account = self.cached_or_synced(signer, &mut cached).await?;
+        self.simulate_at(signer, msgs, "", account).await
+    }
+
+    /// Broadcasts with the signer's cached sequence; on a sequence mismatch, re-syncs once and
+    /// tries again. Returns the hash and fee once CheckTx accepted the transaction.
+    async fn broadcast(
+        &self,
+        signer: &Signer,
+        msgs: &[Any],
+        options: &TxOptions,
+    ) -> Result<(cosmrs::tendermint::Hash, Coin), Error> {
+        let slot = self.account_slot(signer.address().as_ref());
+        let mut cached = slot.lock().await;
+        let mut resynced = false;
+        loop {
+            let account = self.cached_or_synced(signer, &mut cached).await?;
+            match self.broadcast_at(signer, msgs, options, account).await {
+                Ok(accepted) => {
+                    // CheckTx passed: the sequence is spent even if DeliverTx fails.
+                    *cached = Some(Account {
+                        sequence: account.sequence + 1,
+                        ..account
+                    });
+                    return Ok(accepted);
+                }
+                Err(Error::SequenceMismatch { expected, .. }) if !resynced => {
+                    resynced = true;
+                    // The node's expected sequence counts its mempool; the committed account
+                    // does not, so it is only the fallback.
+                    *cached = expected.map(|sequence| Account {
+                        sequence,
+                        ..account
+                    });
+                }
+                Err(e) => {
+                    if matches!(e, Error::Rpc(_) | Error::SequenceMismatch { .. }) {
+                        // Unknown whether the node took it: ask the chain next time.
+                        *cached = None;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn cached_or_synced(
+        &self,
+        signer: &Signer,
+        cached: &mut Option<Account>,
+    ) -> Result<Account, Error> {
+        if let Some(account) = *cached {
+            return Ok(account);
+        }
+        let account = self.account(signer.address().as_ref()).await?;
+        *cached = Some(account);
+        Ok(account)
+    }
+
+    async fn broadcast_at(
+        &self,
+        signer: &Signer,
+        msgs: &[Any],
+        options: &TxOptions,
+        account: Account,
+    ) -> Result<(cosmrs::tendermint::Hash, Coin), Error> {
+        let gas_limit = match options.gas_limit {
+            Some(gas) => gas,
+            None => {
+                let simulated = self
+                    .simulate_at(signer, msgs, &options.memo, account)
+                    .await?;
+                self.config.gas_limit_for(simulated.gas_used)
+            }
+        };
+        let fee = self.config.fee_for(gas_limit)?;
+        let tx = self.sign(signer, msgs, &options.memo, account, gas_limit, &fee)?;
+        let response = self.rpc.broadcast_tx_sync(tx).await?;
+        if let Code::Err(code) = response.code {
+            return Err(chain_error(
+                Stage::Tx,
+                &response.codespace,
+                code.get(),
+                &response.log,
+                (gas_limit, 0),
+            ));
+        }
+        Ok((response.hash, fee))
+    }
+
+    async fn simulate_at(
+        &self,
+        signer: &Signer,
+        msgs: &[Any],
+        memo: &str,
+        account: Account,
+    ) -> Result<GasInfo, Error> {
+        let zero = crate::config::coin(0, &self.config.gas_denom)?;
+        // Simulation runs with an unlimited gas meter and skips signature checks; the fee
+        // check does not apply, so a zero fee and gas limit are fine.
+        let tx_bytes = self.sign(signer, msgs, memo, account, 0, &zero)?;
+        #[allow(deprecated)]
+        let request = SimulateRequest { tx: None, tx_bytes };
+        let response = self
+            .abci(
+                "/cosmos.tx.v1beta1.Service/Simulate",
+                request.encode_to_vec(),
+            )
+            .await?;
+        if let Code::Err(code) = response.code {
+            return Err(chain_error(
+                Stage::Simulate,
+                &response.codespace,
+                code.get(),
+                &response.log,
+                (0, 0),
+            ));
+        }
+        let gas = SimulateResponse::decode(response.value.as_slice())?
+            .gas_info
+            .ok_or_else(|| Error::Decode("simulation returned no gas info".into()))?;
+        Ok(GasInfo {
+            gas_wanted: gas.gas_wanted,
+            gas_used: gas.gas_used,
+        })
+    }
+
+    fn sign(
+        &self,
+        signer: &Signer,
+        msgs: &[Any],
+        memo: &str,
+        account: Account,
+        gas_limit: u64,
+        fee: &Coin,
+    ) -> Result<Vec<u8>, Error> {
+        let encode = |e: cosmrs::ErrorReport| Error::Encode(e.to_string());
+        let body = Body::new(msgs.to_vec(), memo, 0u32);
+        let fee = Fee {
+            // A zero coin is not a valid fee amount; "no fee" is an empty list.
+            amount: if fee.amount == 0 {
+                Vec::new()
+            } else {
+                vec![fee.clone()]
+            },
+            gas_limit,
+            payer: None,
+            granter: None,
+        };
+        let auth_info =
+            SignerInfo::single_direct(Some(signer.public_key()), account.sequence).auth_info(fee);
+        let chain_id: cosmrs::tendermint::chain::Id = self
+            .config
+            .chain_id
+            .parse()
+            .map_err(|e| Error::Config(format!("chain_id: {e}")))?;
+        let doc = SignDoc::new(&body, &auth_info, &chain_id, account.number).map_err(encode)?;
+        doc.sign(signer.signing_key())
+            .map_err(encode)?
+            .to_bytes()
+            .map_err(encode)
+    }
+
+    /// Polls the node for the transaction until it is in a block or `confirm_timeout` passes.
+    async fn confirm(
+        &self,
+        hash: &cosmrs::tendermint::Hash,
+        fee: Coin,
+    ) -> Result<TxOutcome, Error> {
+        let deadline = Instant::now() + self.config.confirm_timeout;
+        let response = loop {
+            match self.rpc.tx(*hash, false).await {
+                Ok(response) => break response,
+                // Not indexed yet (or the node is briefly away): keep asking until the deadline.
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(CONFIRM_POLL).await,
+                Err(_) => {
+                    return Err(Error::ConfirmTimeout {
+                        hash: hash.to_string(),
+                    })
+                }
+            }
+        };
+        let result = response.tx_result;
+        let gas_wanted = u64::try_from(result.gas_wanted).unwrap_or_default();
+        let gas_used = u64::try_from(result.gas_used).unwrap_or_default();
+        if let Code::Err(code) = result.code {
+            return Err(
+                match chain_error(
+                    Stage::Tx,
+                    &result.codespace,
+                    code.get(),
+                    &result.log,
+                    (gas_wanted, gas_used),
+                ) {
+                    Error::TxFailed {
+                        codespace,
+                        code,
+                        log,
+                        ..
+                    } => Error::TxFailed {
+                        codespace,
+                        code,
+                        log,
+                        hash: Some(hash.to_string()),
+                    },
+                    other => other,
+                },
+            );
+        }
+        Ok(TxOutcome {
+            hash: hash.to_string(),
+            height: response.height.value(),
+            gas_wanted,
+            gas_used,
+            fee,
+            events: result.events.iter().map(Event::from).collect(),
+        })
+    }
+}
