@@ -48,6 +48,7 @@ impl Client {
 }
 
 impl DatanetContract<'_> {
+    /// The contract's address.
     pub fn address(&self) -> &str {
         self.address
     }
@@ -128,19 +129,23 @@ impl DatanetContract<'_> {
         u32::try_from(version).map_err(|_| Error::Decode(format!("version {version} is too large")))
     }
 
+    /// The contract's admin and usage recorder.
     pub async fn config(&self) -> Result<ConfigResponse, Error> {
         self.query(&QueryMsg::Config {}).await
     }
 
+    /// One datanet.
     pub async fn datanet(&self, datanet_id: u64) -> Result<Datanet, Error> {
         self.query(&QueryMsg::Datanet { datanet_id }).await
     }
 
+    /// One contribution.
     pub async fn contribution(&self, contribution_id: u64) -> Result<Contribution, Error> {
         self.query(&QueryMsg::Contribution { contribution_id })
             .await
     }
 
+    /// The contribution of `content_hash` in a datanet, if any.
     pub async fn contribution_by_hash(
         &self,
         datanet_id: u64,
@@ -172,6 +177,7 @@ impl DatanetContract<'_> {
         Ok(page.contributions)
     }
 
+    /// A frozen version of a datanet.
     pub async fn version(&self, datanet_id: u64, version: u32) -> Result<DatanetVersion, Error> {
         self.query(&QueryMsg::Version {
             datanet_id,
@@ -180,6 +186,7 @@ impl DatanetContract<'_> {
         .await
     }
 
+    /// The merkle proof that a contribution is in a version.
     pub async fn inclusion_proof(
         &self,
         contribution_id: u64,

@@ -30,6 +30,7 @@ impl Client {
 }
 
 impl PayoutContract<'_> {
+    /// The contract's address.
     pub fn address(&self) -> &str {
         self.address
     }
@@ -130,10 +131,12 @@ impl PayoutContract<'_> {
             .await
     }
 
+    /// The contract's configuration.
     pub async fn config(&self) -> Result<ConfigResponse, Error> {
         self.query(&QueryMsg::Config {}).await
     }
 
+    /// One inference request.
     pub async fn request(&self, request_id: u64) -> Result<InferenceRequest, Error> {
         self.query(&QueryMsg::Request { request_id }).await
     }
@@ -157,6 +160,7 @@ impl PayoutContract<'_> {
         Ok(page.requests)
     }
 
+    /// The attestors' commits for a request.
     pub async fn commits(&self, request_id: u64) -> Result<Vec<CommitInfo>, Error> {
         self.query(&QueryMsg::Commits { request_id }).await
     }

@@ -25,6 +25,7 @@ impl Client {
 }
 
 impl RegistryContract<'_> {
+    /// The contract's address.
     pub fn address(&self) -> &str {
         self.address
     }
@@ -74,14 +75,17 @@ impl RegistryContract<'_> {
         u32::try_from(version).map_err(|_| Error::Decode(format!("version {version} is too large")))
     }
 
+    /// The registry's admin, datanet contract and split minimums.
     pub async fn config(&self) -> Result<ConfigResponse, Error> {
         self.query(&QueryMsg::Config {}).await
     }
 
+    /// One model.
     pub async fn model(&self, model_id: u64) -> Result<Model, Error> {
         self.query(&QueryMsg::Model { model_id }).await
     }
 
+    /// One version of a model.
     pub async fn model_version(&self, model_id: u64, version: u32) -> Result<ModelVersion, Error> {
         self.query(&QueryMsg::ModelVersion { model_id, version })
             .await

@@ -70,8 +70,8 @@ impl Client {
         msgs: Vec<Any>,
         options: &TxOptions,
     ) -> Result<TxOutcome, Error> {
-        let (hash, fee) = self.broadcast(signer, &msgs, options).await?;
-        self.confirm(&hash, fee).await
+        let hash = self.broadcast(signer, &msgs, options).await?;
+        self.confirm(&hash).await
     }
 
     /// Simulates `msgs` signed by `signer` at its current sequence.
@@ -83,13 +83,15 @@ impl Client {
     }
 
     /// Broadcasts with the signer's cached sequence; on a sequence mismatch, re-syncs once and
-    /// tries again. Returns the hash and fee once CheckTx accepted the transaction.
+    /// tries again. Returns the hash once CheckTx accepted the transaction.
     async fn broadcast(
         &self,
         signer: &Signer,
         msgs: &[Any],
         options: &TxOptions,
-    ) -> Result<(cosmrs::tendermint::Hash, Coin), Error> {
+    ) -> Result<cosmrs::tendermint::Hash, Error> {
+        // A key read with another chain's prefix would sign for an address this chain rejects.
+        self.parse_address(signer.address().as_ref())?;
         let slot = self.account_slot(signer.address().as_ref());
         let mut cached = slot.lock().await;
         let mut resynced = false;
@@ -143,7 +145,7 @@ impl Client {
         msgs: &[Any],
         options: &TxOptions,
         account: Account,
-    ) -> Result<(cosmrs::tendermint::Hash, Coin), Error> {
+    ) -> Result<cosmrs::tendermint::Hash, Error> {
         let gas_limit = match options.gas_limit {
             Some(gas) => gas,
             None => {
@@ -165,7 +167,7 @@ impl Client {
                 (gas_limit, 0),
             ));
         }
-        Ok((response.hash, fee))
+        Ok(response.hash)
     }
 
     async fn simulate_at(
@@ -175,10 +177,12 @@ impl Client {
         memo: &str,
         account: Account,
     ) -> Result<GasInfo, Error> {
-        let zero = crate::config::coin(0, &self.config.gas_denom)?;
-        // Simulation runs with an unlimited gas meter and skips signature checks; the fee
-        // check does not apply, so a zero fee and gas limit are fine.
-        let tx_bytes = self.sign(signer, msgs, memo, account, 0, &zero)?;
+        // Simulation runs with an unlimited gas meter, skips signature checks and the minimum
+        // fee, but deducts whatever fee the transaction names: a token fee makes it meter the
+        // fee transfer that the real transaction pays for (an empty fee under-counts by ~15k).
+        let token = u128::from(!self.config.gas_price_amount.is_zero());
+        let fee = crate::config::coin(token, &self.config.gas_denom)?;
+        let tx_bytes = self.sign(signer, msgs, memo, account, 0, &fee)?;
         #[allow(deprecated)]
         let request = SimulateRequest { tx: None, tx_bytes };
         let response = self
@@ -241,12 +245,19 @@ impl Client {
             .map_err(encode)
     }
 
+    /// Waits for a broadcast transaction (hex hash) to be in a block, as `sign_and_broadcast`
+    /// does; e.g. to settle a transaction broadcast before a restart.
+    pub async fn wait_for_tx(&self, hash: &str) -> Result<TxOutcome, Error> {
+        let parsed = cosmrs::tendermint::Hash::from_hex_upper(
+            cosmrs::tendermint::hash::Algorithm::Sha256,
+            &hash.to_ascii_uppercase(),
+        )
+        .map_err(|e| Error::Decode(format!("transaction hash {hash:?}: {e}")))?;
+        self.confirm(&parsed).await
+    }
+
     /// Polls the node for the transaction until it is in a block or `confirm_timeout` passes.
-    async fn confirm(
-        &self,
-        hash: &cosmrs::tendermint::Hash,
-        fee: Coin,
-    ) -> Result<TxOutcome, Error> {
+    async fn confirm(&self, hash: &cosmrs::tendermint::Hash) -> Result<TxOutcome, Error> {
         let deadline = Instant::now() + self.config.confirm_timeout;
         let response = loop {
             match self.rpc.tx(*hash, false).await {
@@ -260,6 +271,7 @@ impl Client {
                 }
             }
         };
+        let fee = self.paid_fee(&response.tx)?;
         let result = response.tx_result;
         let gas_wanted = u64::try_from(result.gas_wanted).unwrap_or_default();
         let gas_used = u64::try_from(result.gas_used).unwrap_or_default();
@@ -295,5 +307,14 @@ impl Client {
             fee,
             events: result.events.iter().map(Event::from).collect(),
         })
+    }
+
+    /// The fee a transaction names (its first coin; none is zero of the gas denom).
+    fn paid_fee(&self, tx: &[u8]) -> Result<Coin, Error> {
+        let tx = cosmrs::Tx::from_bytes(tx).map_err(|e| Error::Decode(e.to_string()))?;
+        match tx.auth_info.fee.amount.into_iter().next() {
+            Some(fee) => Ok(fee),
+            None => crate::config::coin(0, &self.config.gas_denom),
+        }
     }
 }

@@ -1,0 +1,645 @@
+//! The client against real `tributaryd` devnets (one validator each, on their own ports).
+//! Needs the binary (`TRIBUTARYD=$(chain/build)`) and the contract artifacts (`ci/build-wasm`).
+
+use cosmwasm_std::{HexBinary, Uint128};
+use futures::StreamExt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use tributary_client::{
+    coin, ChainConfig, Client, Decimal, Error, NewContribution, NewDatanet, Signer, TxOptions,
+};
+use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
+use tributary_types::datanet::{self, ContributionStatus, CurationPolicy};
+use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
+use tributary_types::payout::{self, RequestStatus};
+use tributary_types::registry::{self, AttributionMethod, ModelVersionInput};
+use tributary_types::{sha256, AssetInfo, FeeSplit, Price};
+
+/// A running devnet, stopped when the test ends however it ends.
+struct LiveNet {
+    devnet: Devnet,
+    params: DevnetParams,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for LiveNet {
+    fn drop(&mut self) {
+        let _ = self.devnet.stop();
+    }
+}
+
+impl LiveNet {
+    async fn start(port_offset: u16) -> LiveNet {
+        let home = tempfile::tempdir().unwrap();
+        let params = DevnetParams::default_devnet();
+        let devnet = Devnet::init(
+            &Tributaryd::from_env(),
+            &home.path().join("devnet"),
+            &params,
+            &InitOptions {
+                port_offset,
+                block_time_ms: Some(300),
+                ..InitOptions::default()
+            },
+        )
+        .unwrap();
+        let net = LiveNet {
+            devnet,
+            params,
+            _home: home,
+        };
+        net.devnet.start().unwrap();
+        net.devnet
+            .wait_for_height(0, 2, Duration::from_secs(90))
+            .await
+            .unwrap();
+        net
+    }
+
+    fn config(&self) -> ChainConfig {
+        ChainConfig::new(
+            &self.devnet.chain_id,
+            self.devnet.rpc_url(),
+            &self.params.bech32_prefix,
+            Decimal::from_str(&self.params.fees.min_gas_price).unwrap(),
+            &self.devnet.denom,
+        )
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(self.config()).await.unwrap()
+    }
+
+    fn signer(&self, name: &str) -> Signer {
+        let key = self.devnet.key(name).unwrap();
+        let signer = Signer::from_mnemonic(&key.mnemonic, &self.params.bech32_prefix).unwrap();
+        assert_eq!(signer.address().as_ref(), key.address);
+        signer
+    }
+}
+
+fn utrib(amount: u128) -> Vec<cosmrs::Coin> {
+    vec![coin(amount, "utrib").unwrap()]
+}
+
+#[tokio::test]
+async fn bank_sends_confirm_and_chain_failures_are_typed() {
+    let net = LiveNet::start(2300).await;
+    let client = net.client().await;
+    let user = net.signer("user");
+    let sender = user.address().to_string();
+    let fresh = Signer::random("trib").unwrap();
+    let recipient = fresh.address().to_string();
+
+    // A send lands and moves exactly amount + fee.
+    let before = client.balance(&sender, "utrib").await.unwrap();
+    let sent = client.send(&user, &recipient, utrib(12_345)).await.unwrap();
+    assert!(sent.height > 0 && sent.gas_used > 0 && sent.gas_used <= sent.gas_wanted);
+    assert_eq!(sent.hash.len(), 64);
+    assert_eq!(
+        sent.fee,
+        client.config().fee_for(sent.gas_wanted).unwrap(),
+        "the fee is ceil(gas limit * gas price)"
+    );
+    let after = client.balance(&sender, "utrib").await.unwrap();
+    assert_eq!(before - after, 12_345 + sent.fee.amount);
+    assert_eq!(client.balance(&recipient, "utrib").await.unwrap(), 12_345);
+    let all = client.balances(&recipient).await.unwrap();
+    assert_eq!(all, utrib(12_345));
+    // The first transfer pays the fee collector; the send is another.
+    assert!(sent
+        .events
+        .iter()
+        .any(|e| e.kind == "transfer" && e.attribute("recipient") == Some(recipient.as_str())));
+
+    // Confirmation by hash: the same outcome again, and a timeout for a hash no block has.
+    assert_eq!(client.wait_for_tx(&sent.hash).await.unwrap(), sent);
+    let mut impatient = net.config();
+    impatient.confirm_timeout = Duration::from_millis(500);
+    let impatient = Client::connect(impatient).await.unwrap();
+    let unknown = "AB".repeat(32);
+    match impatient.wait_for_tx(&unknown).await {
+        Err(Error::ConfirmTimeout { hash }) => assert_eq!(hash, unknown),
+        other => panic!("expected ConfirmTimeout, got {other:?}"),
+    }
+
+    // The wrong chain.
+    let mut other = net.config();
+    other.chain_id = "some-other-chain".into();
+    match Client::connect(other).await {
+        Err(Error::WrongChainId { expected, actual }) => {
+            assert_eq!(expected, "some-other-chain");
+            assert_eq!(actual, net.devnet.chain_id);
+        }
+        other => panic!("expected WrongChainId, got {other:?}"),
+    }
+
+    // A node that is not there: a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut down = net.config();
+    down.rpc_url = format!("http://127.0.0.1:{port}");
+    assert!(matches!(
+        Client::connect(down).await,
+        Err(Error::NodeUnreachable { url, .. }) if url.ends_with(&port.to_string())
+    ));
+
+    // A key that never received anything has no account on chain: no account number to sign
+    // with, so the client stops before simulating.
+    let unfunded = Signer::random("trib").unwrap();
+    match client.send(&unfunded, &sender, utrib(1)).await {
+        Err(Error::UnknownAccount { address }) => {
+            assert_eq!(address, unfunded.address().as_ref())
+        }
+        other => panic!("expected UnknownAccount, got {other:?}"),
+    }
+    // An account that exists but cannot pay: the simulation already fails.
+    match client.send(&fresh, &sender, utrib(1_000_000)).await {
+        Err(Error::InsufficientFunds { message }) => {
+            assert!(message.contains("insufficient funds"), "{message}")
+        }
+        other => panic!("expected InsufficientFunds, got {other:?}"),
+    }
+
+    // Gas price 0: the validator's minimum gas price refuses it in CheckTx.
+    let mut free = net.config();
+    free.gas_price_amount = Decimal::zero();
+    let free = Client::connect(free).await.unwrap();
+    match free.send(&user, &recipient, utrib(1)).await {
+        Err(Error::FeeTooLow { message }) => assert!(message.contains("insufficient fee")),
+        other => panic!("expected FeeTooLow, got {other:?}"),
+    }
+
+    // A gas limit below what the ante handler alone needs fails in CheckTx.
+    let msgs = vec![bank_send(&user, &recipient, 1)];
+    let low = TxOptions {
+        gas_limit: Some(5_000),
+        ..TxOptions::default()
+    };
+    match client.sign_and_broadcast(&user, msgs, &low).await {
+        Err(Error::OutOfGas { gas_wanted, .. }) => assert_eq!(gas_wanted, 5_000),
+        other => panic!("expected OutOfGas, got {other:?}"),
+    }
+
+    // A stale cached sequence: another client (another process) spends the next sequence.
+    let cached = client.cached_account(&sender).await.unwrap();
+    let elsewhere = net.client().await;
+    elsewhere.send(&user, &recipient, utrib(1)).await.unwrap();
+    assert_eq!(client.cached_account(&sender).await, Some(cached));
+    let landed = client.send(&user, &recipient, utrib(2)).await.unwrap();
+    assert!(landed.height > 0);
+    let on_chain = client.account(&sender).await.unwrap();
+    assert_eq!(on_chain.sequence, cached.sequence + 2);
+    assert_eq!(client.cached_account(&sender).await, Some(on_chain));
+    assert_eq!(
+        client.balance(&recipient, "utrib").await.unwrap(),
+        12_345 + 3
+    );
+}
+
+fn bank_send(from: &Signer, to: &str, amount: u128) -> cosmrs::Any {
+    use cosmrs::tx::Msg;
+    cosmrs::bank::MsgSend {
+        from_address: from.address().clone(),
+        to_address: to.parse().unwrap(),
+        amount: utrib(amount),
+    }
+    .to_any()
+    .unwrap()
+}
+
+fn artifact(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../artifacts")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run ci/build-wasm)", path.display()))
+}
+
+fn content(text: &str) -> NewContribution {
+    NewContribution {
+        content_hash: HexBinary::from(sha256(text.as_bytes()).as_slice()).to_hex(),
+        size_bytes: text.len() as u64,
+        uri: format!("tributary://blobs/{}", text.len()),
+        media_type: "text/plain".into(),
+        metadata: None,
+    }
+}
+
+fn hash(label: &str) -> HexBinary {
+    HexBinary::from(sha256(label.as_bytes()).as_slice())
+}
+
+#[tokio::test]
+async fn contracts_deploy_execute_query_and_announce_requests() {
+    let net = LiveNet::start(2400).await;
+    let client = net.client().await;
+    let curator = net.signer("curator");
+    let developer = net.signer("developer");
+    let operator = net.signer("operator");
+    let user = net.signer("user");
+    let contributor = net.signer("contributor1");
+    let treasury = net.devnet.key("treasury").unwrap().address.clone();
+
+    // Store every artifact; the chain's checksum is the file's SHA-256.
+    let mut codes = Vec::new();
+    for name in [
+        "tributary_datanet.wasm",
+        "tributary_model_registry.wasm",
+        "tributary_payout.wasm",
+        "cw20_base.wasm",
+    ] {
+        let wasm = artifact(name);
+        let code_id = client.store_code(&curator, wasm.clone()).await.unwrap();
+        let info = client.code_info(code_id).await.unwrap();
+        assert_eq!(info.checksum, sha256(&wasm).to_vec());
+        assert_eq!(info.creator, curator.address().as_ref());
+        codes.push(code_id);
+    }
+    let [datanet_code, registry_code, payout_code, cw20_code] = codes[..] else {
+        unreachable!()
+    };
+
+    let datanet_addr = client
+        .instantiate(
+            &curator,
+            datanet_code,
+            &datanet::InstantiateMsg {
+                admin: None,
+                usage_recorder: None,
+            },
+            "tributary datanet",
+            Some(curator.address().as_ref()),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let info = client.contract_info(&datanet_addr).await.unwrap();
+    assert_eq!(info.code_id, datanet_code);
+    assert_eq!(info.label, "tributary datanet");
+    assert_eq!(info.admin.as_ref(), Some(curator.address()));
+
+    // A datanet, a contribution, and the contribution read back.
+    let datanets = client.datanet(&datanet_addr);
+    let datanet_id = datanets
+        .create_datanet(
+            &curator,
+            NewDatanet {
+                name: "physics-qa".into(),
+                description: "Physics questions and answers".into(),
+                domain_tags: vec!["physics".into()],
+                license: "CC-BY-4.0".into(),
+                policy: CurationPolicy::Open,
+                curators: Vec::new(),
+                max_contribution_bytes: 1 << 20,
+            },
+        )
+        .await
+        .unwrap();
+    let first = content("What is the speed of light? 299792458 m/s.");
+    let contribution_id = datanets
+        .contribute(&contributor, datanet_id, first.clone())
+        .await
+        .unwrap();
+    let stored = datanets.contribution(contribution_id).await.unwrap();
+    assert_eq!(stored.datanet_id, datanet_id);
+    assert_eq!(stored.contributor.as_str(), contributor.address().as_ref());
+    assert_eq!(stored.content_hash, first.content_hash);
+    assert_eq!(stored.status, ContributionStatus::Accepted);
+    let by_hash = datanets
+        .contribution_by_hash(datanet_id, &first.content_hash)
+        .await
+        .unwrap();
+    assert_eq!(by_hash.map(|c| c.id), Some(contribution_id));
+
+    // The same content again: refused by the contract, in simulation...
+    let duplicate = datanets
+        .contribute(&contributor, datanet_id, first.clone())
+        .await;
+    let Err(Error::Contract { message }) = duplicate else {
+        panic!("expected a contract error, got {duplicate:?}")
+    };
+    assert_eq!(
+        message,
+        format!(
+            "content {} is already contribution {contribution_id} of datanet {datanet_id}",
+            first.content_hash
+        )
+    );
+    // ...and in a block, when a fixed gas limit skips the simulation.
+    let msg = datanet::ExecuteMsg::Contribute {
+        datanet_id,
+        content_hash: first.content_hash.clone(),
+        size_bytes: first.size_bytes,
+        uri: first.uri.clone(),
+        media_type: first.media_type.clone(),
+        metadata: None,
+    };
+    let call = tributary_client::ContractCall::new(&datanet_addr, &msg, Vec::new()).unwrap();
+    let msgs = client.execute_msgs(&contributor, vec![call]).unwrap();
+    let fixed = TxOptions {
+        gas_limit: Some(400_000),
+        ..TxOptions::default()
+    };
+    match client.sign_and_broadcast(&contributor, msgs, &fixed).await {
+        Err(Error::Contract { message: in_block }) => assert_eq!(in_block, message),
+        other => panic!("expected a contract error from the block, got {other:?}"),
+    }
+    // A query the contract refuses carries its text too.
+    match datanets.contribution(9_999).await {
+        Err(Error::Contract { message }) => {
+            assert!(message.contains("9999"), "{message}")
+        }
+        other => panic!("expected a contract error, got {other:?}"),
+    }
+
+    // Out of gas during execution: enough for the ante handler, not for the contract.
+    let second = content("Newton's second law: F = m a.");
+    let call = tributary_client::ContractCall::new(
+        &datanet_addr,
+        &datanet::ExecuteMsg::Contribute {
+            datanet_id,
+            content_hash: second.content_hash.clone(),
+            size_bytes: second.size_bytes,
+            uri: second.uri.clone(),
+            media_type: second.media_type.clone(),
+            metadata: None,
+        },
+        Vec::new(),
+    )
+    .unwrap();
+    let msgs = client.execute_msgs(&contributor, vec![call]).unwrap();
+    let needed = client.simulate(&contributor, &msgs).await.unwrap().gas_used;
+    let starved = TxOptions {
+        gas_limit: Some(needed * 2 / 3),
+        ..TxOptions::default()
+    };
+    match client
+        .sign_and_broadcast(&contributor, msgs, &starved)
+        .await
+    {
+        Err(Error::OutOfGas {
+            gas_wanted,
+            gas_used,
+            ..
+        }) => {
+            assert_eq!(gas_wanted, needed * 2 / 3);
+            assert!(gas_used >= gas_wanted, "{gas_used} < {gas_wanted}");
+        }
+        other => panic!("expected OutOfGas, got {other:?}"),
+    }
+
+    // Several messages in one transaction.
+    let calls = ["F = m a", "E = m c^2"]
+        .map(|text| {
+            let c = content(text);
+            tributary_client::ContractCall::new(
+                &datanet_addr,
+                &datanet::ExecuteMsg::Contribute {
+                    datanet_id,
+                    content_hash: c.content_hash,
+                    size_bytes: c.size_bytes,
+                    uri: c.uri,
+                    media_type: c.media_type,
+                    metadata: c.metadata,
+                },
+                Vec::new(),
+            )
+            .unwrap()
+        })
+        .to_vec();
+    let batch = client.execute_many(&contributor, calls).await.unwrap();
+    let ids: Vec<&str> = batch
+        .events
+        .iter()
+        .filter(|e| e.kind == "wasm")
+        .filter_map(|e| e.attribute("contribution_id"))
+        .collect();
+    assert_eq!(ids.len(), 2, "{:?}", batch.events);
+    assert_eq!(
+        datanets.datanet(datanet_id).await.unwrap().accepted_count,
+        3
+    );
+
+    let version = datanets
+        .snapshot(&curator, datanet_id, Some("first".into()))
+        .await
+        .unwrap();
+    let root = datanets.version(datanet_id, version).await.unwrap().root;
+
+    // Registry and payout, wired the way a deployment wires them.
+    let registry_addr = client
+        .instantiate(
+            &curator,
+            registry_code,
+            &registry::InstantiateMsg {
+                admin: None,
+                datanet_contract: datanet_addr.clone(),
+                min_contributors_bps: 1000,
+                min_protocol_bps: 100,
+            },
+            "tributary registry",
+            None,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let token = client
+        .instantiate(
+            &curator,
+            cw20_code,
+            &serde_json::json!({
+                "name": "Test Token", "symbol": "TTK", "decimals": 6,
+                "initial_balances": [{"address": user.address().as_ref(), "amount": "1000000"}],
+                "mint": null, "marketing": null,
+            }),
+            "test token",
+            None,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let payout_addr = client
+        .instantiate(
+            &curator,
+            payout_code,
+            &payout::InstantiateMsg {
+                admin: None,
+                datanet_contract: datanet_addr.clone(),
+                registry_contract: registry_addr.clone(),
+                treasury: treasury.clone(),
+                challenge_window_seconds: 0,
+                request_expiry_seconds: 3600,
+                accepted_cw20: vec![token.clone()],
+                max_entries: 16,
+            },
+            "tributary payout",
+            None,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    datanets
+        .execute(
+            &curator,
+            &datanet::ExecuteMsg::UpdateConfig {
+                admin: None,
+                usage_recorder: Some(payout_addr.clone()),
+            },
+        )
+        .await
+        .unwrap();
+
+    let method = AttributionMethod {
+        id: "trak-logra-v1".into(),
+        params_hash: hash("params"),
+        params: None,
+    };
+    let lineage = vec![DatanetRoot {
+        datanet_id,
+        version,
+        root: root.clone(),
+    }];
+    let model_version = |price: Price| ModelVersionInput {
+        lineage: lineage.clone(),
+        weights_hash: hash("weights"),
+        weights_uri: "tributary://weights".into(),
+        index_hash: hash("index"),
+        method: method.clone(),
+        price,
+        split: FeeSplit {
+            contributors_bps: 6000,
+            developer_bps: 2000,
+            operator_bps: 1000,
+            protocol_bps: 1000,
+        },
+        attestors: vec![operator.address().to_string()],
+        quorum: 1,
+    };
+    let registry = client.registry(&registry_addr);
+    let model_id = registry
+        .register_model(
+            &developer,
+            "tiny-physics",
+            "a tiny model",
+            "transformer",
+            model_version(Price {
+                asset: AssetInfo::native("utrib"),
+                amount: Uint128::new(1000),
+            }),
+        )
+        .await
+        .unwrap();
+    let cw20_version = registry
+        .add_version(
+            &developer,
+            model_id,
+            model_version(Price {
+                asset: AssetInfo::cw20(&token),
+                amount: Uint128::new(500),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cw20_version, 2);
+    assert_eq!(registry.model(model_id).await.unwrap().latest_version, 2);
+
+    // Requests: announced to a subscriber, found again by block, decoded from the outcome.
+    let payouts = client.payout(&payout_addr);
+    let mut subscription = payouts.subscribe().await.unwrap();
+    let prompt = hash("What is F?");
+    let requested = payouts
+        .request_inference(&user, model_id, 1, prompt.clone(), utrib(1500))
+        .await
+        .unwrap();
+    assert_eq!(requested.model_id, model_id);
+    assert_eq!(requested.version, 1);
+    assert_eq!(requested.payer, user.address().as_ref());
+    assert_eq!(requested.prompt_hash, prompt.to_hex());
+    assert_eq!(requested.amount, 1000);
+    assert_eq!(requested.asset, AssetInfo::native("utrib"));
+    assert_eq!(requested.contract, payout_addr);
+    let heard = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+        .await
+        .expect("the subscription announced the request")
+        .unwrap()
+        .unwrap();
+    assert_eq!(heard, requested);
+    let polled = payouts
+        .requests_in_block(requested.height.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(polled, vec![requested.clone()]);
+
+    let paid_in_token = payouts
+        .request_inference_cw20(&user, &token, 500, model_id, 2, prompt.clone())
+        .await
+        .unwrap();
+    assert_eq!(paid_in_token.asset, AssetInfo::cw20(&token));
+    assert_eq!(paid_in_token.request_id, requested.request_id + 1);
+    let heard = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+        .await
+        .expect("the subscription announced the cw20 request")
+        .unwrap()
+        .unwrap();
+    assert_eq!(heard, paid_in_token);
+    drop(subscription);
+
+    // Attribution, finalization and the contributor's claim.
+    let packet = AttributionPacket {
+        request_id: requested.request_id,
+        model_id,
+        model_version: 1,
+        weights_hash: hash("weights"),
+        datanet_roots: lineage.clone(),
+        method: method.id.clone(),
+        params_hash: method.params_hash.clone(),
+        output_hash: hash("F = m a"),
+        scores_root: hash("scores"),
+        entries: vec![AttributionEntry {
+            contribution_id,
+            weight_bps: 10_000,
+        }],
+    };
+    payouts
+        .commit_attribution(&operator, vec![packet])
+        .await
+        .unwrap();
+    assert_eq!(
+        payouts.request(requested.request_id).await.unwrap().status,
+        RequestStatus::Attested
+    );
+    payouts
+        .finalize(&operator, vec![requested.request_id])
+        .await
+        .unwrap();
+    assert_eq!(
+        payouts.request(requested.request_id).await.unwrap().status,
+        RequestStatus::Finalized
+    );
+    let owed = payouts
+        .balances(contributor.address().as_ref())
+        .await
+        .unwrap();
+    assert_eq!(owed.balances.len(), 1);
+    assert_eq!(owed.balances[0].amount, Uint128::new(600));
+    let before = client
+        .balance(contributor.address().as_ref(), "utrib")
+        .await
+        .unwrap();
+    let claimed = payouts.claim(&contributor).await.unwrap();
+    let after = client
+        .balance(contributor.address().as_ref(), "utrib")
+        .await
+        .unwrap();
+    assert_eq!(after + claimed.fee.amount, before + 600);
+    assert_eq!(
+        datanets
+            .contribution(contribution_id)
+            .await
+            .unwrap()
+            .usage_count,
+        1
+    );
+}
