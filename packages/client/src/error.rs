@@ -82,6 +82,9 @@ pub enum Error {
 
     #[error("decoding failed: {0}")]
     Decode(String),
+    /// A wasm artifact or deployment file is missing, unreadable or does not match its checksum.
+    #[error("artifact: {0}")]
+    Artifact(String),
 
     #[error("encoding failed: {0}")]
     Encode(String),

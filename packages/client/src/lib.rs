@@ -7,6 +7,7 @@
 mod client;
 mod config;
 mod datanet;
+mod deployment;
 mod error;
 mod events;
 mod payout;
@@ -18,6 +19,7 @@ mod wasm;
 pub use client::{Account, Client};
 pub use config::{coin, ChainConfig};
 pub use datanet::{DatanetContract, NewContribution, NewDatanet};
+pub use deployment::{deploy, read_artifacts, Contracts, DeploySettings, Deployment, ARTIFACTS};
 pub use error::Error;
 pub use events::{Event, InferenceRequested, InferenceRequests, INFERENCE_REQUESTED};
 pub use payout::PayoutContract;

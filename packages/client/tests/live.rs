@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 use tributary_client::{
-    coin, ChainConfig, Client, Decimal, Error, NewContribution, NewDatanet, Signer, TxOptions,
+    coin, deploy, ChainConfig, Client, Decimal, DeploySettings, Deployment, Error, NewContribution,
+    NewDatanet, Signer, TxOptions, ARTIFACTS,
 };
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_types::datanet::{self, ContributionStatus, CurationPolicy};
 use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
-use tributary_types::payout::{self, RequestStatus};
-use tributary_types::registry::{self, AttributionMethod, ModelVersionInput};
+use tributary_types::payout::RequestStatus;
+use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::{sha256, AssetInfo, FeeSplit, Price};
 
 /// A running devnet, stopped when the test ends however it ends.
@@ -210,10 +211,12 @@ fn bank_send(from: &Signer, to: &str, amount: u128) -> cosmrs::Any {
     .unwrap()
 }
 
+fn artifacts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts")
+}
+
 fn artifact(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../artifacts")
-        .join(name);
+    let path = artifacts_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run ci/build-wasm)", path.display()))
 }
 
@@ -242,43 +245,45 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
     let contributor = net.signer("contributor1");
     let treasury = net.devnet.key("treasury").unwrap().address.clone();
 
-    // Store every artifact; the chain's checksum is the file's SHA-256.
-    let mut codes = Vec::new();
-    for name in [
-        "tributary_datanet.wasm",
-        "tributary_model_registry.wasm",
-        "tributary_payout.wasm",
-        "cw20_base.wasm",
+    // Deploy the four artifacts wired together; the chain's checksum is each file's SHA-256.
+    let deployment = deploy(
+        &client,
+        &curator,
+        &artifacts_dir(),
+        DeploySettings {
+            treasury: Some(treasury.clone()),
+            challenge_window_seconds: 0,
+            min_contributors_bps: 1000,
+            max_entries: 16,
+            token_balances: vec![(user.address().to_string(), 1_000_000)],
+            ..DeploySettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    for (code_id, name) in [
+        (deployment.code_ids.datanet, ARTIFACTS.datanet),
+        (deployment.code_ids.model_registry, ARTIFACTS.model_registry),
+        (deployment.code_ids.payout, ARTIFACTS.payout),
+        (deployment.code_ids.cw20, ARTIFACTS.cw20),
     ] {
-        let wasm = artifact(name);
-        let code_id = client.store_code(&curator, wasm.clone()).await.unwrap();
         let info = client.code_info(code_id).await.unwrap();
-        assert_eq!(info.checksum, sha256(&wasm).to_vec());
+        assert_eq!(info.checksum, sha256(&artifact(name)).to_vec());
         assert_eq!(info.creator, curator.address().as_ref());
-        codes.push(code_id);
     }
-    let [datanet_code, registry_code, payout_code, cw20_code] = codes[..] else {
-        unreachable!()
-    };
-
-    let datanet_addr = client
-        .instantiate(
-            &curator,
-            datanet_code,
-            &datanet::InstantiateMsg {
-                admin: None,
-                usage_recorder: None,
-            },
-            "tributary datanet",
-            Some(curator.address().as_ref()),
-            Vec::new(),
-        )
-        .await
-        .unwrap();
+    let datanet_addr = deployment.contracts.datanet.clone();
     let info = client.contract_info(&datanet_addr).await.unwrap();
-    assert_eq!(info.code_id, datanet_code);
-    assert_eq!(info.label, "tributary datanet");
+    assert_eq!(info.code_id, deployment.code_ids.datanet);
+    assert_eq!(info.label, "tributary-datanet");
     assert_eq!(info.admin.as_ref(), Some(curator.address()));
+    let saved = tempfile::tempdir().unwrap();
+    deployment
+        .save(&saved.path().join("deployment.json"))
+        .unwrap();
+    assert_eq!(
+        Deployment::load(&saved.path().join("deployment.json")).unwrap(),
+        deployment
+    );
 
     // A datanet, a contribution, and the contribution read back.
     let datanets = client.datanet(&datanet_addr);
@@ -428,68 +433,9 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         .unwrap();
     let root = datanets.version(datanet_id, version).await.unwrap().root;
 
-    // Registry and payout, wired the way a deployment wires them.
-    let registry_addr = client
-        .instantiate(
-            &curator,
-            registry_code,
-            &registry::InstantiateMsg {
-                admin: None,
-                datanet_contract: datanet_addr.clone(),
-                min_contributors_bps: 1000,
-                min_protocol_bps: 100,
-            },
-            "tributary registry",
-            None,
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    let token = client
-        .instantiate(
-            &curator,
-            cw20_code,
-            &serde_json::json!({
-                "name": "Test Token", "symbol": "TTK", "decimals": 6,
-                "initial_balances": [{"address": user.address().as_ref(), "amount": "1000000"}],
-                "mint": null, "marketing": null,
-            }),
-            "test token",
-            None,
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    let payout_addr = client
-        .instantiate(
-            &curator,
-            payout_code,
-            &payout::InstantiateMsg {
-                admin: None,
-                datanet_contract: datanet_addr.clone(),
-                registry_contract: registry_addr.clone(),
-                treasury: treasury.clone(),
-                challenge_window_seconds: 0,
-                request_expiry_seconds: 3600,
-                accepted_cw20: vec![token.clone()],
-                max_entries: 16,
-            },
-            "tributary payout",
-            None,
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    datanets
-        .execute(
-            &curator,
-            &datanet::ExecuteMsg::UpdateConfig {
-                admin: None,
-                usage_recorder: Some(payout_addr.clone()),
-            },
-        )
-        .await
-        .unwrap();
+    let registry_addr = deployment.contracts.model_registry.clone();
+    let payout_addr = deployment.contracts.payout.clone();
+    let token = deployment.contracts.cw20.clone();
 
     let method = AttributionMethod {
         id: "trak-logra-v1".into(),
