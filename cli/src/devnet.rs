@@ -6,7 +6,9 @@ use clap::Subcommand;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tributary_client::{ChainConfig, Contracts, DeploySettings, Deployment, Signer};
 use tributary_devnet::{Devnet, DevnetParams, Error as DevnetError, InitOptions, Tributaryd};
+use tributary_keyring::{Backend, Keyring};
 
 #[derive(Subcommand)]
 pub enum DevnetCommand {
@@ -33,6 +35,15 @@ pub enum DevnetCommand {
         /// The tributaryd binary (what `chain/build` prints).
         #[arg(long, env = "TRIBUTARYD", default_value = "tributaryd")]
         tributaryd: PathBuf,
+        /// Start the chain only; deploy later with `tributary deploy`.
+        #[arg(long)]
+        no_deploy: bool,
+        /// Folder of the wasm artifacts and checksums.txt (`ci/build-wasm`).
+        #[arg(long, env = "TRIBUTARY_ARTIFACTS", default_value = "artifacts")]
+        artifacts: PathBuf,
+        /// Seconds between an attribution quorum and finalization.
+        #[arg(long, default_value_t = 30)]
+        challenge_window: u64,
     },
     /// Shows each node's process and height.
     Status {
@@ -73,6 +84,8 @@ fn parse_fund(s: &str) -> Result<(String, String), String> {
 #[derive(Serialize)]
 struct UpReport<'a> {
     home: &'a Path,
+    deployment: Option<&'a Contracts<String>>,
+    keyring: PathBuf,
     chain_id: &'a str,
     height: u64,
     nodes: Vec<NodeReport<'a>>,
@@ -102,6 +115,9 @@ pub async fn run(command: DevnetCommand, output: Output) -> Result<()> {
             block_time_ms,
             port_offset,
             tributaryd,
+            no_deploy,
+            artifacts,
+            challenge_window,
         } => {
             let params = match params {
                 Some(path) => DevnetParams::from_toml(
@@ -139,8 +155,19 @@ pub async fn run(command: DevnetCommand, output: Output) -> Result<()> {
                 .wait_for_height(0, 2, Duration::from_secs(120))
                 .await
                 .context("waiting for the first blocks")?;
+            import_keys(&devnet)?;
+            let deployment_path = devnet.home.join("deployment.json");
+            let deployment = if no_deploy {
+                None
+            } else if let Ok(existing) = Deployment::load(&deployment_path) {
+                Some(existing)
+            } else {
+                Some(deploy_devnet(&devnet, &artifacts, challenge_window, &deployment_path).await?)
+            };
             let report = UpReport {
                 home: &devnet.home,
+                deployment: deployment.as_ref().map(|d| &d.contracts),
+                keyring: devnet.home.join("keyring"),
                 chain_id: &devnet.chain_id,
                 height,
                 nodes: devnet
@@ -223,11 +250,73 @@ fn up_text(report: &UpReport) -> String {
     for (i, n) in report.nodes.iter().enumerate() {
         out += &format!("node{i}: rpc {}  rest {}  grpc {}\n", n.rpc, n.rest, n.grpc);
     }
-    out += "funded test keys (mnemonics in devnet.json):\n";
+    if let Some(c) = report.deployment {
+        out += &format!(
+            "contracts (deployment.json):\n  datanet         {}\n  model registry  {}\n  payout          {}\n  cw20 token      {}\n",
+            c.datanet, c.model_registry, c.payout, c.cw20
+        );
+    }
+    out += &format!(
+        "funded test keys (test keyring {}; use --keyring-backend test --keyring-dir {} --from NAME):\n",
+        report.keyring.display(),
+        report.keyring.display()
+    );
     for k in &report.keys {
         out += &format!("  {:<14} {}\n", k.name, k.address);
     }
     out
+}
+
+/// Puts the devnet's keys (and validator0, the deployer) in `<home>/keyring`, test backend.
+fn import_keys(devnet: &Devnet) -> Result<()> {
+    let ring = Keyring::open(devnet.home.join("keyring"), Backend::Test)?;
+    for key in devnet.keys.iter().chain([&devnet.nodes[0].validator]) {
+        if ring.show(&key.name).is_err() {
+            ring.add(&key.name, &key.address, &key.mnemonic, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deploys the contracts with validator0 as admin and `treasury` as the protocol treasury;
+/// every named key but the treasury starts with cw20 tokens to pay with.
+async fn deploy_devnet(
+    devnet: &Devnet,
+    artifacts: &Path,
+    challenge_window_seconds: u64,
+    out: &Path,
+) -> Result<Deployment> {
+    let params = &devnet.params;
+    let admin = Signer::from_mnemonic(&devnet.nodes[0].validator.mnemonic, &params.bech32_prefix)?;
+    let config = ChainConfig::new(
+        devnet.chain_id.clone(),
+        devnet.rpc_url().to_string(),
+        params.bech32_prefix.clone(),
+        params.fees.average.parse().context("fees.average")?,
+        params.denom.clone(),
+    );
+    let settings = DeploySettings {
+        treasury: devnet.key("treasury").map(|k| k.address.clone()),
+        challenge_window_seconds,
+        token_balances: devnet
+            .keys
+            .iter()
+            .filter(|k| k.name != "treasury")
+            .map(|k| (k.address.clone(), 1_000_000_000))
+            .collect(),
+        ..DeploySettings::default()
+    };
+    let node = &devnet.nodes[0];
+    crate::deploy::run(
+        config,
+        &admin,
+        artifacts,
+        settings,
+        Some(node.rest_url.clone()),
+        Some(node.grpc_addr.clone()),
+        out,
+    )
+    .await
 }
 
 /// `tributary chain-info`: Keplr's chain description for the devnet at `home`.

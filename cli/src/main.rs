@@ -1,10 +1,16 @@
 //! `tributary`: the operator and contributor command line of Tributary networks.
 
+mod actions;
+mod context;
+mod deploy;
 mod devnet;
-
+mod keys;
 mod output;
+mod store;
 
 use clap::{Parser, Subcommand};
+use context::ChainArgs;
+use keys::KeyringArgs;
 use output::Output;
 use std::path::PathBuf;
 
@@ -18,6 +24,13 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, default_value = "text")]
     output: Output,
+    /// Key that signs the transaction.
+    #[arg(long, global = true)]
+    from: Option<String>,
+    #[command(flatten)]
+    keyring: KeyringArgs,
+    #[command(flatten)]
+    chain: ChainArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,11 +42,104 @@ enum Command {
         #[command(subcommand)]
         command: devnet::DevnetCommand,
     },
+    /// Stores and instantiates the contracts on a chain and writes deployment.json.
+    Deploy {
+        /// CometBFT RPC URL.
+        #[arg(long = "rpc")]
+        rpc: String,
+        #[arg(long = "chain")]
+        chain: String,
+        #[arg(long, default_value = "0.025")]
+        gas_price: String,
+        #[arg(long, default_value = "utrib")]
+        denom: String,
+        #[arg(long, env = "TRIBUTARY_ARTIFACTS", default_value = "artifacts")]
+        artifacts: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        challenge_window: u64,
+        #[arg(long, default_value = "deployment.json")]
+        out: PathBuf,
+    },
     /// Prints the chain description for Keplr's `experimentalSuggestChain`.
     ChainInfo {
         /// Devnet home whose URLs to use.
         #[arg(long, env = "TRIBUTARY_DEVNET_HOME", default_value_os_t = devnet::default_home())]
         home: PathBuf,
+    },
+    /// The content store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Keys in the local keyring.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Datanets.
+    Datanet {
+        #[command(subcommand)]
+        command: actions::DatanetCommand,
+    },
+    /// Uploads files to the content store and contributes their hashes to a datanet.
+    Contribute {
+        #[arg(long)]
+        datanet: u64,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, env = "TRIBUTARY_STORE", default_value = "http://127.0.0.1:8700")]
+        store: String,
+        #[arg(long, default_value = "text/plain")]
+        media_type: String,
+    },
+    /// Accepts or rejects a pending contribution.
+    Review {
+        contribution_id: u64,
+        #[arg(value_enum)]
+        decision: actions::Decision,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Freezes a datanet's accepted contributions into a new version.
+    Snapshot {
+        #[arg(long)]
+        datanet: u64,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Models in the registry.
+    Model {
+        #[command(subcommand)]
+        command: actions::ModelCommand,
+    },
+    /// Pays for an inference.
+    Infer {
+        #[arg(long)]
+        model: u64,
+        #[arg(long, default_value_t = 1)]
+        version: u32,
+        #[arg(long)]
+        prompt: String,
+    },
+    /// Claims everything the payout contract owes `--from`.
+    Claim,
+    /// Bank balances and claimable payouts.
+    Balance { address: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Serves a folder of blobs over HTTP (PUT/GET/HEAD /blobs/{sha256}).
+    Serve {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        addr: String,
+        #[arg(long, default_value_t = 64 << 20)]
+        max_bytes: u64,
+        /// Allowed browser origin (repeatable); any origin when none is given.
+        #[arg(long = "allow-origin")]
+        origins: Vec<String>,
     },
 }
 
@@ -41,12 +147,90 @@ enum Command {
 async fn main() {
     let cli = Cli::parse();
     let output = cli.output;
-    let result = match cli.command {
-        Command::Devnet { command } => devnet::run(command, output).await,
-        Command::ChainInfo { home } => devnet::chain_info(&home, output),
-    };
-    if let Err(err) = result {
+    if let Err(err) = run(cli).await {
         output.error(&err);
         std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli {
+        output,
+        from,
+        keyring,
+        chain,
+        command,
+    } = cli;
+    match command {
+        Command::Devnet { command } => devnet::run(command, output).await,
+        Command::Deploy {
+            rpc,
+            chain: chain_id,
+            gas_price,
+            denom,
+            artifacts,
+            challenge_window,
+            out,
+        } => {
+            let from =
+                from.ok_or_else(|| anyhow::anyhow!("deploy signs transactions: pass --from KEY"))?;
+            deploy::command(
+                &keyring,
+                &from,
+                rpc,
+                chain_id,
+                gas_price,
+                denom,
+                &artifacts,
+                challenge_window,
+                &out,
+                output,
+            )
+            .await
+        }
+        Command::ChainInfo { home } => devnet::chain_info(&home, output),
+        Command::Store {
+            command:
+                StoreCommand::Serve {
+                    dir,
+                    addr,
+                    max_bytes,
+                    origins,
+                },
+        } => store::serve(dir, addr, max_bytes, origins, output).await,
+        Command::Keys { command } => keys::run(&keyring, command, output),
+        command => {
+            let s = actions::Session {
+                chain: chain.connect().await?,
+                keyring,
+                from,
+            };
+            match command {
+                Command::Datanet { command } => actions::datanet(&s, command, output).await,
+                Command::Contribute {
+                    datanet,
+                    files,
+                    store,
+                    media_type,
+                } => actions::contribute(&s, datanet, files, &store, &media_type, output).await,
+                Command::Review {
+                    contribution_id,
+                    decision,
+                    reason,
+                } => actions::review(&s, contribution_id, decision, reason, output).await,
+                Command::Snapshot { datanet, note } => {
+                    actions::snapshot(&s, datanet, note, output).await
+                }
+                Command::Model { command } => actions::model(&s, command, output).await,
+                Command::Infer {
+                    model,
+                    version,
+                    prompt,
+                } => actions::infer(&s, model, version, &prompt, output).await,
+                Command::Claim => actions::claim(&s, output).await,
+                Command::Balance { address } => actions::balance(&s, address, output).await,
+                _ => unreachable!("handled above"),
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::state::{Config, CONFIG};
 use crate::validate;
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
-use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult};
+use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response};
 use tributary_types::registry::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
@@ -82,8 +82,8 @@ pub fn execute(
 
 /// Dispatches a query message.
 #[cfg_attr(not(feature = "library"), entry_point)]
-pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
-    match msg {
+pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractError> {
+    let binary = match msg {
         QueryMsg::Config {} => to_json_binary(&query::config(deps)?),
         QueryMsg::Model { model_id } => to_json_binary(&query::model(deps, model_id)?),
         QueryMsg::Models { start_after, limit } => {
@@ -112,7 +112,8 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
             start_after,
             limit,
         )?),
-    }
+    };
+    Ok(binary?)
 }
 
 /// Upgrades in place: same contract only, never to an older version.

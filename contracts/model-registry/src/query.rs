@@ -1,5 +1,6 @@
 //! One function per query message.
 
+use crate::error::ContractError;
 use crate::state::{BY_DATANET, CONFIG, MODELS, VERSIONS};
 use cosmwasm_std::{Deps, Order, StdResult};
 use cw_storage_plus::Bound;
@@ -21,8 +22,10 @@ pub fn config(deps: Deps) -> StdResult<ConfigResponse> {
 }
 
 /// One model.
-pub fn model(deps: Deps, model_id: u64) -> StdResult<Model> {
-    MODELS.load(deps.storage, model_id)
+pub fn model(deps: Deps, model_id: u64) -> Result<Model, ContractError> {
+    MODELS
+        .may_load(deps.storage, model_id)?
+        .ok_or(ContractError::ModelNotFound { model_id })
 }
 
 /// Models by id.
@@ -69,8 +72,14 @@ pub fn models_by_owner(
 }
 
 /// One model version.
-pub fn model_version(deps: Deps, model_id: u64, version: u32) -> StdResult<ModelVersion> {
-    VERSIONS.load(deps.storage, (model_id, version))
+pub fn model_version(
+    deps: Deps,
+    model_id: u64,
+    version: u32,
+) -> Result<ModelVersion, ContractError> {
+    VERSIONS
+        .may_load(deps.storage, (model_id, version))?
+        .ok_or(ContractError::VersionNotFound { model_id, version })
 }
 
 /// The versions of one model, oldest first.

@@ -58,7 +58,7 @@ impl Client {
         let status = tokio::time::timeout(RPC_TIMEOUT, rpc.status())
             .await
             .map_err(|_| unreachable(format!("no answer in {}s", RPC_TIMEOUT.as_secs())))?
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(crate::error::rpc_reason(&e)))?;
         let actual = status.node_info.network.to_string();
         if actual != config.chain_id {
             return Err(Error::WrongChainId {

@@ -92,8 +92,14 @@ pub enum Error {
 
 impl From<tendermint_rpc::Error> for Error {
     fn from(e: tendermint_rpc::Error) -> Self {
-        Error::Rpc(e.to_string())
+        Error::Rpc(rpc_reason(&e))
     }
+}
+
+/// What went wrong in an RPC call, without the backtrace that `tendermint_rpc::Error`'s
+/// `Display` appends when `RUST_BACKTRACE` is set.
+pub(crate) fn rpc_reason(e: &tendermint_rpc::Error) -> String {
+    e.detail().to_string()
 }
 
 impl From<prost::DecodeError> for Error {

@@ -47,7 +47,7 @@ impl From<&abci::Event> for Event {
 pub const INFERENCE_REQUESTED: &str = "wasm-inference_requested";
 
 /// A paid inference request, as the payout contract announced it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InferenceRequested {
     pub request_id: u64,
     pub model_id: u64,
@@ -158,7 +158,7 @@ impl Client {
             .await
             .map_err(|e| Error::NodeUnreachable {
                 url: self.config.rpc_url.clone(),
-                reason: e.to_string(),
+                reason: crate::error::rpc_reason(&e),
             })?;
         let driver = tokio::spawn(async move {
             // The driver ends with the connection; the subscription stream then ends too.

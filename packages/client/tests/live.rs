@@ -1,92 +1,25 @@
 //! The client against real `tributaryd` devnets (one validator each, on their own ports).
 //! Needs the binary (`TRIBUTARYD=$(chain/build)`) and the contract artifacts (`ci/build-wasm`).
 
-use cosmwasm_std::{HexBinary, Uint128};
+mod common;
+
+use common::{artifact, artifacts_dir, bank_send, content, hash, utrib, LiveNet};
+use cosmwasm_std::Uint128;
 use futures::StreamExt;
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 use tributary_client::{
-    coin, deploy, ChainConfig, Client, Decimal, DeploySettings, Deployment, Error, NewContribution,
-    NewDatanet, Signer, TxOptions, ARTIFACTS,
+    deploy, Client, Decimal, DeploySettings, Deployment, Error, NewDatanet, Signer, TxOptions,
+    ARTIFACTS,
 };
-use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_types::datanet::{self, ContributionStatus, CurationPolicy};
 use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
 use tributary_types::payout::RequestStatus;
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::{sha256, AssetInfo, FeeSplit, Price};
 
-/// A running devnet, stopped when the test ends however it ends.
-struct LiveNet {
-    devnet: Devnet,
-    params: DevnetParams,
-    _home: tempfile::TempDir,
-}
-
-impl Drop for LiveNet {
-    fn drop(&mut self) {
-        let _ = self.devnet.stop();
-    }
-}
-
-impl LiveNet {
-    async fn start(port_offset: u16) -> LiveNet {
-        let home = tempfile::tempdir().unwrap();
-        let params = DevnetParams::default_devnet();
-        let devnet = Devnet::init(
-            &Tributaryd::from_env(),
-            &home.path().join("devnet"),
-            &params,
-            &InitOptions {
-                port_offset,
-                block_time_ms: Some(300),
-                ..InitOptions::default()
-            },
-        )
-        .unwrap();
-        let net = LiveNet {
-            devnet,
-            params,
-            _home: home,
-        };
-        net.devnet.start().unwrap();
-        net.devnet
-            .wait_for_height(0, 2, Duration::from_secs(90))
-            .await
-            .unwrap();
-        net
-    }
-
-    fn config(&self) -> ChainConfig {
-        ChainConfig::new(
-            &self.devnet.chain_id,
-            self.devnet.rpc_url(),
-            &self.params.bech32_prefix,
-            Decimal::from_str(&self.params.fees.min_gas_price).unwrap(),
-            &self.devnet.denom,
-        )
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(self.config()).await.unwrap()
-    }
-
-    fn signer(&self, name: &str) -> Signer {
-        let key = self.devnet.key(name).unwrap();
-        let signer = Signer::from_mnemonic(&key.mnemonic, &self.params.bech32_prefix).unwrap();
-        assert_eq!(signer.address().as_ref(), key.address);
-        signer
-    }
-}
-
-fn utrib(amount: u128) -> Vec<cosmrs::Coin> {
-    vec![coin(amount, "utrib").unwrap()]
-}
-
 #[tokio::test]
 async fn bank_sends_confirm_and_chain_failures_are_typed() {
-    let net = LiveNet::start(2300).await;
+    let net = LiveNet::start(2300, Some(300)).await;
     let client = net.client().await;
     let user = net.signer("user");
     let sender = user.address().to_string();
@@ -200,43 +133,9 @@ async fn bank_sends_confirm_and_chain_failures_are_typed() {
     );
 }
 
-fn bank_send(from: &Signer, to: &str, amount: u128) -> cosmrs::Any {
-    use cosmrs::tx::Msg;
-    cosmrs::bank::MsgSend {
-        from_address: from.address().clone(),
-        to_address: to.parse().unwrap(),
-        amount: utrib(amount),
-    }
-    .to_any()
-    .unwrap()
-}
-
-fn artifacts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts")
-}
-
-fn artifact(name: &str) -> Vec<u8> {
-    let path = artifacts_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run ci/build-wasm)", path.display()))
-}
-
-fn content(text: &str) -> NewContribution {
-    NewContribution {
-        content_hash: HexBinary::from(sha256(text.as_bytes()).as_slice()).to_hex(),
-        size_bytes: text.len() as u64,
-        uri: format!("tributary://blobs/{}", text.len()),
-        media_type: "text/plain".into(),
-        metadata: None,
-    }
-}
-
-fn hash(label: &str) -> HexBinary {
-    HexBinary::from(sha256(label.as_bytes()).as_slice())
-}
-
 #[tokio::test]
 async fn contracts_deploy_execute_query_and_announce_requests() {
-    let net = LiveNet::start(2400).await;
+    let net = LiveNet::start(2400, Some(300)).await;
     let client = net.client().await;
     let curator = net.signer("curator");
     let developer = net.signer("developer");

@@ -1,0 +1,117 @@
+//! What the live tests and the chain benchmark share: a devnet of their own, its keys, and the
+//! contracts' inputs. Each test binary uses a different part of it.
+#![allow(dead_code)]
+
+use cosmwasm_std::HexBinary;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use tributary_client::{coin, ChainConfig, Client, Decimal, NewContribution, Signer};
+use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
+use tributary_types::sha256;
+
+/// A running one-validator devnet, stopped when its owner ends however it ends.
+pub struct LiveNet {
+    pub devnet: Devnet,
+    pub params: DevnetParams,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for LiveNet {
+    fn drop(&mut self) {
+        let _ = self.devnet.stop();
+    }
+}
+
+impl LiveNet {
+    /// Starts a devnet on its own ports; `block_time_ms` overrides the parameters' block time.
+    pub async fn start(port_offset: u16, block_time_ms: Option<u64>) -> LiveNet {
+        let home = tempfile::tempdir().unwrap();
+        let params = DevnetParams::default_devnet();
+        let devnet = Devnet::init(
+            &Tributaryd::from_env(),
+            &home.path().join("devnet"),
+            &params,
+            &InitOptions {
+                port_offset,
+                block_time_ms,
+                ..InitOptions::default()
+            },
+        )
+        .unwrap();
+        let net = LiveNet {
+            devnet,
+            params,
+            _home: home,
+        };
+        net.devnet.start().unwrap();
+        net.devnet
+            .wait_for_height(0, 2, Duration::from_secs(90))
+            .await
+            .unwrap();
+        net
+    }
+
+    pub fn config(&self) -> ChainConfig {
+        ChainConfig::new(
+            &self.devnet.chain_id,
+            self.devnet.rpc_url(),
+            &self.params.bech32_prefix,
+            Decimal::from_str(&self.params.fees.min_gas_price).unwrap(),
+            &self.devnet.denom,
+        )
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.config()).await.unwrap()
+    }
+
+    /// The signer of a funded devnet key.
+    pub fn signer(&self, name: &str) -> Signer {
+        let key = self.devnet.key(name).unwrap();
+        let signer = Signer::from_mnemonic(&key.mnemonic, &self.params.bech32_prefix).unwrap();
+        assert_eq!(signer.address().as_ref(), key.address);
+        signer
+    }
+}
+
+pub fn utrib(amount: u128) -> Vec<cosmrs::Coin> {
+    vec![coin(amount, "utrib").unwrap()]
+}
+
+/// A `MsgSend` of `amount` utrib, for transactions built by hand.
+pub fn bank_send(from: &Signer, to: &str, amount: u128) -> cosmrs::Any {
+    use cosmrs::tx::Msg;
+    cosmrs::bank::MsgSend {
+        from_address: from.address().clone(),
+        to_address: to.parse().unwrap(),
+        amount: utrib(amount),
+    }
+    .to_any()
+    .unwrap()
+}
+
+pub fn artifacts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts")
+}
+
+pub fn artifact(name: &str) -> Vec<u8> {
+    let path = artifacts_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run ci/build-wasm)", path.display()))
+}
+
+/// A text contribution registered by its SHA-256.
+pub fn content(text: &str) -> NewContribution {
+    NewContribution {
+        content_hash: HexBinary::from(sha256(text.as_bytes()).as_slice()).to_hex(),
+        size_bytes: text.len() as u64,
+        uri: format!("tributary://blobs/{}", text.len()),
+        media_type: "text/plain".into(),
+        metadata: None,
+    }
+}
+
+/// A 32-byte hash standing for whatever `label` names (weights, an index, an output).
+pub fn hash(label: &str) -> HexBinary {
+    HexBinary::from(sha256(label.as_bytes()).as_slice())
+}
