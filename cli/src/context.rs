@@ -20,6 +20,9 @@ pub struct ChainArgs {
     /// Simulated gas is multiplied by this.
     #[arg(long, default_value_t = 1.3, global = true)]
     pub gas_adjustment: f64,
+    /// A fixed gas limit instead of simulation.
+    #[arg(long, global = true)]
+    pub gas: Option<u64>,
 }
 
 /// `~/.tributary/devnet/deployment.json`, where `devnet up` writes it.
@@ -57,6 +60,7 @@ impl ChainArgs {
             deployment.denom.clone(),
         );
         config.gas_adjustment = self.gas_adjustment;
+        config.gas_limit = self.gas;
         let client = Client::connect(config).await?;
         Ok(Chain { client, deployment })
     }

@@ -21,6 +21,10 @@ pub struct ChainConfig {
     #[serde(default = "default_gas_adjustment")]
     pub gas_adjustment: f64,
     pub bech32_prefix: String,
+    /// A fixed gas limit for every transaction instead of simulation (like `--gas` of wasmd's
+    /// CLI); a transaction's own [`crate::TxOptions::gas_limit`] still wins.
+    #[serde(default)]
+    pub gas_limit: Option<u64>,
     /// How long to wait for a broadcast transaction to be included in a block.
     #[serde(default = "default_confirm_timeout", with = "seconds")]
     pub confirm_timeout: Duration,
@@ -50,6 +54,7 @@ impl ChainConfig {
             gas_denom: gas_denom.into(),
             gas_adjustment: default_gas_adjustment(),
             bech32_prefix: bech32_prefix.into(),
+            gas_limit: None,
             confirm_timeout: default_confirm_timeout(),
         }
     }

@@ -146,7 +146,7 @@ impl Client {
         options: &TxOptions,
         account: Account,
     ) -> Result<cosmrs::tendermint::Hash, Error> {
-        let gas_limit = match options.gas_limit {
+        let gas_limit = match options.gas_limit.or(self.config.gas_limit) {
             Some(gas) => gas,
             None => {
                 let simulated = self
