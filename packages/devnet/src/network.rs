@@ -316,7 +316,12 @@ impl Devnet {
         let err_log = log.try_clone().map_err(Error::io(&log_path))?;
         use std::os::unix::process::CommandExt;
         let child = Command::new(&self.binary)
-            .args(["start", "--log_no_color", "--home", Tributaryd::path(&node.home)])
+            .args([
+                "start",
+                "--log_no_color",
+                "--home",
+                Tributaryd::path(&node.home),
+            ])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err_log)
