@@ -25,42 +25,14 @@ impl Tributaryd {
 
     /// Runs `tributaryd args...` and returns its stdout; a non-zero exit is an error with stderr.
     pub fn run(&self, args: &[&str]) -> Result<String, Error> {
-        let output = Command::new(&self.binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| Error::Spawn {
-                binary: self.binary.clone(),
-                source,
-            })?;
-        if !output.status.success() {
-            return Err(Error::Command {
-                args: args.join(" "),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
+        let output = self.output(args)?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// Like [`Tributaryd::run`] for commands that print JSON (on stdout or, for some SDK
     /// commands, stderr).
     pub fn run_json(&self, args: &[&str]) -> Result<serde_json::Value, Error> {
-        let output = Command::new(&self.binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| Error::Spawn {
-                binary: self.binary.clone(),
-                source,
-            })?;
-        if !output.status.success() {
-            return Err(Error::Command {
-                args: args.join(" "),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
+        let output = self.output(args)?;
         for stream in [&output.stdout, &output.stderr] {
             let text = String::from_utf8_lossy(stream);
             if let Some(start) = text.find('{') {
@@ -73,6 +45,26 @@ impl Tributaryd {
             "`tributaryd {}` printed no JSON",
             args.join(" ")
         )))
+    }
+
+    /// Runs the command to completion; a non-zero exit is an error carrying stderr.
+    fn output(&self, args: &[&str]) -> Result<std::process::Output, Error> {
+        let output = Command::new(&self.binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| Error::Spawn {
+                binary: self.binary.clone(),
+                source,
+            })?;
+        if !output.status.success() {
+            return Err(Error::Command {
+                args: args.join(" "),
+                status: output.status.to_string(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(output)
     }
 
     /// Path arguments as `&str` (homes are created by this crate, so always UTF-8).
