@@ -149,9 +149,24 @@ impl Client {
         let gas_limit = match options.gas_limit.or(self.config.gas_limit) {
             Some(gas) => gas,
             None => {
-                let simulated = self
-                    .simulate_at(signer, msgs, &options.memo, account)
-                    .await?;
+                // Right after a block, until the mempool is rechecked, simulation sees committed
+                // state without this signer's transactions still in the mempool: when it names
+                // another sequence, simulate at that one. Gas does not depend on the sequence, and the transaction is still
+                // signed with `account`'s (CheckTx judges that one, against the mempool).
+                let simulated = match self.simulate_at(signer, msgs, &options.memo, account).await {
+                    Err(Error::SequenceMismatch {
+                        expected: Some(sequence),
+                        ..
+                    }) if sequence != account.sequence => {
+                        let committed = Account {
+                            sequence,
+                            ..account
+                        };
+                        self.simulate_at(signer, msgs, &options.memo, committed)
+                            .await?
+                    }
+                    other => other?,
+                };
                 self.config.gas_limit_for(simulated.gas_used)
             }
         };

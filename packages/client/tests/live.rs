@@ -26,6 +26,22 @@ async fn bank_sends_confirm_and_chain_failures_are_typed() {
     let fresh = Signer::random("trib").unwrap();
     let recipient = fresh.address().to_string();
 
+    // Many transactions of one signer in flight at once, each with simulated gas, all land:
+    // each is signed at the next sequence while earlier ones still wait in the mempool (and a
+    // simulation that falls between a commit and the mempool's recheck sees an older one).
+    let operator = net.signer("operator");
+    let sink = Signer::random("trib").unwrap().address().to_string();
+    let pipelined =
+        futures::future::join_all((0..12).map(|i| client.send(&operator, &sink, utrib(1 + i))))
+            .await;
+    for outcome in &pipelined {
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    assert_eq!(
+        client.balance(&sink, "utrib").await.unwrap(),
+        (1..=12).sum::<u128>()
+    );
+
     // A send lands and moves exactly amount + fee.
     let before = client.balance(&sender, "utrib").await.unwrap();
     let sent = client.send(&user, &recipient, utrib(12_345)).await.unwrap();
