@@ -24,8 +24,18 @@ impl Drop for LiveNet {
 }
 
 impl LiveNet {
-    /// Starts a devnet on its own ports; `block_time_ms` overrides the parameters' block time.
+    /// Starts a one-validator devnet on its own ports; `block_time_ms` overrides the
+    /// parameters' block time.
     pub async fn start(port_offset: u16, block_time_ms: Option<u64>) -> LiveNet {
+        Self::start_validators(port_offset, block_time_ms, 1).await
+    }
+
+    /// Starts a devnet of `validators` validators.
+    pub async fn start_validators(
+        port_offset: u16,
+        block_time_ms: Option<u64>,
+        validators: usize,
+    ) -> LiveNet {
         let home = tempfile::tempdir().unwrap();
         let params = DevnetParams::default_devnet();
         let devnet = Devnet::init(
@@ -33,6 +43,7 @@ impl LiveNet {
             &home.path().join("devnet"),
             &params,
             &InitOptions {
+                validators,
                 port_offset,
                 block_time_ms,
                 ..InitOptions::default()
