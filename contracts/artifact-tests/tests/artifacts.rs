@@ -395,34 +395,20 @@ fn payout_escrows_commits_finalizes_and_claims_in_the_vm() {
     let (datanet_addr, registry_addr, treasury) =
         (addr("datanet"), addr("registry"), addr("treasury"));
     let root = hex32(b"version one");
+    // The version the registry would hold for `version_input`.
+    let input = version_input(&root, &attestor);
     let model = registry::ModelVersion {
         model_id: 1,
         version: 1,
-        lineage: vec![DatanetRoot {
-            datanet_id: 1,
-            version: 1,
-            root: root.clone(),
-        }],
-        weights_hash: hex32(b"weights"),
-        weights_uri: "tributary://blobs/weights".into(),
-        index_hash: hex32(b"index"),
-        method: AttributionMethod {
-            id: "trak-logra-v1".into(),
-            params_hash: hex32(b"params"),
-            params: None,
-        },
-        price: Price {
-            asset: AssetInfo::native("utrib"),
-            amount: 1000u128.into(),
-        },
-        split: FeeSplit {
-            contributors_bps: 7000,
-            developer_bps: 1500,
-            operator_bps: 1000,
-            protocol_bps: 500,
-        },
+        lineage: input.lineage,
+        weights_hash: input.weights_hash,
+        weights_uri: input.weights_uri,
+        index_hash: input.index_hash,
+        method: input.method,
+        price: input.price,
+        split: input.split,
         attestors: vec![cosmwasm_std::Addr::unchecked(&attestor)],
-        quorum: 1,
+        quorum: input.quorum,
         deprecated: false,
         developer: cosmwasm_std::Addr::unchecked(addr("developer")),
         created_at: cosmwasm_std::Timestamp::from_seconds(1),
