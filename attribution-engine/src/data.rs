@@ -1,0 +1,158 @@
+//! From a datanet version's contributions to token windows and batches.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use tributary_types::DatanetRoot;
+
+use crate::tokenizer::{encode, encode_document, BOS};
+
+/// One accepted contribution of a datanet version, as the chain lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub contribution_id: u64,
+    pub datanet_id: u64,
+    /// Bech32 address of the contributor.
+    pub contributor: String,
+    /// SHA-256 of the bytes, hex.
+    pub content_hash: String,
+}
+
+/// What a model is trained on: datanet versions and their accepted contributions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Corpus {
+    pub datanets: Vec<DatanetRoot>,
+    pub contributions: Vec<Contribution>,
+}
+
+/// A training example: a token window that remembers where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    pub contribution_id: u64,
+    /// `context + 1` tokens at most: inputs are `tokens[..n-1]`, targets `tokens[1..]`.
+    pub tokens: Vec<u32>,
+}
+
+/// Splits one document into windows of `context + 1` tokens that together cover every token.
+///
+/// Windows start every `context` tokens; the last one is aligned to the document's end, so a
+/// tail shorter than a window overlaps its predecessor instead of being padded.
+pub fn windows(contribution_id: u64, text: &[u8], context: usize) -> Vec<Example> {
+    let tokens = encode_document(text);
+    let span = context + 1;
+    if tokens.len() <= span {
+        return vec![Example {
+            contribution_id,
+            tokens,
+        }];
+    }
+    let mut starts: Vec<usize> = (0..tokens.len() - span + 1).step_by(context).collect();
+    let last = tokens.len() - span;
+    if starts.last() != Some(&last) {
+        starts.push(last);
+    }
+    starts
+        .into_iter()
+        .map(|start| Example {
+            contribution_id,
+            tokens: tokens[start..start + span].to_vec(),
+        })
+        .collect()
+}
+
+/// A padded batch: inputs and targets `[batch, seq]` and per-target loss weights.
+pub struct Batch {
+    pub inputs: Tensor<2, Int>,
+    pub targets: Tensor<2, Int>,
+    /// Zero on padding; each example's weights sum to one.
+    pub weights: Tensor<2>,
+    /// Number of real (weighted) target tokens.
+    pub tokens: usize,
+}
+
+/// Batches examples; each example's loss is the mean over its own targets.
+pub fn batch(examples: &[&Example], device: &Device) -> Batch {
+    let rows: Vec<(Vec<u32>, usize)> = examples
+        .iter()
+        .map(|e| (e.tokens.clone(), 1))
+        .collect();
+    pack(&rows, device)
+}
+
+/// A query: the completion's tokens are scored, the prompt only conditions them.
+///
+/// The sequence is `BOS, prompt, completion`, cut from the left to fit the context.
+pub fn query(prompt: &[u8], completion: &[u8], context: usize, device: &Device) -> Batch {
+    let mut tokens = vec![BOS];
+    tokens.extend(encode(prompt));
+    let completion_tokens = encode(completion);
+    tokens.extend(&completion_tokens);
+    let span = context + 1;
+    let cut = tokens.len().saturating_sub(span);
+    let tokens = tokens[cut..].to_vec();
+    // Targets are tokens[1..]; the last `completion` of them are the completion.
+    let targets = tokens.len() - 1;
+    let scored = completion_tokens.len().min(targets);
+    pack(&[(tokens, targets - scored + 1)], device)
+}
+
+/// Packs token rows; row `r` weights its targets from position `first_scored - 1` on.
+fn pack(rows: &[(Vec<u32>, usize)], device: &Device) -> Batch {
+    let seq = rows.iter().map(|(t, _)| t.len().saturating_sub(1)).max().unwrap_or(0).max(1);
+    let n = rows.len();
+    let mut inputs = vec![0i64; n * seq];
+    let mut targets = vec![0i64; n * seq];
+    let mut weights = vec![0f32; n * seq];
+    let mut total = 0;
+    for (r, (tokens, first_scored)) in rows.iter().enumerate() {
+        let len = tokens.len().saturating_sub(1);
+        let first = first_scored.saturating_sub(1).min(len);
+        let scored = len - first;
+        total += scored;
+        for t in 0..len {
+            inputs[r * seq + t] = tokens[t] as i64;
+            targets[r * seq + t] = tokens[t + 1] as i64;
+            if t >= first {
+                weights[r * seq + t] = 1.0 / scored as f32;
+            }
+        }
+    }
+    Batch {
+        inputs: Tensor::from_data(TensorData::new(inputs, [n, seq]), device),
+        targets: Tensor::from_data(TensorData::new(targets, [n, seq]), device),
+        weights: Tensor::from_data(TensorData::new(weights, [n, seq]), device),
+        tokens: total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_token_once_at_least() {
+        let text = vec![b'x'; 100];
+        let ws = windows(7, &text, 16);
+        assert!(ws.iter().all(|w| w.tokens.len() == 17 && w.contribution_id == 7));
+        // 101 tokens: starts 0,16,...,80 and a final window aligned to the end (84).
+        assert_eq!(ws.len(), 7);
+        assert_eq!(ws[0].tokens[0], BOS);
+        let short = windows(1, b"hi", 16);
+        assert_eq!(short.len(), 1);
+        assert_eq!(short[0].tokens, vec![BOS, b'h' as u32, b'i' as u32]);
+    }
+
+    #[test]
+    fn query_scores_only_the_completion() {
+        let device = Device::flex();
+        let q = query(b"ab", b"cd", 16, &device);
+        // BOS a b c d -> inputs BOS a b c, targets a b c d; completion targets c, d.
+        let w: Vec<f32> = q.weights.into_data().try_to_vec().unwrap();
+        assert_eq!(w, vec![0.0, 0.0, 0.5, 0.5]);
+        assert_eq!(q.tokens, 2);
+        // Cut from the left when too long; the completion stays whole.
+        let q = query(&[b'p'; 40], b"xyz", 8, &device);
+        let w: Vec<f32> = q.weights.into_data().try_to_vec().unwrap();
+        assert_eq!(w.len(), 8);
+        assert_eq!(w.iter().filter(|&&x| x > 0.0).count(), 3);
+    }
+}
