@@ -1,8 +1,16 @@
 //! From a datanet version's contributions to token windows and batches.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use tributary_store::{BlockingStore, ContentHash, ContentStore, HttpStore, LocalStore};
+use tributary_types::merkle::{contribution_leaf, root_from_leaves};
 use tributary_types::DatanetRoot;
+
+use crate::error::EngineError;
 
 use crate::tokenizer::{encode, encode_document, BOS};
 
@@ -15,6 +23,10 @@ pub struct Contribution {
     pub contributor: String,
     /// SHA-256 of the bytes, hex.
     pub content_hash: String,
+    /// Position in its datanet's merkle tree (acceptance order); with it the corpus's
+    /// datanet roots are recomputed and checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
 }
 
 /// What a model is trained on: datanet versions and their accepted contributions.
@@ -22,6 +34,128 @@ pub struct Contribution {
 pub struct Corpus {
     pub datanets: Vec<DatanetRoot>,
     pub contributions: Vec<Contribution>,
+}
+
+impl Corpus {
+    /// Reads a corpus file (JSON).
+    pub fn load(path: &Path) -> Result<Corpus, EngineError> {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let corpus: Corpus = serde_json::from_slice(&bytes)
+            .map_err(|e| EngineError::Corpus(format!("{}: {e}", path.display())))?;
+        corpus.check()?;
+        Ok(corpus)
+    }
+
+    /// Checks the corpus on its own: unique contribution ids, every contribution in a listed
+    /// datanet, and each datanet's root recomputed from its leaves where leaf positions are given.
+    pub fn check(&self) -> Result<(), EngineError> {
+        if self.contributions.is_empty() {
+            return Err(EngineError::Corpus("the corpus lists no contributions".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &self.contributions {
+            if !seen.insert(c.contribution_id) {
+                return Err(EngineError::Corpus(format!(
+                    "contribution {} is listed twice",
+                    c.contribution_id
+                )));
+            }
+            if !self.datanets.iter().any(|d| d.datanet_id == c.datanet_id) {
+                return Err(EngineError::Corpus(format!(
+                    "contribution {} belongs to datanet {}, which the corpus does not list",
+                    c.contribution_id, c.datanet_id
+                )));
+            }
+            parse_hash(c)?;
+        }
+        for datanet in &self.datanets {
+            let mut members: Vec<&Contribution> = self
+                .contributions
+                .iter()
+                .filter(|c| c.datanet_id == datanet.datanet_id)
+                .collect();
+            if members.iter().any(|c| c.leaf_index.is_none()) {
+                continue;
+            }
+            members.sort_by_key(|c| c.leaf_index);
+            let leaves = members
+                .iter()
+                .map(|c| Ok(contribution_leaf(c.contribution_id, parse_hash(c)?.as_bytes(), &c.contributor)))
+                .collect::<Result<Vec<_>, EngineError>>()?;
+            let root = root_from_leaves(&leaves);
+            if root.as_slice() != datanet.root.as_slice() {
+                return Err(EngineError::Corpus(format!(
+                    "datanet {} version {}: the listed contributions hash to root {}, not to the version's root {}",
+                    datanet.datanet_id,
+                    datanet.version,
+                    hex::encode(root),
+                    datanet.root
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Contributor of each contribution.
+    pub fn contributors(&self) -> BTreeMap<u64, String> {
+        self.contributions
+            .iter()
+            .map(|c| (c.contribution_id, c.contributor.clone()))
+            .collect()
+    }
+
+    /// Reads every contribution's bytes from `store`, checking each against its hash.
+    pub fn read(&self, store: &BlockingStore) -> Result<Vec<(u64, Vec<u8>)>, EngineError> {
+        let mut texts = Vec::with_capacity(self.contributions.len());
+        for c in &self.contributions {
+            let hash = parse_hash(c)?;
+            let bytes = store.get(&hash)?.ok_or_else(|| {
+                EngineError::Corpus(format!(
+                    "the content store has no blob {} (contribution {})",
+                    c.content_hash, c.contribution_id
+                ))
+            })?;
+            if ContentHash::of(&bytes) != hash {
+                return Err(EngineError::Corpus(format!(
+                    "blob {} of contribution {} does not hash to its name",
+                    c.content_hash, c.contribution_id
+                )));
+            }
+            texts.push((c.contribution_id, bytes));
+        }
+        texts.sort_by_key(|(id, _)| *id);
+        Ok(texts)
+    }
+}
+
+fn parse_hash(c: &Contribution) -> Result<ContentHash, EngineError> {
+    c.content_hash.parse().map_err(|_| {
+        EngineError::Corpus(format!(
+            "contribution {}: `{}` is not a SHA-256 hex hash",
+            c.contribution_id, c.content_hash
+        ))
+    })
+}
+
+/// Opens a content store: an `http(s)://` URL of a store server, or a local folder.
+pub fn open_store(location: &str) -> Result<BlockingStore, EngineError> {
+    let store: Arc<dyn ContentStore> = if location.starts_with("http://") || location.starts_with("https://") {
+        Arc::new(HttpStore::new(location)?)
+    } else {
+        Arc::new(LocalStore::open(location)?)
+    };
+    Ok(BlockingStore::new(store)?)
+}
+
+/// Every training example of `texts` (contribution id, bytes), in contribution order.
+pub fn examples(texts: &[(u64, Vec<u8>)], context: usize) -> Vec<Example> {
+    texts
+        .iter()
+        .flat_map(|(id, bytes)| windows(*id, bytes, context))
+        .collect()
 }
 
 /// A training example: a token window that remembers where it came from.

@@ -1,0 +1,357 @@
+//! Measuring attribution against ground truth.
+//!
+//! * **Planted sources**: a generated corpus in which every contributor owns distinctive facts;
+//!   a completion that states a fact must be attributed to its owner first.
+//! * **LDS** (linear datamodeling score, as in TRAK and dattri): models retrained on random
+//!   halves of the contributions; for each query, the Spearman correlation between the summed
+//!   scores of each half and the query's actual loss reduction under the model trained on it.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tributary_types::DatanetRoot;
+
+use crate::artifact::ModelArtifact;
+use crate::data::{examples, query, Contribution, Corpus, Example};
+use crate::engine::{build_index, Attribution, Engine, IndexSettings};
+use crate::error::EngineError;
+use crate::index::{GradientIndex, Method};
+use crate::training::{train, TrainConfig};
+
+/// A fact planted in one contributor's documents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedFact {
+    pub contributor: String,
+    /// `The river of Velmora is` — the prompt.
+    pub prompt: String,
+    /// ` Quendil.` — the completion that reproduces the fact.
+    pub completion: String,
+}
+
+/// A generated corpus with ground truth.
+#[derive(Clone, Debug)]
+pub struct PlantedCorpus {
+    pub corpus: Corpus,
+    /// `(contribution id, bytes)`, by id.
+    pub texts: Vec<(u64, Vec<u8>)>,
+    pub facts: Vec<PlantedFact>,
+}
+
+/// Shape of a planted corpus.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedSpec {
+    pub contributors: usize,
+    pub contributions_per_contributor: usize,
+    pub facts_per_contributor: usize,
+    /// Shared filler sentences per document.
+    pub filler_per_document: usize,
+    pub seed: u64,
+}
+
+impl Default for PlantedSpec {
+    fn default() -> Self {
+        PlantedSpec {
+            contributors: 8,
+            contributions_per_contributor: 2,
+            facts_per_contributor: 3,
+            filler_per_document: 4,
+            seed: 1,
+        }
+    }
+}
+
+const ATTRIBUTES: [&str; 8] = ["river", "capital", "founder", "anthem", "harbor", "festival", "mountain", "guild"];
+const FILLER: [&str; 12] = [
+    "Travelers often write about the weather and the roads.",
+    "Most records were copied by hand and kept in the archive.",
+    "The old maps disagree on many small details.",
+    "Merchants came in spring and left before the first snow.",
+    "Scholars still argue about the oldest names.",
+    "Every village keeps a ledger of its markets.",
+    "The chronicle lists many places in no particular order.",
+    "Some of these notes were gathered from letters.",
+    "A later hand added corrections in the margins.",
+    "The index at the end of the book is incomplete.",
+    "Several pages were lost in a fire long ago.",
+    "Readers are advised to compare the sources.",
+];
+
+fn invented_word(rng: &mut ChaCha8Rng, syllables: usize) -> String {
+    const ONSETS: [&str; 16] = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "th", "qu"];
+    const VOWELS: [&str; 6] = ["a", "e", "i", "o", "u", "y"];
+    let mut word = String::new();
+    for _ in 0..syllables {
+        word.push_str(ONSETS[rng.random_range(0..ONSETS.len())]);
+        word.push_str(VOWELS[rng.random_range(0..VOWELS.len())]);
+    }
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Generates a planted corpus. Every fact appears in each of its owner's documents (twice),
+/// never in anyone else's; filler sentences are shared by everyone.
+pub fn planted_corpus(spec: &PlantedSpec) -> PlantedCorpus {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let mut facts = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    let mut fresh = |rng: &mut ChaCha8Rng, syllables| loop {
+        let w = invented_word(rng, syllables);
+        if used.insert(w.clone()) {
+            return w;
+        }
+    };
+    let mut contributions = Vec::new();
+    let mut texts = Vec::new();
+    let mut id = 1u64;
+    for c in 0..spec.contributors {
+        let contributor = format!("trib1contributor{c:03}");
+        let own: Vec<(String, String)> = (0..spec.facts_per_contributor)
+            .map(|_| {
+                let attribute = ATTRIBUTES[rng.random_range(0..ATTRIBUTES.len())];
+                let entity = fresh(&mut rng, 3);
+                let value = fresh(&mut rng, 3);
+                (format!("The {attribute} of {entity} is"), format!(" {value}."))
+            })
+            .collect();
+        for (prompt, completion) in &own {
+            facts.push(PlantedFact {
+                contributor: contributor.clone(),
+                prompt: prompt.clone(),
+                completion: completion.clone(),
+            });
+        }
+        for _ in 0..spec.contributions_per_contributor {
+            let mut sentences: Vec<String> = own
+                .iter()
+                .flat_map(|(p, v)| [format!("{p}{v}"), format!("{p}{v}")])
+                .collect();
+            for _ in 0..spec.filler_per_document {
+                sentences.push(FILLER[rng.random_range(0..FILLER.len())].to_string());
+            }
+            sentences.shuffle(&mut rng);
+            let text = sentences.join(" ").into_bytes();
+            contributions.push(Contribution {
+                contribution_id: id,
+                datanet_id: 1,
+                contributor: contributor.clone(),
+                content_hash: sha256_hex(&text),
+                leaf_index: None,
+            });
+            texts.push((id, text));
+            id += 1;
+        }
+    }
+    PlantedCorpus {
+        corpus: Corpus {
+            datanets: vec![DatanetRoot {
+                datanet_id: 1,
+                version: 1,
+                root: cosmwasm_std::HexBinary::from(vec![0u8; 32]),
+            }],
+            contributions,
+        },
+        texts,
+        facts,
+    }
+}
+
+/// Trains a model on a corpus given with its bytes and indexes it, under `dir`.
+pub fn train_and_index(
+    dir: &Path,
+    corpus: &Corpus,
+    texts: &[(u64, Vec<u8>)],
+    train_config: &TrainConfig,
+    settings: &IndexSettings,
+    progress: bool,
+) -> Result<Engine, EngineError> {
+    let examples = examples(texts, train_config.model.context);
+    let trained = train(train_config, &examples, &Device::flex().autodiff(), progress).map_err(EngineError::Model)?;
+    let artifact = ModelArtifact::save(&dir.join("model"), train_config, corpus, &trained)?;
+    build_index(&artifact, &examples, &dir.join("index"), settings, progress)?;
+    let index = GradientIndex::open(&dir.join("index"))?;
+    Engine::new(artifact, index)
+}
+
+/// Planted-source accuracy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlantedReport {
+    pub method: String,
+    pub queries: usize,
+    pub top1: f64,
+    pub top3: f64,
+}
+
+/// How often the owner of each planted fact is the first (and among the first three)
+/// contributor by attribution score.
+pub fn planted_accuracy(engine: &Engine, facts: &[PlantedFact], method: Method) -> Result<PlantedReport, EngineError> {
+    let (mut top1, mut top3) = (0usize, 0usize);
+    for fact in facts {
+        let attribution = engine.attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method)?;
+        let rank = attribution.contributors.iter().position(|c| c.contributor == fact.contributor);
+        top1 += usize::from(rank == Some(0));
+        top3 += usize::from(rank.is_some_and(|r| r < 3));
+    }
+    let n = facts.len().max(1) as f64;
+    Ok(PlantedReport {
+        method: method.id().to_string(),
+        queries: facts.len(),
+        top1: top1 as f64 / n,
+        top3: top3 as f64 / n,
+    })
+}
+
+/// Spearman rank correlation (average ranks for ties); 0 when either side is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(v: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..v.len()).collect();
+        order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut ranks = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+                j += 1;
+            }
+            let rank = (i + j) as f64 / 2.0;
+            for &k in &order[i..=j] {
+                ranks[k] = rank;
+            }
+            i = j + 1;
+        }
+        ranks
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va.sqrt() * vb.sqrt())
+    }
+}
+
+/// One query of an LDS run.
+#[derive(Clone, Debug)]
+pub struct LdsQuery {
+    pub prompt: Vec<u8>,
+    pub completion: Vec<u8>,
+}
+
+/// The retrained models' losses: `losses[subset][query]`, and which contributions each subset
+/// kept.
+pub struct Retrained {
+    pub subsets: Vec<Vec<u64>>,
+    pub losses: Vec<Vec<f64>>,
+}
+
+/// Mean loss of each query's completion under `model`.
+pub fn query_losses(model: &crate::model::Lm, context: usize, queries: &[LdsQuery], device: &Device) -> Vec<f64> {
+    queries
+        .iter()
+        .map(|q| {
+            let b = query(&q.prompt, &q.completion, context, device);
+            let (loss, _) = model.weighted_loss(b.inputs, b.targets, b.weights, None);
+            loss.into_scalar::<f32>() as f64
+        })
+        .collect()
+}
+
+/// Retrains on `models` random halves of the contributions (seeded) and measures each query's loss.
+pub fn retrain_subsets(
+    texts: &[(u64, Vec<u8>)],
+    train_config: &TrainConfig,
+    queries: &[LdsQuery],
+    models: usize,
+    seed: u64,
+    mut on_model: impl FnMut(usize),
+) -> Result<Retrained, EngineError> {
+    let device = Device::flex().autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let ids: Vec<u64> = texts.iter().map(|(id, _)| *id).collect();
+    let mut subsets = Vec::with_capacity(models);
+    let mut losses = Vec::with_capacity(models);
+    for m in 0..models {
+        let mut chosen = ids.clone();
+        chosen.shuffle(&mut rng);
+        chosen.truncate(ids.len() / 2);
+        chosen.sort_unstable();
+        let subset: Vec<(u64, Vec<u8>)> = texts.iter().filter(|(id, _)| chosen.contains(id)).cloned().collect();
+        let examples: Vec<Example> = examples(&subset, train_config.model.context);
+        let trained = train(train_config, &examples, &device, false).map_err(EngineError::Model)?;
+        losses.push(query_losses(&trained.model, train_config.model.context, queries, &device));
+        subsets.push(chosen);
+        on_model(m);
+    }
+    Ok(Retrained { subsets, losses })
+}
+
+/// LDS of per-contribution scores (`scores[query]` as `(contribution id, score)`).
+pub fn lds(scores: &[Vec<(u64, f64)>], retrained: &Retrained) -> f64 {
+    let mut total = 0.0;
+    for (q, query_scores) in scores.iter().enumerate() {
+        let predicted: Vec<f64> = retrained
+            .subsets
+            .iter()
+            .map(|subset| query_scores.iter().filter(|(id, _)| subset.contains(id)).map(|(_, s)| s).sum())
+            .collect();
+        // A positive score means training on the contribution lowers the query's loss.
+        let actual: Vec<f64> = retrained.losses.iter().map(|l| -l[q]).collect();
+        total += spearman(&predicted, &actual);
+    }
+    total / scores.len().max(1) as f64
+}
+
+/// Per-contribution scores of an attribution, by id.
+pub fn contribution_scores(attribution: &Attribution) -> Vec<(u64, f64)> {
+    attribution.contributions.iter().map(|c| (c.contribution_id, c.score)).collect()
+}
+
+/// Random scores: the floor any method must clear.
+pub fn random_scores(ids: &[u64], seed: u64) -> Vec<(u64, f64)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    ids.iter().map(|&id| (id, rng.random::<f64>() - 0.5)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_matches_known_values() {
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // Ties get average ranks: ranks a = [0,1,2,3], b = [0.5,0.5,2,3] -> 0.9486832980505138.
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, 3.0]) - 0.9486832980505138).abs() < 1e-12);
+        assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
+    }
+
+    #[test]
+    fn planted_facts_live_only_in_their_owners_documents() {
+        let planted = planted_corpus(&PlantedSpec::default());
+        assert_eq!(planted.facts.len(), 8 * 3);
+        let owner_of = planted.corpus.contributors();
+        for fact in &planted.facts {
+            let sentence = format!("{}{}", fact.prompt, fact.completion);
+            for (id, text) in &planted.texts {
+                let holds = String::from_utf8_lossy(text).contains(&sentence);
+                assert_eq!(holds, owner_of[id] == fact.contributor, "fact {sentence} in contribution {id}");
+            }
+        }
+        planted.corpus.check().unwrap();
+    }
+}

@@ -1,0 +1,186 @@
+//! The engine end to end on a generated corpus: planted-source accuracy, packets, refusal of
+//! corrupted indexes and artifacts, and byte-identical packets across processes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use tributary_attrib::engine::{Engine, IndexSettings};
+use tributary_attrib::error::EngineError;
+use tributary_attrib::eval::{planted_accuracy, planted_corpus, train_and_index, PlantedCorpus, PlantedSpec};
+use tributary_attrib::index::Method;
+use tributary_attrib::model::LmConfig;
+use tributary_attrib::packet::PacketRequest;
+use tributary_attrib::training::TrainConfig;
+
+struct Fixture {
+    dir: PathBuf,
+    planted: PlantedCorpus,
+    engine: Engine,
+}
+
+/// Six contributors, two documents each, two facts each: chance picks the owner first one
+/// time in six.
+fn spec() -> PlantedSpec {
+    PlantedSpec {
+        contributors: 6,
+        contributions_per_contributor: 2,
+        facts_per_contributor: 2,
+        filler_per_document: 3,
+        seed: 11,
+    }
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary folder").keep();
+        let planted = planted_corpus(&spec());
+        let config = TrainConfig::new(
+            LmConfig::new().with_d_model(64).with_n_layers(2).with_n_heads(4).with_d_ff(128).with_context(64),
+        )
+        .with_steps(250)
+        .with_checkpoints(1);
+        let settings = IndexSettings { k_in: 16, k_out: 16, ..IndexSettings::default() };
+        let engine = train_and_index(&dir, &planted.corpus, &planted.texts, &config, &settings, false)
+            .expect("train and index the planted corpus");
+        Fixture { dir, planted, engine }
+    })
+}
+
+#[test]
+fn planted_facts_are_attributed_to_their_owner() {
+    let f = fixture();
+    let report = planted_accuracy(&f.engine, &f.planted.facts, Method::Preconditioned).unwrap();
+    eprintln!("planted sources: {report:?}");
+    // Chance is 1/6 for top-1 and 1/2 for top-3; the floors demand far better than chance.
+    assert!(report.top1 >= 0.75, "top-1 accuracy {} is below the floor", report.top1);
+    assert!(report.top3 >= 0.9, "top-3 accuracy {} is below the floor", report.top3);
+}
+
+#[test]
+fn packets_are_well_formed_and_repeatable_in_process() {
+    let f = fixture();
+    let fact = &f.planted.facts[0];
+    let request = PacketRequest { request_id: 5, model_id: 1, model_version: 1, top_k: 4 };
+    let packet = |method| {
+        let a = f.engine.attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method).unwrap();
+        f.engine.packet(&request, fact.completion.as_bytes(), &a).unwrap()
+    };
+    let first = packet(Method::Preconditioned);
+    first.check_shape(4).unwrap();
+    assert!(!first.entries.is_empty());
+    assert_eq!(first.entries.iter().map(|e| e.weight_bps as u32).sum::<u32>(), 10_000);
+    assert_eq!(first.weights_hash.to_hex(), f.engine.artifact.weights_hash());
+    assert_eq!(first.packet_hash().unwrap(), packet(Method::Preconditioned).packet_hash().unwrap());
+    // Another method is another commitment.
+    assert_ne!(first.params_hash, packet(Method::GradDot).params_hash);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn corrupted(name: &str, edit: impl FnOnce(&Path)) -> String {
+    let f = fixture();
+    let copy = f.dir.join("corrupted").join(name);
+    copy_dir(&f.dir.join("model"), &copy.join("model"));
+    copy_dir(&f.dir.join("index"), &copy.join("index"));
+    edit(&copy);
+    match Engine::open(&copy.join("model"), &copy.join("index")) {
+        Ok(_) => panic!("{name}: a corrupted engine was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn gradients_file(dir: &Path) -> PathBuf {
+    fs::read_dir(dir.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("gradients"))
+        .expect("a gradients file")
+}
+
+#[test]
+fn truncated_index_is_refused() {
+    let message = corrupted("truncated", |dir| {
+        let path = gradients_file(dir);
+        let len = fs::metadata(&path).unwrap().len();
+        fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 2).unwrap();
+    });
+    assert!(message.contains("truncated"), "{message}");
+}
+
+#[test]
+fn tampered_index_is_refused() {
+    let message = corrupted("tampered", |dir| {
+        let path = gradients_file(dir);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[100] ^= 0x40;
+        fs::write(&path, bytes).unwrap();
+    });
+    assert!(message.contains("gradients"), "{message}");
+}
+
+#[test]
+fn tampered_weights_are_refused() {
+    let message = corrupted("weights", |dir| {
+        let path = dir.join("model/weights.bpk");
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(&path, bytes).unwrap();
+    });
+    assert!(message.contains("weights.bpk"), "{message}");
+}
+
+#[test]
+fn an_index_of_another_model_is_refused() {
+    let f = fixture();
+    let other = f.dir.join("other");
+    let planted = planted_corpus(&PlantedSpec { seed: 99, ..spec() });
+    let config = TrainConfig::new(LmConfig::new().with_d_model(16).with_n_layers(1).with_n_heads(2).with_d_ff(32).with_context(16))
+        .with_steps(5)
+        .with_checkpoints(0);
+    let settings = IndexSettings { k_in: 4, k_out: 4, ..IndexSettings::default() };
+    train_and_index(&other, &planted.corpus, &planted.texts, &config, &settings, false).unwrap();
+    match Engine::open(&f.dir.join("model"), &other.join("index")) {
+        Err(EngineError::IndexModelMismatch { .. }) => {}
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("an index of another model was accepted"),
+    }
+}
+
+/// Two separate processes attributing the same completion commit byte-identical packets.
+#[test]
+fn packets_are_byte_identical_across_processes() {
+    let f = fixture();
+    let fact = &f.planted.facts[1];
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
+            .args(["--json", "attribute", "--model"])
+            .arg(f.dir.join("model"))
+            .arg("--index")
+            .arg(f.dir.join("index"))
+            .args(["--prompt", &fact.prompt, "--completion", &fact.completion])
+            .args(["--request-id", "77", "--model-id", "3", "--model-version", "2"])
+            .output()
+            .expect("run tributary-attrib");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+        serde_json::to_vec(&json["packet"]).unwrap()
+    };
+    let (a, b) = (run(), run());
+    assert!(a.len() > 100, "no packet in the output");
+    assert_eq!(a, b);
+}

@@ -1,0 +1,639 @@
+//! The inference gateway over real HTTP on loopback, with a tiny model trained once on a
+//! corpus in a temporary content store; and the `tributary-attrib` CLI end to end.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use burn::prelude::*;
+use cosmwasm_std::HexBinary;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tributary_attrib::artifact::ModelArtifact;
+use tributary_attrib::data::{examples, Contribution, Corpus};
+use tributary_attrib::engine::{build_index, Engine, IndexSettings};
+use tributary_attrib::index::Method;
+use tributary_attrib::model::LmConfig;
+use tributary_attrib::serve::{
+    parse_method, router, serve_with_shutdown, CompletionRequest, GatewayConfig, PaymentCheck,
+    PaymentRefused, ServedModel, Unchecked,
+};
+use tributary_attrib::training::{train, TrainConfig};
+use tributary_store::{BlockingStore, LocalStore};
+use tributary_types::{AttributionPacket, DatanetRoot};
+
+const MODEL: &str = "tiny";
+const MAX_PROMPT_BYTES: usize = 256;
+const CONTRIBUTORS: [&str; 3] = ["tb1alice", "tb1bob", "tb1carol"];
+const TEXTS: [&str; 5] = [
+    "The river of Velmora is called Quendil. Boats carry salt down the Quendil.",
+    "The capital of Ostria is Marrowgate. Every spring the market of Marrowgate opens.",
+    "The founder of the guild was Ilse Varn. Ilse Varn kept the ledgers herself.",
+    "Pilgrims climb Mount Serrow at dawn. The path up Serrow is steep and narrow.",
+    "The harbor of Caldris freezes in winter. Ships wait outside Caldris until the thaw.",
+];
+
+/// Refuses request ids 900 to 999 as unpaid (402) and model id 13 as not allowed (403).
+struct TestPayments;
+
+#[async_trait]
+impl PaymentCheck for TestPayments {
+    async fn check(&self, request: &CompletionRequest) -> Result<(), PaymentRefused> {
+        if let Some(id) = request.request_id.filter(|id| (900..1000).contains(id)) {
+            return Err(PaymentRefused::payment_required(format!(
+                "request {id} is not paid on chain"
+            )));
+        }
+        if request.model_id == Some(13) {
+            return Err(PaymentRefused::forbidden(
+                "model 13 is not served by this gateway",
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct Fixture {
+    dir: PathBuf,
+    store: PathBuf,
+    corpus: PathBuf,
+    weights_hash: String,
+    /// The gateway with [`TestPayments`] and the default response store.
+    url: String,
+    /// A second gateway over the same model that keeps one response only.
+    small_store_url: String,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    // Built on a thread of its own: the blocking store and the servers' runtime cannot live
+    // inside a test's async runtime.
+    FIXTURE.get_or_init(|| {
+        std::thread::spawn(build_fixture)
+            .join()
+            .expect("build the fixture")
+    })
+}
+
+fn build_fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary folder").keep();
+    let store_dir = dir.join("store");
+    let store = BlockingStore::new(Arc::new(
+        LocalStore::open(&store_dir).expect("open the store"),
+    ))
+    .unwrap();
+    let contributions: Vec<Contribution> = TEXTS
+        .iter()
+        .enumerate()
+        .map(|(i, text)| Contribution {
+            contribution_id: i as u64 + 1,
+            datanet_id: 1,
+            contributor: CONTRIBUTORS[i % CONTRIBUTORS.len()].to_string(),
+            content_hash: store
+                .put(text.as_bytes().to_vec())
+                .expect("store a text")
+                .to_hex(),
+            leaf_index: None,
+        })
+        .collect();
+    let corpus = Corpus {
+        datanets: vec![DatanetRoot {
+            datanet_id: 1,
+            version: 1,
+            root: HexBinary::from(vec![0u8; 32]),
+        }],
+        contributions,
+    };
+    let corpus_path = dir.join("corpus.json");
+    std::fs::write(&corpus_path, serde_json::to_vec_pretty(&corpus).unwrap()).unwrap();
+    let texts = corpus.read(&store).expect("read the corpus back");
+
+    let config = TrainConfig::new(
+        LmConfig::new()
+            .with_d_model(16)
+            .with_n_layers(1)
+            .with_n_heads(2)
+            .with_d_ff(32)
+            .with_context(16),
+    )
+    .with_steps(30)
+    .with_warmup_steps(5)
+    .with_checkpoints(1);
+    let examples = examples(&texts, config.model.context);
+    let trained = train(&config, &examples, &Device::flex().autodiff(), false).expect("train");
+    let model_dir = dir.join("model");
+    let artifact =
+        ModelArtifact::save(&model_dir, &config, &corpus, &trained).expect("save the model");
+    let index_dir = dir.join("index");
+    let settings = IndexSettings {
+        k_in: 8,
+        k_out: 8,
+        ..IndexSettings::default()
+    };
+    build_index(&artifact, &examples, &index_dir, &settings, false).expect("index");
+
+    let open = || Engine::open(&model_dir, &index_dir).expect("open the engine");
+    let config = GatewayConfig {
+        max_prompt_bytes: MAX_PROMPT_BYTES,
+        max_tokens_limit: 64,
+        ..GatewayConfig::default()
+    };
+    let main = router(
+        vec![ServedModel {
+            name: MODEL.into(),
+            engine: open(),
+        }],
+        Arc::new(TestPayments),
+        config.clone(),
+    );
+    let small = router(
+        vec![ServedModel {
+            name: MODEL.into(),
+            engine: open(),
+        }],
+        Arc::new(Unchecked),
+        GatewayConfig {
+            stored_responses: 1,
+            ..config
+        },
+    );
+    let (addresses, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut servers = Vec::new();
+            for app in [main, small] {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addresses.send(listener.local_addr().unwrap()).unwrap();
+                servers.push(tokio::spawn(serve_with_shutdown(
+                    listener,
+                    app,
+                    std::future::pending(),
+                )));
+            }
+            for server in servers {
+                server.await.unwrap().unwrap();
+            }
+        });
+    });
+    let url = format!("http://{}", receive.recv().unwrap());
+    let small_store_url = format!("http://{}", receive.recv().unwrap());
+    Fixture {
+        dir,
+        store: store_dir,
+        corpus: corpus_path,
+        weights_hash: artifact.weights_hash().to_string(),
+        url,
+        small_store_url,
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("a body");
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "status {status}: the body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, body)
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    send(reqwest::Client::new().get(url)).await
+}
+
+async fn post_raw(url: &str, body: String) -> (u16, Value) {
+    send(
+        reqwest::Client::new()
+            .post(format!("{url}/v1/completions"))
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
+}
+
+async fn post(url: &str, body: Value) -> (u16, Value) {
+    post_raw(url, body.to_string()).await
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"))
+}
+
+#[tokio::test]
+async fn health_and_model_list() {
+    let f = fixture();
+    let (status, health) = get(&format!("{}/healthz", f.url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(health, json!({"status": "ok", "models": 1}));
+
+    let (status, list) = get(&format!("{}/v1/models", f.url)).await;
+    assert_eq!(status, 200, "{list}");
+    let models = list["models"].as_array().expect("a model list");
+    assert_eq!(models.len(), 1);
+    let m = &models[0];
+    assert_eq!(m["name"], MODEL);
+    assert_eq!(m["weights_hash"], f.weights_hash.as_str());
+    assert_eq!(m["index_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(m["context"], 16);
+    assert_eq!(m["contributions"], TEXTS.len());
+    assert!(m["examples"].as_u64().unwrap() >= TEXTS.len() as u64);
+    assert_eq!(m["datanet_roots"][0]["datanet_id"], 1);
+    assert_eq!(
+        m["methods"],
+        json!(["trak-logra-v1", "graddot-logra-v1", "cosine-logra-v1"])
+    );
+    assert_eq!(m["default_method"], "trak-logra-v1");
+}
+
+fn paid_request(request_id: u64) -> Value {
+    json!({
+        "model": MODEL,
+        "prompt": "The river of ",
+        "max_tokens": 24,
+        "request_id": request_id,
+        "model_id": 1,
+        "model_version": 1,
+    })
+}
+
+#[tokio::test]
+async fn a_paid_completion_carries_a_packet_that_is_stored_and_repeated() {
+    let f = fixture();
+    let (status, first) = post(&f.url, paid_request(42)).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["model"], MODEL);
+    assert_eq!(first["request_id"], 42);
+    // The seed defaults to the request id, so every attestor regenerates the same completion.
+    assert_eq!(first["sampling"]["seed"], 42);
+    let completion = hex::decode(first["completion_hex"].as_str().unwrap()).unwrap();
+    assert!(!completion.is_empty());
+    assert_eq!(
+        first["completion"],
+        String::from_utf8_lossy(&completion).as_ref()
+    );
+
+    let packet: AttributionPacket =
+        serde_json::from_value(first["packet"].clone()).expect("a packet");
+    packet
+        .check_shape(8)
+        .expect("the packet passes the contract's shape check");
+    assert_eq!(packet.request_id, 42);
+    assert_eq!((packet.model_id, packet.model_version), (1, 1));
+    assert_eq!(
+        packet.output_hash.to_vec(),
+        Sha256::digest(&completion).to_vec()
+    );
+    assert_eq!(packet.weights_hash.to_hex(), f.weights_hash);
+    assert_eq!(packet.method, "trak-logra-v1");
+
+    // The attribution lists contributions with the packet's shares.
+    let attribution = &first["attribution"];
+    assert_eq!(attribution["method"], "trak-logra-v1");
+    let top = attribution["top"].as_array().unwrap();
+    assert_eq!(top.len(), TEXTS.len());
+    for entry in &packet.entries {
+        let listed = top
+            .iter()
+            .find(|t| t["contribution_id"] == entry.contribution_id)
+            .expect("a packet entry is listed");
+        assert_eq!(listed["share_bps"], entry.weight_bps);
+    }
+    let contributors = attribution["contributors"].as_array().unwrap();
+    assert_eq!(contributors.len(), CONTRIBUTORS.len());
+    let shares: u64 = contributors
+        .iter()
+        .map(|c| c["share_bps"].as_u64().unwrap())
+        .sum();
+    let bps: u64 = packet.entries.iter().map(|e| e.weight_bps as u64).sum();
+    assert_eq!(shares, bps);
+
+    // The same request again: the identical response, packet included.
+    let (status, again) = post(&f.url, paid_request(42)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+    let again: AttributionPacket = serde_json::from_value(again["packet"].clone()).unwrap();
+    assert_eq!(again.packet_hash().unwrap(), packet.packet_hash().unwrap());
+
+    // And by its id.
+    let (status, stored) = get(&format!("{}/v1/requests/42", f.url)).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored, first);
+
+    // Other parameters under the same request id are refused, not silently answered.
+    let mut other = paid_request(42);
+    other["prompt"] = json!("The capital of ");
+    let (status, body) = post(&f.url, other).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("request 42"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unstored_request_is_404() {
+    let f = fixture();
+    let (status, body) = get(&format!("{}/v1/requests/777", f.url)).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, json!({"error": "no completion for request 777"}));
+    let (status, body) = get(&format!("{}/v1/requests/not-a-number", f.url)).await;
+    assert_eq!(status, 400);
+    assert!(error_of(&body).contains("unsigned integer"), "{body}");
+}
+
+#[tokio::test]
+async fn requests_without_an_id_get_no_packet_and_seed_zero() {
+    let f = fixture();
+    // Without request_id: no packet, nothing stored, seed 0, greedy is repeatable.
+    let request = json!({"model": MODEL, "prompt": "The harbor of ", "max_tokens": 12, "temperature": 0.0, "method": "cosine"});
+    let (status, first) = post(&f.url, request.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.get("packet").is_none(), "{first}");
+    assert_eq!(first["request_id"], Value::Null);
+    assert_eq!(first["sampling"]["seed"], 0);
+    assert_eq!(first["attribution"]["method"], "cosine-logra-v1");
+    let (_, second) = post(&f.url, request).await;
+    assert_eq!(second["completion_hex"], first["completion_hex"]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_json_errors() {
+    let f = fixture();
+    let cases = [
+        (json!({"model": "huge", "prompt": "hi"}), 404, "tiny"),
+        (json!({"model": MODEL, "prompt": ""}), 422, "empty"),
+        (
+            json!({"model": MODEL, "prompt": "x".repeat(MAX_PROMPT_BYTES + 1)}),
+            413,
+            "256",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "hi", "max_tokens": 0}),
+            422,
+            "max_tokens",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "hi", "max_tokens": 65}),
+            422,
+            "max_tokens",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "hi", "temperature": -1.0}),
+            422,
+            "temperature",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "hi", "method": "shapley"}),
+            422,
+            "shapley",
+        ),
+        (
+            json!({"model": MODEL, "prompt": "hi", "request_id": 5, "model_id": 1}),
+            422,
+            "model_version",
+        ),
+        (json!({"model": MODEL, "prompt": 7}), 422, "prompt"),
+        (json!({"prompt": "hi"}), 422, "model"),
+    ];
+    for (body, expected, mentions) in cases {
+        let (status, answer) = post(&f.url, body.clone()).await;
+        assert_eq!(status, expected, "{body} -> {answer}");
+        assert!(error_of(&answer).contains(mentions), "{body} -> {answer}");
+    }
+    for malformed in ["{\"model\": ", "not json", ""] {
+        let (status, answer) = post_raw(&f.url, malformed.to_string()).await;
+        assert_eq!(status, 400, "{malformed:?} -> {answer}");
+        error_of(&answer);
+    }
+    let (status, answer) = send(
+        reqwest::Client::new()
+            .post(format!("{}/v1/completions", f.url))
+            .body(json!({"model": MODEL, "prompt": "hi"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 415, "{answer}");
+    let (status, answer) = get(&format!("{}/v1/nothing", f.url)).await;
+    assert_eq!(status, 404);
+    error_of(&answer);
+    let (status, answer) = get(&format!("{}/v1/completions", f.url)).await;
+    assert_eq!(status, 405);
+    error_of(&answer);
+}
+
+#[tokio::test]
+async fn refused_payments_are_402_or_403_with_the_checkers_message() {
+    let f = fixture();
+    let (status, body) = post(&f.url, paid_request(901)).await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body, json!({"error": "request 901 is not paid on chain"}));
+    let (status, _) = get(&format!("{}/v1/requests/901", f.url)).await;
+    assert_eq!(status, 404, "a refused request is not stored");
+
+    let mut forbidden = paid_request(43);
+    forbidden["model_id"] = json!(13);
+    let (status, body) = post(&f.url, forbidden).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "model 13 is not served by this gateway"})
+    );
+}
+
+#[tokio::test]
+async fn the_response_store_is_bounded() {
+    let f = fixture();
+    let url = &f.small_store_url;
+    let (status, first) = post(url, paid_request(1)).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(get(&format!("{url}/v1/requests/1")).await.0, 200);
+    let (status, _) = post(url, paid_request(2)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get(&format!("{url}/v1/requests/1")).await.0,
+        404,
+        "the oldest response is evicted"
+    );
+    assert_eq!(get(&format!("{url}/v1/requests/2")).await.0, 200);
+    // An evicted request is recomputed, identically: generation and attribution are deterministic.
+    let (status, recomputed) = post(url, paid_request(1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(recomputed, first);
+}
+
+#[test]
+fn methods_parse_by_id_snake_name_and_short_name() {
+    assert_eq!(parse_method("trak"), Some(Method::Preconditioned));
+    assert_eq!(parse_method("graddot"), Some(Method::GradDot));
+    assert_eq!(parse_method("grad_dot"), Some(Method::GradDot));
+    for m in Method::ALL {
+        assert_eq!(parse_method(m.id()), Some(m));
+    }
+    assert_eq!(parse_method("shapley"), None);
+}
+
+fn cli(args: &[&str]) -> (bool, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run tributary-attrib");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), value)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn the_cli_trains_indexes_generates_attributes_and_serves() {
+    let f = fixture();
+    let (store, corpus) = (path(&f.store), path(&f.corpus));
+    let model = f.dir.join("cli-model");
+    let index = f.dir.join("cli-index");
+    let train_args = [
+        "train",
+        "--corpus",
+        corpus,
+        "--store",
+        store,
+        "--out",
+        path(&model),
+        "--d-model",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--d-ff",
+        "32",
+        "--context",
+        "16",
+        "--steps",
+        "8",
+        "--warmup",
+        "2",
+        "--batch-size",
+        "8",
+        "--checkpoints",
+        "1",
+        "--val-fraction",
+        "0.2",
+    ];
+    let (ok, trained) = cli(&train_args);
+    assert!(ok, "{trained}");
+    assert_eq!(trained["weights_hash"].as_str().unwrap().len(), 64);
+    assert!(trained["report"]["val_loss"].is_number(), "{trained}");
+    let (ok, refused) = cli(&train_args);
+    assert!(!ok, "an existing model is not overwritten without --force");
+    assert!(error_of(&refused).contains("--force"), "{refused}");
+
+    let (ok, indexed) = cli(&[
+        "index",
+        "--model",
+        path(&model),
+        "--store",
+        store,
+        "--out",
+        path(&index),
+        "--k-in",
+        "4",
+        "--k-out",
+        "4",
+        "--layers",
+        "all",
+        "--final-only",
+    ]);
+    assert!(ok, "{indexed}");
+    assert_eq!(indexed["checkpoints"].as_array().unwrap().len(), 1);
+    assert!(indexed["bytes"].as_u64().unwrap() > 0);
+
+    let (ok, generated) = cli(&[
+        "generate",
+        "--model",
+        path(&model),
+        "--prompt",
+        "The ",
+        "--max-tokens",
+        "8",
+        "--seed",
+        "3",
+    ]);
+    assert!(ok, "{generated}");
+    assert_eq!(generated["sampling"]["seed"], 3);
+
+    let (ok, attributed) = cli(&[
+        "attribute",
+        "--model",
+        path(&model),
+        "--index",
+        path(&index),
+        "--prompt",
+        "The river of ",
+        "--completion",
+        "Velmora",
+        "--method",
+        "graddot",
+        "--request-id",
+        "7",
+        "--model-id",
+        "2",
+        "--model-version",
+        "3",
+        "--packet-top-k",
+        "4",
+    ]);
+    assert!(ok, "{attributed}");
+    assert_eq!(attributed["attribution"]["method"], "graddot-logra-v1");
+    let packet: AttributionPacket = serde_json::from_value(attributed["packet"].clone()).unwrap();
+    packet.check_shape(4).unwrap();
+    assert_eq!(
+        (packet.request_id, packet.model_id, packet.model_version),
+        (7, 2, 3)
+    );
+    assert_eq!(
+        packet.output_hash.to_vec(),
+        Sha256::digest(b"Velmora").to_vec()
+    );
+
+    // serve prints its address, then answers.
+    let spec = format!("cli={}:{}", path(&model), path(&index));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
+        .args(["serve", "--model", &spec, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let health = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(get(&format!("{address}/healthz")));
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(health, (200, json!({"status": "ok", "models": 1})));
+}
