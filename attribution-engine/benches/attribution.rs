@@ -13,13 +13,13 @@ use std::time::Instant;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::data::{examples, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
 use tributary_attrib::eval::{
     contribution_scores, lds, planted_accuracy, planted_corpus, random_scores, retrain_subsets,
     train_and_index, LdsQuery, PlantedSpec,
 };
-use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::index::{GradientIndex, Method};
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::training::{train, TrainConfig};
@@ -34,12 +34,19 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { sections: Vec::new(), models: 50, examples: 100_000, torch: true };
+    let mut a = Args {
+        sections: Vec::new(),
+        models: 50,
+        examples: 100_000,
+        torch: true,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--models" => a.models = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.models),
-            "--examples" => a.examples = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.examples),
+            "--examples" => {
+                a.examples = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.examples)
+            }
             "--no-torch" => a.torch = false,
             "--bench" => {}
             s if !s.starts_with('-') => a.sections.push(s.to_string()),
@@ -53,13 +60,23 @@ fn args() -> Args {
 }
 
 fn small_model() -> LmConfig {
-    LmConfig::new().with_d_model(64).with_n_layers(2).with_n_heads(4).with_d_ff(256).with_context(64)
+    LmConfig::new()
+        .with_d_model(64)
+        .with_n_layers(2)
+        .with_n_heads(4)
+        .with_d_ff(256)
+        .with_context(64)
 }
 
 fn main() {
     let args = args();
     let work = tempfile::tempdir().expect("temporary folder");
-    println!("threads: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "threads: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     if args.sections.iter().any(|s| s == "planted") {
         planted(work.path());
     }
@@ -74,10 +91,19 @@ fn main() {
 fn planted(work: &Path) {
     let spec = PlantedSpec::default();
     let planted = planted_corpus(&spec);
-    let config = TrainConfig::new(small_model()).with_steps(400).with_checkpoints(2);
+    let config = TrainConfig::new(small_model())
+        .with_steps(400)
+        .with_checkpoints(2);
     let started = Instant::now();
-    let engine = train_and_index(&work.join("planted"), &planted.corpus, &planted.texts, &config, &IndexSettings::default(), true)
-        .expect("train and index the planted corpus");
+    let engine = train_and_index(
+        &work.join("planted"),
+        &planted.corpus,
+        &planted.texts,
+        &config,
+        &IndexSettings::default(),
+        true,
+    )
+    .expect("train and index the planted corpus");
     println!(
         "\n## Planted sources: {} contributors x {} contributions, {} facts ({:.0} s to train and index)\n",
         spec.contributors,
@@ -93,26 +119,57 @@ fn planted(work: &Path) {
 }
 
 fn lds_section(work: &Path, models: usize) {
-    let spec = PlantedSpec { contributors: 16, contributions_per_contributor: 2, ..PlantedSpec::default() };
+    let spec = PlantedSpec {
+        contributors: 16,
+        contributions_per_contributor: 2,
+        ..PlantedSpec::default()
+    };
     let planted = planted_corpus(&spec);
-    let config = TrainConfig::new(small_model()).with_steps(300).with_checkpoints(2);
+    let config = TrainConfig::new(small_model())
+        .with_steps(300)
+        .with_checkpoints(2);
     let queries: Vec<LdsQuery> = planted
         .facts
         .iter()
         .step_by(2)
-        .map(|f| LdsQuery { prompt: f.prompt.clone().into_bytes(), completion: f.completion.clone().into_bytes() })
+        .map(|f| LdsQuery {
+            prompt: f.prompt.clone().into_bytes(),
+            completion: f.completion.clone().into_bytes(),
+        })
         .collect();
-    let all = train_and_index(&work.join("lds-all"), &planted.corpus, &planted.texts, &config, &IndexSettings::default(), true)
-        .expect("train and index");
-    let final_only = IndexSettings { all_checkpoints: false, ..IndexSettings::default() };
+    let all = train_and_index(
+        &work.join("lds-all"),
+        &planted.corpus,
+        &planted.texts,
+        &config,
+        &IndexSettings::default(),
+        true,
+    )
+    .expect("train and index");
+    let final_only = IndexSettings {
+        all_checkpoints: false,
+        ..IndexSettings::default()
+    };
     let last = {
         let examples = examples(&planted.texts, config.model.context);
-        build_index(&all.artifact, &examples, &work.join("lds-last"), &final_only, false).expect("index");
-        Engine::new(all.artifact.clone(), GradientIndex::open(&work.join("lds-last")).expect("open")).expect("engine")
+        build_index(
+            &all.artifact,
+            &examples,
+            &work.join("lds-last"),
+            &final_only,
+            false,
+        )
+        .expect("index");
+        Engine::new(
+            all.artifact.clone(),
+            GradientIndex::open(&work.join("lds-last")).expect("open"),
+        )
+        .expect("engine")
     };
     let started = Instant::now();
     let bar = tributary_attrib::training::progress_bar(models as u64, true, "retraining");
-    let retrained = retrain_subsets(&planted.texts, &config, &queries, models, 7, |_| bar.inc(1)).expect("retrain");
+    let retrained = retrain_subsets(&planted.texts, &config, &queries, models, 7, |_| bar.inc(1))
+        .expect("retrain");
     bar.finish_and_clear();
     println!(
         "\n## LDS: {} contributions, {} queries, {} models on random halves ({:.0} s of retraining)\n",
@@ -122,24 +179,56 @@ fn lds_section(work: &Path, models: usize) {
         started.elapsed().as_secs_f64()
     );
     println!("| method | checkpoints | LDS |\n|---|---|---|");
-    let ids: Vec<u64> = planted.corpus.contributions.iter().map(|c| c.contribution_id).collect();
-    let random: Vec<Vec<(u64, f64)>> = (0..queries.len()).map(|q| random_scores(&ids, q as u64)).collect();
+    let ids: Vec<u64> = planted
+        .corpus
+        .contributions
+        .iter()
+        .map(|c| c.contribution_id)
+        .collect();
+    let random: Vec<Vec<(u64, f64)>> = (0..queries.len())
+        .map(|q| random_scores(&ids, q as u64))
+        .collect();
     println!("| random | - | {:.3} |", lds(&random, &retrained));
     for method in METHODS {
         for (label, engine) in [("1", &last), ("3", &all)] {
             let scores: Vec<Vec<(u64, f64)>> = queries
                 .iter()
-                .map(|q| contribution_scores(&engine.attribute(&q.prompt, &q.completion, method).expect("attribute")))
+                .map(|q| {
+                    contribution_scores(
+                        &engine
+                            .attribute(&q.prompt, &q.completion, method)
+                            .expect("attribute"),
+                    )
+                })
                 .collect();
-            println!("| {} | {} | {:.3} |", method.id(), label, lds(&scores, &retrained));
+            println!(
+                "| {} | {} | {:.3} |",
+                method.id(),
+                label,
+                lds(&scores, &retrained)
+            );
         }
     }
 }
 
 fn random_text(rng: &mut ChaCha8Rng, bytes: usize) -> Vec<u8> {
     const WORDS: [&str; 16] = [
-        "the", "file", "descriptor", "returns", "open", "read", "write", "process", "signal", "memory", "page", "error",
-        "buffer", "socket", "thread", "lock",
+        "the",
+        "file",
+        "descriptor",
+        "returns",
+        "open",
+        "read",
+        "write",
+        "process",
+        "signal",
+        "memory",
+        "page",
+        "error",
+        "buffer",
+        "socket",
+        "thread",
+        "lock",
     ];
     let mut text = Vec::with_capacity(bytes + 16);
     while text.len() < bytes {
@@ -161,7 +250,11 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
         .map(|id| (id + 1, random_text(&mut rng, per * context)))
         .collect();
     let corpus = Corpus {
-        datanets: vec![tributary_types::DatanetRoot { datanet_id: 1, version: 1, root: cosmwasm_std::HexBinary::from(vec![0u8; 32]) }],
+        datanets: vec![tributary_types::DatanetRoot {
+            datanet_id: 1,
+            version: 1,
+            root: cosmwasm_std::HexBinary::from(vec![0u8; 32]),
+        }],
         contributions: texts
             .iter()
             .map(|(id, t)| Contribution {
@@ -175,25 +268,42 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
     };
     let all_examples = examples(&texts, context);
 
-    let config = TrainConfig::new(model.clone()).with_steps(60).with_warmup_steps(10).with_checkpoints(0);
+    let config = TrainConfig::new(model.clone())
+        .with_steps(60)
+        .with_warmup_steps(10)
+        .with_checkpoints(0);
     let trained = train(&config, &all_examples, &Device::flex().autodiff(), false).expect("train");
     let train_tps = trained.report.tokens_per_second;
-    let artifact = ModelArtifact::save(&work.join("speed-model"), &config, &corpus, &trained).expect("save");
+    let artifact =
+        ModelArtifact::save(&work.join("speed-model"), &config, &corpus, &trained).expect("save");
 
-    let settings = IndexSettings { all_checkpoints: false, ..IndexSettings::default() };
+    let settings = IndexSettings {
+        all_checkpoints: false,
+        ..IndexSettings::default()
+    };
     let started = Instant::now();
-    let manifest = build_index(&artifact, &all_examples, &work.join("speed-index"), &settings, true).expect("index");
+    let manifest = build_index(
+        &artifact,
+        &all_examples,
+        &work.join("speed-index"),
+        &settings,
+        true,
+    )
+    .expect("index");
     let index_seconds = started.elapsed().as_secs_f64();
     let index_bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     let index_eps = all_examples.len() as f64 / index_seconds;
 
-    let engine = Engine::open(&work.join("speed-model"), &work.join("speed-index")).expect("engine");
+    let engine =
+        Engine::open(&work.join("speed-model"), &work.join("speed-index")).expect("engine");
     let mut latencies = Vec::new();
     for q in 0..40 {
         let prompt = random_text(&mut rng, 40);
         let completion = random_text(&mut rng, 20);
         let t = Instant::now();
-        let attribution = engine.attribute(&prompt, &completion, Method::Preconditioned).expect("attribute");
+        let attribution = engine
+            .attribute(&prompt, &completion, Method::Preconditioned)
+            .expect("attribute");
         if q >= 5 {
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         }
@@ -208,8 +318,15 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
     println!("| indexing examples/s | {index_eps:.0} |");
     println!("| indexing tokens/s | {:.0} |", index_eps * context as f64);
     println!("| index examples | {} |", all_examples.len());
-    println!("| index bytes/example | {:.0} |", index_bytes as f64 / all_examples.len() as f64);
-    println!("| query latency p50 / p95 (ms) | {:.1} / {:.1} |", pct(0.5), pct(0.95));
+    println!(
+        "| index bytes/example | {:.0} |",
+        index_bytes as f64 / all_examples.len() as f64
+    );
+    println!(
+        "| query latency p50 / p95 (ms) | {:.1} / {:.1} |",
+        pct(0.5),
+        pct(0.95)
+    );
 
     if !torch {
         return;
@@ -217,9 +334,16 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
     let bench_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
     let setup = Command::new(bench_dir.join("setup-torch")).output();
     let python = match setup {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string(),
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string(),
         Ok(out) => {
-            println!("\nPyTorch reference skipped: setup-torch failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            println!(
+                "\nPyTorch reference skipped: setup-torch failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             return;
         }
         Err(e) => {
@@ -227,20 +351,49 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
             return;
         }
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .to_string();
     let out = Command::new(&python)
         .arg(bench_dir.join("torch_reference.py"))
-        .args(["--threads", &threads, "--train-steps", "60", "--index-examples", "4096", "--index-param-grads"])
+        .args([
+            "--threads",
+            &threads,
+            "--train-steps",
+            "60",
+            "--index-examples",
+            "4096",
+            "--index-param-grads",
+        ])
         .output()
         .expect("run the PyTorch reference");
-    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string();
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
     let Ok(reference) = serde_json::from_str::<serde_json::Value>(&line) else {
-        println!("\nPyTorch reference failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "\nPyTorch reference failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     };
     let torch_train = reference["train_tokens_per_s"].as_f64().unwrap_or(f64::NAN);
-    let torch_index = reference["index_examples_per_s"].as_f64().unwrap_or(f64::NAN);
-    println!("\n| measure | Rust | PyTorch {} | Rust / PyTorch |\n|---|---|---|---|", reference["torch_version"].as_str().unwrap_or("?"));
-    println!("| training tokens/s | {train_tps:.0} | {torch_train:.0} | {:.2} |", train_tps / torch_train);
-    println!("| indexing examples/s | {index_eps:.0} | {torch_index:.0} | {:.2} |", index_eps / torch_index);
+    let torch_index = reference["index_examples_per_s"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    println!(
+        "\n| measure | Rust | PyTorch {} | Rust / PyTorch |\n|---|---|---|---|",
+        reference["torch_version"].as_str().unwrap_or("?")
+    );
+    println!(
+        "| training tokens/s | {train_tps:.0} | {torch_train:.0} | {:.2} |",
+        train_tps / torch_train
+    );
+    println!(
+        "| indexing examples/s | {index_eps:.0} | {torch_index:.0} | {:.2} |",
+        index_eps / torch_index
+    );
 }

@@ -206,7 +206,10 @@ impl ModelArtifact {
             .iter()
             .map(|c| (c.step, c.file.clone()))
             .collect();
-        all.push((self.manifest.train.steps as u64, self.manifest.weights.clone()));
+        all.push((
+            self.manifest.train.steps as u64,
+            self.manifest.weights.clone(),
+        ));
         all
     }
 

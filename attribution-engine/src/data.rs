@@ -53,7 +53,9 @@ impl Corpus {
     /// datanet, and each datanet's root recomputed from its leaves where leaf positions are given.
     pub fn check(&self) -> Result<(), EngineError> {
         if self.contributions.is_empty() {
-            return Err(EngineError::Corpus("the corpus lists no contributions".into()));
+            return Err(EngineError::Corpus(
+                "the corpus lists no contributions".into(),
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         for c in &self.contributions {
@@ -83,7 +85,13 @@ impl Corpus {
             members.sort_by_key(|c| c.leaf_index);
             let leaves = members
                 .iter()
-                .map(|c| Ok(contribution_leaf(c.contribution_id, parse_hash(c)?.as_bytes(), &c.contributor)))
+                .map(|c| {
+                    Ok(contribution_leaf(
+                        c.contribution_id,
+                        parse_hash(c)?.as_bytes(),
+                        &c.contributor,
+                    ))
+                })
                 .collect::<Result<Vec<_>, EngineError>>()?;
             let root = root_from_leaves(&leaves);
             if root.as_slice() != datanet.root.as_slice() {
@@ -142,11 +150,12 @@ fn parse_hash(c: &Contribution) -> Result<ContentHash, EngineError> {
 
 /// Opens a content store: an `http(s)://` URL of a store server, or a local folder.
 pub fn open_store(location: &str) -> Result<BlockingStore, EngineError> {
-    let store: Arc<dyn ContentStore> = if location.starts_with("http://") || location.starts_with("https://") {
-        Arc::new(HttpStore::new(location)?)
-    } else {
-        Arc::new(LocalStore::open(location)?)
-    };
+    let store: Arc<dyn ContentStore> =
+        if location.starts_with("http://") || location.starts_with("https://") {
+            Arc::new(HttpStore::new(location)?)
+        } else {
+            Arc::new(LocalStore::open(location)?)
+        };
     Ok(BlockingStore::new(store)?)
 }
 
@@ -205,10 +214,7 @@ pub struct Batch {
 
 /// Batches examples; each example's loss is the mean over its own targets.
 pub fn batch(examples: &[&Example], device: &Device) -> Batch {
-    let rows: Vec<(Vec<u32>, usize)> = examples
-        .iter()
-        .map(|e| (e.tokens.clone(), 1))
-        .collect();
+    let rows: Vec<(Vec<u32>, usize)> = examples.iter().map(|e| (e.tokens.clone(), 1)).collect();
     pack(&rows, device)
 }
 
@@ -231,7 +237,12 @@ pub fn query(prompt: &[u8], completion: &[u8], context: usize, device: &Device) 
 
 /// Packs token rows; row `r` weights its targets from position `first_scored - 1` on.
 fn pack(rows: &[(Vec<u32>, usize)], device: &Device) -> Batch {
-    let seq = rows.iter().map(|(t, _)| t.len().saturating_sub(1)).max().unwrap_or(0).max(1);
+    let seq = rows
+        .iter()
+        .map(|(t, _)| t.len().saturating_sub(1))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let n = rows.len();
     let mut inputs = vec![0i64; n * seq];
     let mut targets = vec![0i64; n * seq];
@@ -266,7 +277,9 @@ mod tests {
     fn windows_cover_every_token_once_at_least() {
         let text = vec![b'x'; 100];
         let ws = windows(7, &text, 16);
-        assert!(ws.iter().all(|w| w.tokens.len() == 17 && w.contribution_id == 7));
+        assert!(ws
+            .iter()
+            .all(|w| w.tokens.len() == 17 && w.contribution_id == 7));
         // 101 tokens: starts 0,16,...,80 and a final window aligned to the end (84).
         assert_eq!(ws.len(), 7);
         assert_eq!(ws[0].tokens[0], BOS);

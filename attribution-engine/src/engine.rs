@@ -12,8 +12,8 @@ use crate::artifact::ModelArtifact;
 use crate::data::{batch, query, Example};
 use crate::error::EngineError;
 use crate::index::{
-    CheckpointRef, GradientIndex, IndexHeader, IndexManifest, IndexWriter, Method,
-    DEFAULT_DAMPING, DEFAULT_FISHER_ROWS,
+    CheckpointRef, GradientIndex, IndexHeader, IndexManifest, IndexWriter, Method, DEFAULT_DAMPING,
+    DEFAULT_FISHER_ROWS,
 };
 use crate::inference::{generate, Sampling};
 use crate::model::{LayerId, LinearKind, Lm, LmConfig};
@@ -42,7 +42,9 @@ impl LayerSelection {
             "mlp" => LayerSelection::Mlp,
             "attention" => LayerSelection::Attention,
             "all" => LayerSelection::All,
-            names => LayerSelection::Named(names.split(',').map(|n| n.trim().to_string()).collect()),
+            names => {
+                LayerSelection::Named(names.split(',').map(|n| n.trim().to_string()).collect())
+            }
         }
     }
 
@@ -69,7 +71,9 @@ impl LayerSelection {
                 .collect::<Result<_, _>>()?,
         };
         if layers.is_empty() {
-            return Err(EngineError::Input("no layers selected for the index".into()));
+            return Err(EngineError::Input(
+                "no layers selected for the index".into(),
+            ));
         }
         Ok(layers)
     }
@@ -120,7 +124,14 @@ pub fn build_index(
     let config = &artifact.manifest.train.model;
     let device = Device::flex().autodiff();
     let layers = settings.layers.resolve(config)?;
-    let projector = Projector::new(config, &layers, settings.k_in, settings.k_out, settings.projection_seed, &device);
+    let projector = Projector::new(
+        config,
+        &layers,
+        settings.k_in,
+        settings.k_out,
+        settings.projection_seed,
+        &device,
+    );
     let mut files = artifact.checkpoint_files();
     if !settings.all_checkpoints {
         files = files.split_off(files.len() - 1);
@@ -190,7 +201,11 @@ impl Attribution {
     /// Contributions by descending score (ties by id).
     pub fn ranked(&self) -> Vec<&ContributionScore> {
         let mut ranked: Vec<&ContributionScore> = self.contributions.iter().collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.contribution_id.cmp(&b.contribution_id)));
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.contribution_id.cmp(&b.contribution_id))
+        });
         ranked
     }
 }
@@ -244,12 +259,16 @@ impl Engine {
                     .find(|(_, f)| f.sha256 == c.weights_hash)
                     .ok_or_else(|| EngineError::Artifact {
                         path: artifact.dir.clone(),
-                        reason: format!("the index uses checkpoint {} which the model does not have", c.name),
+                        reason: format!(
+                            "the index uses checkpoint {} which the model does not have",
+                            c.name
+                        ),
                     })?;
                 artifact.load_file(file, &device)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let projector = Projector::from_specs(manifest.layers.clone(), manifest.projection_seed, &device);
+        let projector =
+            Projector::from_specs(manifest.layers.clone(), manifest.projection_seed, &device);
         let model = artifact.load_model(&Device::flex())?;
         Ok(Engine {
             artifact,
@@ -268,7 +287,13 @@ impl Engine {
 
     /// Continues `prompt`.
     pub fn generate(&self, prompt: &[u8], sampling: &Sampling) -> Vec<u8> {
-        generate(&self.model, self.config().context, prompt, sampling, &Device::flex())
+        generate(
+            &self.model,
+            self.config().context,
+            prompt,
+            sampling,
+            &Device::flex(),
+        )
     }
 
     /// The completion's projected loss gradient at every indexed checkpoint.
@@ -281,9 +306,16 @@ impl Engine {
     }
 
     /// Scores every training example, contribution and contributor for a completion.
-    pub fn attribute(&self, prompt: &[u8], completion: &[u8], method: Method) -> Result<Attribution, EngineError> {
+    pub fn attribute(
+        &self,
+        prompt: &[u8],
+        completion: &[u8],
+        method: Method,
+    ) -> Result<Attribution, EngineError> {
         if completion.is_empty() {
-            return Err(EngineError::Input("the completion is empty: nothing to attribute".into()));
+            return Err(EngineError::Input(
+                "the completion is empty: nothing to attribute".into(),
+            ));
         }
         let gradients = self.query_gradients(prompt, completion);
         let scores = self.index.score(&gradients, method)?;
@@ -293,9 +325,18 @@ impl Engine {
     /// Sums example scores per contribution and per contributor.
     pub fn aggregate(&self, method: Method, example_scores: Vec<f32>) -> Attribution {
         let lineage = &self.artifact.manifest.lineage;
-        let mut per_contribution: BTreeMap<u64, (f64, Option<(usize, f32)>)> =
-            lineage.contributions.iter().map(|c| (c.contribution_id, (0.0, None))).collect();
-        for (i, (&id, &s)) in self.index.contribution_ids().iter().zip(&example_scores).enumerate() {
+        let mut per_contribution: BTreeMap<u64, (f64, Option<(usize, f32)>)> = lineage
+            .contributions
+            .iter()
+            .map(|c| (c.contribution_id, (0.0, None)))
+            .collect();
+        for (i, (&id, &s)) in self
+            .index
+            .contribution_ids()
+            .iter()
+            .zip(&example_scores)
+            .enumerate()
+        {
             if let Some((sum, best)) = per_contribution.get_mut(&id) {
                 *sum += s as f64;
                 if best.is_none_or(|(_, b)| s > b) {
@@ -324,7 +365,11 @@ impl Engine {
                 score,
             })
             .collect();
-        contributors.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.contributor.cmp(&b.contributor)));
+        contributors.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.contributor.cmp(&b.contributor))
+        });
         Attribution {
             method,
             contributions,
@@ -356,8 +401,11 @@ impl Engine {
         completion: &[u8],
         attribution: &Attribution,
     ) -> Result<AttributionPacket, EngineError> {
-        let scores: Vec<(u64, f64)> =
-            attribution.contributions.iter().map(|c| (c.contribution_id, c.score)).collect();
+        let scores: Vec<(u64, f64)> = attribution
+            .contributions
+            .iter()
+            .map(|c| (c.contribution_id, c.score))
+            .collect();
         build_packet(&PacketInputs {
             request,
             weights_hash: self.artifact.weights_hash(),

@@ -20,8 +20,8 @@ pub enum EngineError {
     Artifact { path: PathBuf, reason: String },
     #[error("model: {0}")]
     Model(String),
-#[error("gradient index: {0}")]
-Index(#[from] crate::index::IndexError),
+    #[error("gradient index: {0}")]
+    Index(#[from] crate::index::IndexError),
     #[error("the index was built for model {index} but the model is {model}")]
     IndexModelMismatch { index: String, model: String },
     #[error("invalid input: {0}")]

@@ -65,7 +65,9 @@ impl Default for PlantedSpec {
     }
 }
 
-const ATTRIBUTES: [&str; 8] = ["river", "capital", "founder", "anthem", "harbor", "festival", "mountain", "guild"];
+const ATTRIBUTES: [&str; 8] = [
+    "river", "capital", "founder", "anthem", "harbor", "festival", "mountain", "guild",
+];
 const FILLER: [&str; 12] = [
     "Travelers often write about the weather and the roads.",
     "Most records were copied by hand and kept in the archive.",
@@ -82,7 +84,9 @@ const FILLER: [&str; 12] = [
 ];
 
 fn invented_word(rng: &mut ChaCha8Rng, syllables: usize) -> String {
-    const ONSETS: [&str; 16] = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "th", "qu"];
+    const ONSETS: [&str; 16] = [
+        "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "th", "qu",
+    ];
     const VOWELS: [&str; 6] = ["a", "e", "i", "o", "u", "y"];
     let mut word = String::new();
     for _ in 0..syllables {
@@ -122,7 +126,10 @@ pub fn planted_corpus(spec: &PlantedSpec) -> PlantedCorpus {
                 let attribute = ATTRIBUTES[rng.random_range(0..ATTRIBUTES.len())];
                 let entity = fresh(&mut rng, 3);
                 let value = fresh(&mut rng, 3);
-                (format!("The {attribute} of {entity} is"), format!(" {value}."))
+                (
+                    format!("The {attribute} of {entity} is"),
+                    format!(" {value}."),
+                )
             })
             .collect();
         for (prompt, completion) in &own {
@@ -177,7 +184,13 @@ pub fn train_and_index(
     progress: bool,
 ) -> Result<Engine, EngineError> {
     let examples = examples(texts, train_config.model.context);
-    let trained = train(train_config, &examples, &Device::flex().autodiff(), progress).map_err(EngineError::Model)?;
+    let trained = train(
+        train_config,
+        &examples,
+        &Device::flex().autodiff(),
+        progress,
+    )
+    .map_err(EngineError::Model)?;
     let artifact = ModelArtifact::save(&dir.join("model"), train_config, corpus, &trained)?;
     build_index(&artifact, &examples, &dir.join("index"), settings, progress)?;
     let index = GradientIndex::open(&dir.join("index"))?;
@@ -195,11 +208,19 @@ pub struct PlantedReport {
 
 /// How often the owner of each planted fact is the first (and among the first three)
 /// contributor by attribution score.
-pub fn planted_accuracy(engine: &Engine, facts: &[PlantedFact], method: Method) -> Result<PlantedReport, EngineError> {
+pub fn planted_accuracy(
+    engine: &Engine,
+    facts: &[PlantedFact],
+    method: Method,
+) -> Result<PlantedReport, EngineError> {
     let (mut top1, mut top3) = (0usize, 0usize);
     for fact in facts {
-        let attribution = engine.attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method)?;
-        let rank = attribution.contributors.iter().position(|c| c.contributor == fact.contributor);
+        let attribution =
+            engine.attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method)?;
+        let rank = attribution
+            .contributors
+            .iter()
+            .position(|c| c.contributor == fact.contributor);
         top1 += usize::from(rank == Some(0));
         top3 += usize::from(rank.is_some_and(|r| r < 3));
     }
@@ -260,7 +281,12 @@ pub struct Retrained {
 }
 
 /// Mean loss of each query's completion under `model`.
-pub fn query_losses(model: &crate::model::Lm, context: usize, queries: &[LdsQuery], device: &Device) -> Vec<f64> {
+pub fn query_losses(
+    model: &crate::model::Lm,
+    context: usize,
+    queries: &[LdsQuery],
+    device: &Device,
+) -> Vec<f64> {
     queries
         .iter()
         .map(|q| {
@@ -290,10 +316,19 @@ pub fn retrain_subsets(
         chosen.shuffle(&mut rng);
         chosen.truncate(ids.len() / 2);
         chosen.sort_unstable();
-        let subset: Vec<(u64, Vec<u8>)> = texts.iter().filter(|(id, _)| chosen.contains(id)).cloned().collect();
+        let subset: Vec<(u64, Vec<u8>)> = texts
+            .iter()
+            .filter(|(id, _)| chosen.contains(id))
+            .cloned()
+            .collect();
         let examples: Vec<Example> = examples(&subset, train_config.model.context);
         let trained = train(train_config, &examples, &device, false).map_err(EngineError::Model)?;
-        losses.push(query_losses(&trained.model, train_config.model.context, queries, &device));
+        losses.push(query_losses(
+            &trained.model,
+            train_config.model.context,
+            queries,
+            &device,
+        ));
         subsets.push(chosen);
         on_model(m);
     }
@@ -307,7 +342,13 @@ pub fn lds(scores: &[Vec<(u64, f64)>], retrained: &Retrained) -> f64 {
         let predicted: Vec<f64> = retrained
             .subsets
             .iter()
-            .map(|subset| query_scores.iter().filter(|(id, _)| subset.contains(id)).map(|(_, s)| s).sum())
+            .map(|subset| {
+                query_scores
+                    .iter()
+                    .filter(|(id, _)| subset.contains(id))
+                    .map(|(_, s)| s)
+                    .sum()
+            })
             .collect();
         // A positive score means training on the contribution lowers the query's loss.
         let actual: Vec<f64> = retrained.losses.iter().map(|l| -l[q]).collect();
@@ -318,13 +359,19 @@ pub fn lds(scores: &[Vec<(u64, f64)>], retrained: &Retrained) -> f64 {
 
 /// Per-contribution scores of an attribution, by id.
 pub fn contribution_scores(attribution: &Attribution) -> Vec<(u64, f64)> {
-    attribution.contributions.iter().map(|c| (c.contribution_id, c.score)).collect()
+    attribution
+        .contributions
+        .iter()
+        .map(|c| (c.contribution_id, c.score))
+        .collect()
 }
 
 /// Random scores: the floor any method must clear.
 pub fn random_scores(ids: &[u64], seed: u64) -> Vec<(u64, f64)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    ids.iter().map(|&id| (id, rng.random::<f64>() - 0.5)).collect()
+    ids.iter()
+        .map(|&id| (id, rng.random::<f64>() - 0.5))
+        .collect()
 }
 
 #[cfg(test)]
@@ -336,7 +383,10 @@ mod tests {
         assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
         assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
         // Ties get average ranks: ranks a = [0,1,2,3], b = [0.5,0.5,2,3] -> 0.9486832980505138.
-        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, 3.0]) - 0.9486832980505138).abs() < 1e-12);
+        assert!(
+            (spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, 3.0]) - 0.9486832980505138).abs()
+                < 1e-12
+        );
         assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
     }
 
@@ -349,7 +399,11 @@ mod tests {
             let sentence = format!("{}{}", fact.prompt, fact.completion);
             for (id, text) in &planted.texts {
                 let holds = String::from_utf8_lossy(text).contains(&sentence);
-                assert_eq!(holds, owner_of[id] == fact.contributor, "fact {sentence} in contribution {id}");
+                assert_eq!(
+                    holds,
+                    owner_of[id] == fact.contributor,
+                    "fact {sentence} in contribution {id}"
+                );
             }
         }
         planted.corpus.check().unwrap();

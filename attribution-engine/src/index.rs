@@ -1487,7 +1487,7 @@ mod tests {
         assert_close(
             &index.score(&query, Method::Preconditioned).unwrap(),
             &want,
-            1e-4,
+            1e-5,
         );
     }
 

@@ -32,7 +32,13 @@ impl Default for Sampling {
 }
 
 /// Continues `prompt`; returns the completion's bytes (without the prompt).
-pub fn generate(model: &Lm, context: usize, prompt: &[u8], sampling: &Sampling, device: &Device) -> Vec<u8> {
+pub fn generate(
+    model: &Lm,
+    context: usize,
+    prompt: &[u8],
+    sampling: &Sampling,
+    device: &Device,
+) -> Vec<u8> {
     let mut tokens = vec![BOS];
     tokens.extend(encode(prompt));
     let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
@@ -90,9 +96,16 @@ mod tests {
     fn zero_temperature_is_argmax_and_sampling_respects_top_k() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let logits = [0.0, 3.0, 2.5, -1.0];
-        let greedy = Sampling { temperature: 0.0, ..Default::default() };
+        let greedy = Sampling {
+            temperature: 0.0,
+            ..Default::default()
+        };
         assert_eq!(sample(&logits, &greedy, &mut rng), 1);
-        let top2 = Sampling { temperature: 1.0, top_k: 2, ..Default::default() };
+        let top2 = Sampling {
+            temperature: 1.0,
+            top_k: 2,
+            ..Default::default()
+        };
         for _ in 0..200 {
             let t = sample(&logits, &top2, &mut rng);
             assert!(t == 1 || t == 2, "token {t} is outside the top 2");

@@ -1,6 +1,7 @@
 //! `tributary-attrib`: train a datanet version's model, index its training data, generate,
 //! attribute completions, and serve it all over HTTP.
 
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -308,6 +309,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Train(args) => run_train(args, out),
@@ -685,16 +687,27 @@ fn run_serve(args: ServeArgs, out: Output) -> Result<()> {
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let router = serve::router(models, Arc::new(Unchecked), config);
-        let started = serde_json::json!({
-            "listening": format!("http://{addr}"),
-            "models": names.iter().map(|(n, h)| serde_json::json!({"name": n, "weights_hash": h})).collect::<Vec<_>>(),
-        });
-        out.emit(&started, || {
-            println!("listening on http://{addr}");
+        // Written at once and never fatal: a closed stdout must not stop the server.
+        let announcement = if out.json {
+            let models: Vec<_> = names
+                .iter()
+                .map(|(n, h)| serde_json::json!({"name": n, "weights_hash": h}))
+                .collect();
+            let started =
+                serde_json::json!({ "listening": format!("http://{addr}"), "models": models });
+            format!("{started}\n")
+        } else {
+            let mut text = format!("listening on http://{addr}\n");
             for (name, hash) in &names {
-                println!("  model {name} (weights {hash})");
+                text.push_str(&format!("  model {name} (weights {hash})\n"));
             }
-        })?;
+            text
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout
+            .write_all(announcement.as_bytes())
+            .and_then(|()| stdout.flush());
+        drop(stdout);
         serve::serve(listener, router).await.context("serving")
     })
 }

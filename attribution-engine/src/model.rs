@@ -311,7 +311,8 @@ impl Lm {
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device)
             .unsqueeze_dim::<2>(0)
             .expand([batch, seq]);
-        let mut x = self.token_embedding.forward(tokens) + self.position_embedding.forward(positions);
+        let mut x =
+            self.token_embedding.forward(tokens) + self.position_embedding.forward(positions);
         for (index, block) in self.blocks.iter().enumerate() {
             x = block.forward(x, index, &mut taps);
         }
@@ -340,7 +341,9 @@ impl Lm {
         taps: Option<&mut Taps>,
     ) -> (Tensor<1>, Tensor<1>) {
         let logits = self.forward_tapped(inputs, taps);
-        let per_example = (Self::token_nll(logits, targets) * weights).sum_dim(1).squeeze_dim::<1>(1);
+        let per_example = (Self::token_nll(logits, targets) * weights)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1);
         (per_example.clone().sum(), per_example)
     }
 

@@ -68,7 +68,12 @@ pub fn top_k_weights(fixed: &[(u64, i64)], k: usize) -> Vec<AttributionEntry> {
         .collect();
     let assigned: u128 = shares.iter().map(|s| s.1).sum();
     let mut order: Vec<usize> = (0..shares.len()).collect();
-    order.sort_by(|&a, &b| shares[b].2.cmp(&shares[a].2).then(shares[a].0.cmp(&shares[b].0)));
+    order.sort_by(|&a, &b| {
+        shares[b]
+            .2
+            .cmp(&shares[a].2)
+            .then(shares[a].0.cmp(&shares[b].0))
+    });
     for &i in order.iter().take((TOTAL_BPS - assigned) as usize) {
         shares[i].1 += 1;
     }
@@ -130,11 +135,17 @@ mod tests {
     fn largest_remainder_sums_to_ten_thousand() {
         // Thirds: 3333.33 each; the lowest id gets the extra basis point.
         let entries = top_k_weights(&[(3, 5), (1, 5), (2, 5)], 8);
-        let weights: Vec<(u64, u16)> = entries.iter().map(|e| (e.contribution_id, e.weight_bps)).collect();
+        let weights: Vec<(u64, u16)> = entries
+            .iter()
+            .map(|e| (e.contribution_id, e.weight_bps))
+            .collect();
         assert_eq!(weights, vec![(1, 3334), (2, 3333), (3, 3333)]);
         // Negative and zero scores get nothing; only the top k count.
         let entries = top_k_weights(&[(1, 700), (2, -900), (3, 0), (4, 300), (5, 100)], 2);
-        let weights: Vec<(u64, u16)> = entries.iter().map(|e| (e.contribution_id, e.weight_bps)).collect();
+        let weights: Vec<(u64, u16)> = entries
+            .iter()
+            .map(|e| (e.contribution_id, e.weight_bps))
+            .collect();
         assert_eq!(weights, vec![(1, 7000), (4, 3000)]);
         assert!(top_k_weights(&[(1, -1), (2, 0)], 4).is_empty());
     }
@@ -149,7 +160,10 @@ mod tests {
     #[test]
     fn fixed_point_normalizes_by_the_largest_magnitude() {
         let fixed = fixed_point(&[(1, 2.0), (2, -4.0), (3, 1.0), (4, f64::NAN)]);
-        assert_eq!(fixed, vec![(1, 500_000), (2, -1_000_000), (3, 250_000), (4, 0)]);
+        assert_eq!(
+            fixed,
+            vec![(1, 500_000), (2, -1_000_000), (3, 250_000), (4, 0)]
+        );
         // The root does not depend on the order scores are listed in.
         let mut shuffled = fixed.clone();
         shuffled.reverse();
@@ -159,8 +173,17 @@ mod tests {
 
     #[test]
     fn packet_passes_the_contracts_shape_check() {
-        let request = PacketRequest { request_id: 9, model_id: 1, model_version: 1, top_k: 3 };
-        let roots = [DatanetRoot { datanet_id: 1, version: 1, root: HexBinary::from(vec![7u8; 32]) }];
+        let request = PacketRequest {
+            request_id: 9,
+            model_id: 1,
+            model_version: 1,
+            top_k: 3,
+        };
+        let roots = [DatanetRoot {
+            datanet_id: 1,
+            version: 1,
+            root: HexBinary::from(vec![7u8; 32]),
+        }];
         let params = serde_json::json!({"k": 32});
         let scores: Vec<(u64, f64)> = (1..=10).map(|i| (i, i as f64 - 4.0)).collect();
         let packet = build_packet(&PacketInputs {
@@ -176,6 +199,13 @@ mod tests {
         packet.check_shape(3).unwrap();
         let ids: Vec<u64> = packet.entries.iter().map(|e| e.contribution_id).collect();
         assert_eq!(ids, vec![10, 9, 8]);
-        assert_eq!(packet.entries.iter().map(|e| e.weight_bps as u32).sum::<u32>(), 10_000);
+        assert_eq!(
+            packet
+                .entries
+                .iter()
+                .map(|e| e.weight_bps as u32)
+                .sum::<u32>(),
+            10_000
+        );
     }
 }

@@ -155,8 +155,15 @@ impl Projector {
                 .reshape([n, seq, spec.k_out]);
             parts.push(g.swap_dims(1, 2).matmul(x).reshape([n, spec.dim()]));
         }
-        let projected: Vec<f32> = Tensor::cat(parts, 1).into_data().try_to_vec().expect("f32 gradients");
-        let losses: Vec<f32> = per_example.inner().into_data().try_to_vec().expect("f32 losses");
+        let projected: Vec<f32> = Tensor::cat(parts, 1)
+            .into_data()
+            .try_to_vec()
+            .expect("f32 gradients");
+        let losses: Vec<f32> = per_example
+            .inner()
+            .into_data()
+            .try_to_vec()
+            .expect("f32 losses");
         (projected, losses)
     }
 
@@ -197,7 +204,11 @@ mod tests {
         let layers = config.linear_layers();
         let projector = Projector::new(&config, &layers, 8, 6, 99, &device);
 
-        let texts: [&[u8]; 3] = [b"open(2) returns a file descriptor", b"lseek", b"read(fd, buf, n) reads"];
+        let texts: [&[u8]; 3] = [
+            b"open(2) returns a file descriptor",
+            b"lseek",
+            b"read(fd, buf, n) reads",
+        ];
         let examples: Vec<_> = texts
             .iter()
             .enumerate()
@@ -219,10 +230,19 @@ mod tests {
                 explicit.extend(projector.project_weight_gradient(i, grad.inner()));
             }
             let row = &batched[e * dim..(e + 1) * dim];
-            let diff: f32 = row.iter().zip(&explicit).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
+            let diff: f32 = row
+                .iter()
+                .zip(&explicit)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f32>()
+                .sqrt();
             let norm: f32 = explicit.iter().map(|b| b * b).sum::<f32>().sqrt();
             assert!(norm > 0.0, "example {e} has a zero gradient");
-            assert!(diff / norm < 1e-4, "example {e}: relative error {}", diff / norm);
+            assert!(
+                diff / norm < 1e-4,
+                "example {e}: relative error {}",
+                diff / norm
+            );
         }
     }
 }

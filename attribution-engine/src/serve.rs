@@ -723,12 +723,20 @@ async fn complete(
     match &result {
         Ok(_) => {}
         Err(e) if e.status.is_server_error() => tracing::error!(
-            model = %request.model, request_id = ?request.request_id, latency_ms, status = e.status.as_u16(),
-            error = %e.message, "completion failed"
+            model = %request.model,
+            request_id = request.request_id,
+            latency_ms,
+            status = e.status.as_u16(),
+            error = %e.message,
+            "completion failed"
         ),
         Err(e) => tracing::info!(
-            model = %request.model, request_id = ?request.request_id, latency_ms, status = e.status.as_u16(),
-            error = %e.message, "completion refused"
+            model = %request.model,
+            request_id = request.request_id,
+            latency_ms,
+            status = e.status.as_u16(),
+            error = %e.message,
+            "completion refused"
         ),
     }
     result.map(Shared)
@@ -745,7 +753,12 @@ async fn complete_checked(
             if previous != resolved {
                 return Err(conflict(id));
             }
-            tracing::info!(model = %request.model, request_id = id, latency_ms = started.elapsed().as_millis() as u64, "completion served from the stored response");
+            tracing::info!(
+                model = %request.model,
+                request_id = id,
+                latency_ms = started.elapsed().as_millis() as u64,
+                "completion served from the stored response"
+            );
             return Ok(response);
         }
     }
@@ -794,7 +807,7 @@ async fn complete_checked(
     };
     tracing::info!(
         model = %request.model,
-        request_id = ?request_id,
+        request_id = request_id,
         latency_ms = started.elapsed().as_millis() as u64,
         completion_bytes = response.completion_hex.len() / 2,
         packet = response.packet.is_some(),

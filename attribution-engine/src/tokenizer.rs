@@ -23,7 +23,11 @@ pub fn encode_document(text: &[u8]) -> Vec<u32> {
 
 /// Bytes of `tokens`, skipping [`BOS`].
 pub fn decode(tokens: &[u32]) -> Vec<u8> {
-    tokens.iter().filter(|&&t| t < 256).map(|&t| t as u8).collect()
+    tokens
+        .iter()
+        .filter(|&&t| t < 256)
+        .map(|&t| t as u8)
+        .collect()
 }
 
 #[cfg(test)]

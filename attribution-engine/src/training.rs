@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
@@ -92,7 +92,9 @@ pub fn split_examples(examples: &[Example], config: &TrainConfig) -> (Vec<usize>
     if val == 0 {
         return (order, Vec::new());
     }
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_0f_5a11));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        config.seed ^ 0x005e_ed0f_5a11,
+    ));
     let val_set = order.split_off(examples.len() - val);
     order.sort_unstable();
     let mut val_set = val_set;
@@ -171,7 +173,12 @@ pub fn train(
         None
     } else {
         let val: Vec<&Example> = val_ids.iter().map(|&i| &examples[i]).collect();
-        Some(mean_loss(&model.valid(), &val, config.batch_size, &device_of(&model)))
+        Some(mean_loss(
+            &model.valid(),
+            &val,
+            config.batch_size,
+            &device_of(&model),
+        ))
     };
     let train_loss = recent_losses.iter().sum::<f64>() / recent_losses.len().max(1) as f64;
     Ok(Trained {
@@ -191,7 +198,11 @@ pub fn train(
 }
 
 fn device_of(model: &Lm) -> Device {
-    model.devices().into_iter().next().unwrap_or_else(Device::flex)
+    model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex)
 }
 
 /// Mean per-token loss of `examples` (each example weighted by its token count).

@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 
 use tributary_attrib::engine::{Engine, IndexSettings};
 use tributary_attrib::error::EngineError;
-use tributary_attrib::eval::{planted_accuracy, planted_corpus, train_and_index, PlantedCorpus, PlantedSpec};
+use tributary_attrib::eval::{
+    planted_accuracy, planted_corpus, train_and_index, PlantedCorpus, PlantedSpec,
+};
 use tributary_attrib::index::Method;
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::packet::PacketRequest;
@@ -38,14 +40,34 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("temporary folder").keep();
         let planted = planted_corpus(&spec());
         let config = TrainConfig::new(
-            LmConfig::new().with_d_model(64).with_n_layers(2).with_n_heads(4).with_d_ff(128).with_context(64),
+            LmConfig::new()
+                .with_d_model(64)
+                .with_n_layers(2)
+                .with_n_heads(4)
+                .with_d_ff(128)
+                .with_context(64),
         )
         .with_steps(250)
         .with_checkpoints(1);
-        let settings = IndexSettings { k_in: 16, k_out: 16, ..IndexSettings::default() };
-        let engine = train_and_index(&dir, &planted.corpus, &planted.texts, &config, &settings, false)
-            .expect("train and index the planted corpus");
-        Fixture { dir, planted, engine }
+        let settings = IndexSettings {
+            k_in: 16,
+            k_out: 16,
+            ..IndexSettings::default()
+        };
+        let engine = train_and_index(
+            &dir,
+            &planted.corpus,
+            &planted.texts,
+            &config,
+            &settings,
+            false,
+        )
+        .expect("train and index the planted corpus");
+        Fixture {
+            dir,
+            planted,
+            engine,
+        }
     })
 }
 
@@ -55,25 +77,56 @@ fn planted_facts_are_attributed_to_their_owner() {
     let report = planted_accuracy(&f.engine, &f.planted.facts, Method::Preconditioned).unwrap();
     eprintln!("planted sources: {report:?}");
     // Chance is 1/6 for top-1 and 1/2 for top-3; the floors demand far better than chance.
-    assert!(report.top1 >= 0.75, "top-1 accuracy {} is below the floor", report.top1);
-    assert!(report.top3 >= 0.9, "top-3 accuracy {} is below the floor", report.top3);
+    assert!(
+        report.top1 >= 0.75,
+        "top-1 accuracy {} is below the floor",
+        report.top1
+    );
+    assert!(
+        report.top3 >= 0.9,
+        "top-3 accuracy {} is below the floor",
+        report.top3
+    );
 }
 
 #[test]
 fn packets_are_well_formed_and_repeatable_in_process() {
     let f = fixture();
     let fact = &f.planted.facts[0];
-    let request = PacketRequest { request_id: 5, model_id: 1, model_version: 1, top_k: 4 };
+    let request = PacketRequest {
+        request_id: 5,
+        model_id: 1,
+        model_version: 1,
+        top_k: 4,
+    };
     let packet = |method| {
-        let a = f.engine.attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method).unwrap();
-        f.engine.packet(&request, fact.completion.as_bytes(), &a).unwrap()
+        let a = f
+            .engine
+            .attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method)
+            .unwrap();
+        f.engine
+            .packet(&request, fact.completion.as_bytes(), &a)
+            .unwrap()
     };
     let first = packet(Method::Preconditioned);
     first.check_shape(4).unwrap();
     assert!(!first.entries.is_empty());
-    assert_eq!(first.entries.iter().map(|e| e.weight_bps as u32).sum::<u32>(), 10_000);
-    assert_eq!(first.weights_hash.to_hex(), f.engine.artifact.weights_hash());
-    assert_eq!(first.packet_hash().unwrap(), packet(Method::Preconditioned).packet_hash().unwrap());
+    assert_eq!(
+        first
+            .entries
+            .iter()
+            .map(|e| e.weight_bps as u32)
+            .sum::<u32>(),
+        10_000
+    );
+    assert_eq!(
+        first.weights_hash.to_hex(),
+        f.engine.artifact.weights_hash()
+    );
+    assert_eq!(
+        first.packet_hash().unwrap(),
+        packet(Method::Preconditioned).packet_hash().unwrap()
+    );
     // Another method is another commitment.
     assert_ne!(first.params_hash, packet(Method::GradDot).params_hash);
 }
@@ -107,7 +160,12 @@ fn gradients_file(dir: &Path) -> PathBuf {
     fs::read_dir(dir.join("index"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("gradients"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("gradients")
+        })
         .expect("a gradients file")
 }
 
@@ -116,7 +174,12 @@ fn truncated_index_is_refused() {
     let message = corrupted("truncated", |dir| {
         let path = gradients_file(dir);
         let len = fs::metadata(&path).unwrap().len();
-        fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len / 2).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
     });
     assert!(message.contains("truncated"), "{message}");
 }
@@ -149,11 +212,30 @@ fn an_index_of_another_model_is_refused() {
     let f = fixture();
     let other = f.dir.join("other");
     let planted = planted_corpus(&PlantedSpec { seed: 99, ..spec() });
-    let config = TrainConfig::new(LmConfig::new().with_d_model(16).with_n_layers(1).with_n_heads(2).with_d_ff(32).with_context(16))
-        .with_steps(5)
-        .with_checkpoints(0);
-    let settings = IndexSettings { k_in: 4, k_out: 4, ..IndexSettings::default() };
-    train_and_index(&other, &planted.corpus, &planted.texts, &config, &settings, false).unwrap();
+    let config = TrainConfig::new(
+        LmConfig::new()
+            .with_d_model(16)
+            .with_n_layers(1)
+            .with_n_heads(2)
+            .with_d_ff(32)
+            .with_context(16),
+    )
+    .with_steps(5)
+    .with_checkpoints(0);
+    let settings = IndexSettings {
+        k_in: 4,
+        k_out: 4,
+        ..IndexSettings::default()
+    };
+    train_and_index(
+        &other,
+        &planted.corpus,
+        &planted.texts,
+        &config,
+        &settings,
+        false,
+    )
+    .unwrap();
     match Engine::open(&f.dir.join("model"), &other.join("index")) {
         Err(EngineError::IndexModelMismatch { .. }) => {}
         Err(e) => panic!("unexpected error {e}"),
@@ -173,10 +255,21 @@ fn packets_are_byte_identical_across_processes() {
             .arg("--index")
             .arg(f.dir.join("index"))
             .args(["--prompt", &fact.prompt, "--completion", &fact.completion])
-            .args(["--request-id", "77", "--model-id", "3", "--model-version", "2"])
+            .args([
+                "--request-id",
+                "77",
+                "--model-id",
+                "3",
+                "--model-version",
+                "2",
+            ])
             .output()
             .expect("run tributary-attrib");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
         serde_json::to_vec(&json["packet"]).unwrap()
     };

@@ -620,9 +620,9 @@ fn the_cli_trains_indexes_generates_attributes_and_serves() {
         .spawn()
         .expect("start serve");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // The reader lives until the server is stopped: the server's stdout stays open.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
     let address = line
         .trim()
         .strip_prefix("listening on ")
@@ -635,5 +635,6 @@ fn the_cli_trains_indexes_generates_attributes_and_serves() {
         .block_on(get(&format!("{address}/healthz")));
     child.kill().ok();
     child.wait().ok();
+    drop(stdout);
     assert_eq!(health, (200, json!({"status": "ok", "models": 1})));
 }
