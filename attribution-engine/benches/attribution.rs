@@ -16,15 +16,10 @@ use rand_chacha::ChaCha8Rng;
 use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::data::{examples, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
-use tributary_attrib::eval::{
-    contribution_scores, lds, planted_accuracy, planted_corpus, random_scores, retrain_subsets,
-    train_and_index, LdsQuery, PlantedSpec,
-};
-use tributary_attrib::index::{GradientIndex, Method};
+use tributary_attrib::eval::{evaluate_lds, evaluate_planted, PlantedSpec};
+use tributary_attrib::index::Method;
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::training::{train, TrainConfig};
-
-const METHODS: [Method; 3] = [Method::Preconditioned, Method::GradDot, Method::Cosine];
 
 struct Args {
     sections: Vec<String>,
@@ -90,30 +85,27 @@ fn main() {
 
 fn planted(work: &Path) {
     let spec = PlantedSpec::default();
-    let planted = planted_corpus(&spec);
     let config = TrainConfig::new(small_model())
-        .with_steps(400)
+        .with_steps(200)
         .with_checkpoints(2);
     let started = Instant::now();
-    let engine = train_and_index(
+    let reports = evaluate_planted(
         &work.join("planted"),
-        &planted.corpus,
-        &planted.texts,
+        &spec,
         &config,
         &IndexSettings::default(),
         true,
     )
-    .expect("train and index the planted corpus");
+    .expect("train, index and attribute the planted corpus");
     println!(
-        "\n## Planted sources: {} contributors x {} contributions, {} facts ({:.0} s to train and index)\n",
+        "\n## Planted sources: {} contributors x {} contributions, {} facts each ({:.0} s)\n",
         spec.contributors,
         spec.contributions_per_contributor,
-        planted.facts.len(),
+        spec.facts_per_contributor,
         started.elapsed().as_secs_f64()
     );
     println!("| method | top-1 | top-3 |\n|---|---|---|");
-    for method in METHODS {
-        let r = planted_accuracy(&engine, &planted.facts, method).expect("attribute");
+    for r in reports {
         println!("| {} | {:.3} | {:.3} |", r.method, r.top1, r.top3);
     }
 }
@@ -121,93 +113,27 @@ fn planted(work: &Path) {
 fn lds_section(work: &Path, models: usize) {
     let spec = PlantedSpec {
         contributors: 16,
-        contributions_per_contributor: 2,
         ..PlantedSpec::default()
     };
-    let planted = planted_corpus(&spec);
     let config = TrainConfig::new(small_model())
         .with_steps(300)
         .with_checkpoints(2);
-    let queries: Vec<LdsQuery> = planted
-        .facts
-        .iter()
-        .step_by(2)
-        .map(|f| LdsQuery {
-            prompt: f.prompt.clone().into_bytes(),
-            completion: f.completion.clone().into_bytes(),
-        })
-        .collect();
-    let all = train_and_index(
-        &work.join("lds-all"),
-        &planted.corpus,
-        &planted.texts,
+    let report = evaluate_lds(
+        &work.join("lds"),
+        &spec,
         &config,
         &IndexSettings::default(),
+        models,
         true,
     )
-    .expect("train and index");
-    let final_only = IndexSettings {
-        all_checkpoints: false,
-        ..IndexSettings::default()
-    };
-    let last = {
-        let examples = examples(&planted.texts, config.model.context);
-        build_index(
-            &all.artifact,
-            &examples,
-            &work.join("lds-last"),
-            &final_only,
-            false,
-        )
-        .expect("index");
-        Engine::new(
-            all.artifact.clone(),
-            GradientIndex::open(&work.join("lds-last")).expect("open"),
-        )
-        .expect("engine")
-    };
-    let started = Instant::now();
-    let bar = tributary_attrib::training::progress_bar(models as u64, true, "retraining");
-    let retrained = retrain_subsets(&planted.texts, &config, &queries, models, 7, |_| bar.inc(1))
-        .expect("retrain");
-    bar.finish_and_clear();
+    .expect("LDS run");
     println!(
-        "\n## LDS: {} contributions, {} queries, {} models on random halves ({:.0} s of retraining)\n",
-        planted.corpus.contributions.len(),
-        queries.len(),
-        models,
-        started.elapsed().as_secs_f64()
+        "\n## LDS: {} contributions, {} queries, {} models retrained on random halves ({:.0} s)\n",
+        report.contributions, report.queries, report.models, report.retrain_seconds
     );
     println!("| method | checkpoints | LDS |\n|---|---|---|");
-    let ids: Vec<u64> = planted
-        .corpus
-        .contributions
-        .iter()
-        .map(|c| c.contribution_id)
-        .collect();
-    let random: Vec<Vec<(u64, f64)>> = (0..queries.len())
-        .map(|q| random_scores(&ids, q as u64))
-        .collect();
-    println!("| random | - | {:.3} |", lds(&random, &retrained));
-    for method in METHODS {
-        for (label, engine) in [("1", &last), ("3", &all)] {
-            let scores: Vec<Vec<(u64, f64)>> = queries
-                .iter()
-                .map(|q| {
-                    contribution_scores(
-                        &engine
-                            .attribute(&q.prompt, &q.completion, method)
-                            .expect("attribute"),
-                    )
-                })
-                .collect();
-            println!(
-                "| {} | {} | {:.3} |",
-                method.id(),
-                label,
-                lds(&scores, &retrained)
-            );
-        }
+    for row in report.rows {
+        println!("| {} | {} | {:.3} |", row.method, row.checkpoints, row.lds);
     }
 }
 

@@ -374,6 +374,150 @@ pub fn random_scores(ids: &[u64], seed: u64) -> Vec<(u64, f64)> {
         .collect()
 }
 
+/// Planted-source accuracy of every method on a generated corpus, trained and indexed in `dir`.
+pub fn evaluate_planted(
+    dir: &Path,
+    spec: &PlantedSpec,
+    train_config: &TrainConfig,
+    settings: &IndexSettings,
+    progress: bool,
+) -> Result<Vec<PlantedReport>, EngineError> {
+    let planted = planted_corpus(spec);
+    let engine = train_and_index(
+        dir,
+        &planted.corpus,
+        &planted.texts,
+        train_config,
+        settings,
+        progress,
+    )?;
+    Method::ALL
+        .iter()
+        .map(|&method| planted_accuracy(&engine, &planted.facts, method))
+        .collect()
+}
+
+/// One method's LDS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LdsRow {
+    /// Method id, or `random`.
+    pub method: String,
+    /// Checkpoints whose scores are summed (0 for random scores).
+    pub checkpoints: usize,
+    pub lds: f64,
+}
+
+/// An LDS run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LdsReport {
+    pub contributions: usize,
+    pub queries: usize,
+    pub models: usize,
+    pub retrain_seconds: f64,
+    pub rows: Vec<LdsRow>,
+}
+
+/// LDS of random scores and of every method, with the final checkpoint only and with every
+/// checkpoint, against `models` retrainings on random halves of a planted corpus. The queries
+/// are every second planted fact.
+pub fn evaluate_lds(
+    dir: &Path,
+    spec: &PlantedSpec,
+    train_config: &TrainConfig,
+    settings: &IndexSettings,
+    models: usize,
+    progress: bool,
+) -> Result<LdsReport, EngineError> {
+    let planted = planted_corpus(spec);
+    let queries: Vec<LdsQuery> = planted
+        .facts
+        .iter()
+        .step_by(2)
+        .map(|f| LdsQuery {
+            prompt: f.prompt.clone().into_bytes(),
+            completion: f.completion.clone().into_bytes(),
+        })
+        .collect();
+    let all = train_and_index(
+        &dir.join("all"),
+        &planted.corpus,
+        &planted.texts,
+        train_config,
+        settings,
+        progress,
+    )?;
+    let final_only = IndexSettings {
+        all_checkpoints: false,
+        ..settings.clone()
+    };
+    let all_examples = examples(&planted.texts, train_config.model.context);
+    build_index(
+        &all.artifact,
+        &all_examples,
+        &dir.join("final-index"),
+        &final_only,
+        false,
+    )?;
+    let last = Engine::new(
+        all.artifact.clone(),
+        GradientIndex::open(&dir.join("final-index"))?,
+    )?;
+
+    let started = std::time::Instant::now();
+    let bar = crate::training::progress_bar(models as u64, progress, "retraining");
+    let retrained = retrain_subsets(
+        &planted.texts,
+        train_config,
+        &queries,
+        models,
+        spec.seed ^ 0x1d5,
+        |_| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    let retrain_seconds = started.elapsed().as_secs_f64();
+
+    let ids: Vec<u64> = planted
+        .corpus
+        .contributions
+        .iter()
+        .map(|c| c.contribution_id)
+        .collect();
+    let random: Vec<Vec<(u64, f64)>> = (0..queries.len())
+        .map(|q| random_scores(&ids, q as u64))
+        .collect();
+    let mut rows = vec![LdsRow {
+        method: "random".into(),
+        checkpoints: 0,
+        lds: lds(&random, &retrained),
+    }];
+    for method in Method::ALL {
+        for engine in [&last, &all] {
+            let scores = queries
+                .iter()
+                .map(|q| {
+                    Ok(contribution_scores(&engine.attribute(
+                        &q.prompt,
+                        &q.completion,
+                        method,
+                    )?))
+                })
+                .collect::<Result<Vec<_>, EngineError>>()?;
+            rows.push(LdsRow {
+                method: method.id().to_string(),
+                checkpoints: engine.index.n_checkpoints(),
+                lds: lds(&scores, &retrained),
+            });
+        }
+    }
+    Ok(LdsReport {
+        contributions: ids.len(),
+        queries: queries.len(),
+        models,
+        retrain_seconds,
+        rows,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
