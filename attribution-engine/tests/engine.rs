@@ -1,6 +1,8 @@
 //! The engine end to end on a generated corpus: planted-source accuracy, packets, refusal of
 //! corrupted indexes and artifacts, and byte-identical packets across processes.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +39,7 @@ fn spec() -> PlantedSpec {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temporary folder").keep();
+        let dir = common::fresh_dir("engine");
         let planted = planted_corpus(&spec());
         let config = TrainConfig::new(
             LmConfig::new()

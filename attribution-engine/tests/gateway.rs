@@ -1,6 +1,8 @@
 //! The inference gateway over real HTTP on loopback, with a tiny model trained once on a
 //! corpus in a temporary content store; and the `tributary-attrib` CLI end to end.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -78,7 +80,7 @@ fn fixture() -> &'static Fixture {
 }
 
 fn build_fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temporary folder").keep();
+    let dir = common::fresh_dir("gateway");
     let store_dir = dir.join("store");
     let store = BlockingStore::new(Arc::new(
         LocalStore::open(&store_dir).expect("open the store"),
