@@ -156,7 +156,9 @@ pub fn build_index(
     let mut writer = IndexWriter::create(dir, header)?;
     let bar = progress_bar((examples.len() * files.len()) as u64, progress, "indexing");
     for (c, (_, file)) in files.iter().enumerate() {
-        let model = artifact.load_file(file, &device)?;
+        // Only the probes need gradients: frozen weights spare the backward pass every
+        // parameter gradient.
+        let model = artifact.load_file(file, &device)?.no_grad();
         for chunk in examples.chunks(settings.batch_size.max(1)) {
             let refs: Vec<&Example> = chunk.iter().collect();
             let (rows, _) = projector.project(&model, &batch(&refs, &device));
@@ -264,7 +266,7 @@ impl Engine {
                             c.name
                         ),
                     })?;
-                artifact.load_file(file, &device)
+                artifact.load_file(file, &device).map(Module::no_grad)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let projector =
