@@ -12,7 +12,8 @@ use std::sync::Arc;
 use tributary_client::{coin, ContractCall};
 use tributary_store::{ContentHash, ContentStore, HttpStore};
 use tributary_types::datanet::{
-    self, Contribution, CurationPolicy, Datanet, DatanetsResponse, ReviewDecision,
+    self, Contribution, ContributionsResponse, CurationPolicy, Datanet, DatanetVersion,
+    DatanetsResponse, ReviewDecision,
 };
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::{sha256, AssetInfo, DatanetRoot, FeeSplit, Price};
@@ -66,6 +67,46 @@ pub enum DatanetCommand {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// Writes the corpus file a model is trained on: the versions' roots and their accepted
+    /// contributions in tree order (the input of `tributary-attrib train`).
+    Corpus {
+        /// A datanet version, `DATANET_ID@VERSION` (repeatable).
+        #[arg(long = "version", required = true, value_parser = parse_datanet_version)]
+        versions: Vec<(u64, u32)>,
+        /// File to write; stdout when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_datanet_version(s: &str) -> Result<(u64, u32), String> {
+    let (id, version) = s
+        .split_once('@')
+        .ok_or_else(|| format!("`{s}` is not DATANET_ID@VERSION"))?;
+    Ok((
+        id.parse()
+            .map_err(|_| format!("`{id}` is not a datanet id"))?,
+        version
+            .parse()
+            .map_err(|_| format!("`{version}` is not a version number"))?,
+    ))
+}
+
+/// One contribution of a corpus file.
+#[derive(Serialize)]
+struct CorpusContribution {
+    contribution_id: u64,
+    datanet_id: u64,
+    contributor: String,
+    content_hash: String,
+    leaf_index: u64,
+}
+
+/// The corpus file.
+#[derive(Serialize)]
+struct CorpusFile {
+    datanets: Vec<DatanetRoot>,
+    contributions: Vec<CorpusContribution>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -260,6 +301,79 @@ pub async fn datanet(s: &Session, cmd: DatanetCommand, output: Output) -> Result
                     .collect::<Vec<_>>()
                     .join("\n")
             });
+        }
+        DatanetCommand::Corpus { versions, out } => {
+            let mut corpus = CorpusFile {
+                datanets: Vec::new(),
+                contributions: Vec::new(),
+            };
+            for (datanet_id, version) in versions {
+                let v: DatanetVersion = contract
+                    .query(&datanet::QueryMsg::Version {
+                        datanet_id,
+                        version,
+                    })
+                    .await?;
+                let mut start_after = None;
+                let mut listed = 0u64;
+                while listed < v.count {
+                    let page: ContributionsResponse = contract
+                        .query(&datanet::QueryMsg::VersionContributions {
+                            datanet_id,
+                            version,
+                            start_after,
+                            limit: Some(100),
+                        })
+                        .await?;
+                    if page.contributions.is_empty() {
+                        bail!(
+                            "datanet {datanet_id} version {version} lists {listed} of its {} contributions",
+                            v.count
+                        );
+                    }
+                    for c in page.contributions {
+                        let leaf_index = c.leaf_index.with_context(|| {
+                            format!("contribution {} has no leaf position", c.id)
+                        })?;
+                        start_after = Some(leaf_index);
+                        listed += 1;
+                        corpus.contributions.push(CorpusContribution {
+                            contribution_id: c.id,
+                            datanet_id,
+                            contributor: c.contributor.to_string(),
+                            content_hash: c.content_hash,
+                            leaf_index,
+                        });
+                    }
+                }
+                corpus.datanets.push(DatanetRoot {
+                    datanet_id,
+                    version,
+                    root: v.root,
+                });
+            }
+            let json = serde_json::to_string_pretty(&corpus)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, json + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    output.print(
+                        &serde_json::json!({
+                            "path": path,
+                            "contributions": corpus.contributions.len(),
+                        }),
+                        || {
+                            format!(
+                                "wrote {} contributions of {} datanet versions to {}",
+                                corpus.contributions.len(),
+                                corpus.datanets.len(),
+                                path.display()
+                            )
+                        },
+                    );
+                }
+                None => println!("{json}"),
+            }
         }
     }
     Ok(())

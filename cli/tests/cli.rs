@@ -194,6 +194,43 @@ fn everyday_commands_and_bad_input_through_the_cli() {
     );
     assert_eq!(version["count"], 1);
 
+    // The version as a training corpus: its listed contributions hash to its root.
+    let corpus_path = files.path().join("corpus.json");
+    let version_arg = format!("{datanet}@{}", version["version"]);
+    ok(
+        home,
+        &[
+            "datanet",
+            "corpus",
+            "--version",
+            &version_arg,
+            "--out",
+            corpus_path.to_str().unwrap(),
+        ],
+    );
+    let corpus: Value = serde_json::from_slice(&std::fs::read(&corpus_path).unwrap()).unwrap();
+    let listed = corpus["contributions"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    let leaves: Vec<_> = listed
+        .iter()
+        .map(|c| {
+            let hash: [u8; 32] = hex::decode(c["content_hash"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            tributary_types::merkle::contribution_leaf(
+                c["contribution_id"].as_u64().unwrap(),
+                &hash,
+                c["contributor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hex::encode(tributary_types::merkle::root_from_leaves(&leaves)),
+        corpus["datanets"][0]["root"].as_str().unwrap()
+    );
+    assert!(fails(home, &["datanet", "corpus", "--version", "7"]).contains("DATANET_ID@VERSION"));
+
     // The uploaded bytes are in the store under their hash.
     let hash = contributed["contributions"][0]["content_hash"]
         .as_str()
