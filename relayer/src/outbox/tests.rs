@@ -1,0 +1,510 @@
+use super::*;
+use tributary_types::{AttributionEntry, DatanetRoot};
+
+fn request(id: u64, height: u64) -> RequestRecord {
+    RequestRecord {
+        request_id: id,
+        model_id: 1,
+        version: 1,
+        payer: "trib18pz45j9fupuumnf2a5hamgaptvax0s0djymqpw".into(),
+        prompt_hash: "ab".repeat(32),
+        amount: "1000".into(),
+        asset: "utrib".into(),
+        seen_height: height,
+    }
+}
+
+fn packet(id: u64) -> AttributionPacket {
+    // HexBinary is built through `From<Vec<u8>>` so the tests need no cosmwasm-std dependency.
+    let h = || vec![7u8; 32].into();
+    AttributionPacket {
+        request_id: id,
+        model_id: 1,
+        model_version: 1,
+        weights_hash: h(),
+        datanet_roots: vec![DatanetRoot {
+            datanet_id: 1,
+            version: 1,
+            root: h(),
+        }],
+        method: "trak-logra-v1".into(),
+        params_hash: h(),
+        output_hash: h(),
+        scores_root: h(),
+        entries: vec![AttributionEntry {
+            contribution_id: 3,
+            weight_bps: 5000,
+        }],
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // A nested path also checks that `open` creates the directory.
+        let path = dir.path().join("state/outbox.redb");
+        Self { _dir: dir, path }
+    }
+
+    fn open(&self) -> Outbox {
+        Outbox::open(&self.path).unwrap()
+    }
+}
+
+fn kind(outbox: &Outbox, id: u64) -> StateKind {
+    outbox.get(id).unwrap().unwrap().state.kind()
+}
+
+fn assert_illegal(result: Result<impl fmt::Debug>, id: u64, from: StateKind, to: StateKind) {
+    match result {
+        Err(OutboxError::IllegalTransition {
+            request_id,
+            from: f,
+            to: t,
+        }) => assert_eq!((request_id, f, t), (id, from, to)),
+        other => panic!("expected IllegalTransition {id} {from}->{to}, got {other:?}"),
+    }
+}
+
+/// Seen → Attributed → Broadcast for ids at height 10.
+fn broadcast(outbox: &Outbox, ids: &[u64], tx: &str) {
+    let reqs: Vec<_> = ids.iter().map(|&id| request(id, 10)).collect();
+    outbox.record_seen(&reqs, 10).unwrap();
+    for &id in ids {
+        outbox.set_attributed(id, &packet(id)).unwrap();
+    }
+    outbox.mark_broadcast(ids, tx, 12).unwrap();
+}
+
+#[test]
+fn full_lifecycle() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    assert_eq!(outbox.cursor().unwrap(), None);
+    assert_eq!(outbox.get(1).unwrap(), None);
+
+    outbox.record_seen(&[request(1, 5)], 5).unwrap();
+    let e = outbox.get(1).unwrap().unwrap();
+    assert_eq!(e.request, request(1, 5));
+    assert_eq!(e.state, RequestState::Seen);
+
+    outbox.set_attributed(1, &packet(1)).unwrap();
+    assert_eq!(
+        outbox.get(1).unwrap().unwrap().state,
+        RequestState::Attributed { packet: packet(1) }
+    );
+
+    outbox.mark_broadcast(&[1], "TX1", 7).unwrap();
+    let e = outbox.get(1).unwrap().unwrap();
+    assert_eq!(
+        e.state,
+        RequestState::Broadcast {
+            tx_hash: "TX1".into(),
+            packets_in_tx: vec![1],
+            broadcast_at_height: 7
+        }
+    );
+    assert_eq!(e.broadcast_attempts, 1);
+
+    assert_eq!(outbox.mark_committed("TX1", 8).unwrap(), vec![1]);
+    assert_eq!(
+        outbox.get(1).unwrap().unwrap().state,
+        RequestState::Committed {
+            tx_hash: "TX1".into(),
+            height: 8
+        }
+    );
+    assert!(outbox.in_flight().unwrap().is_empty());
+}
+
+#[test]
+fn illegal_transitions_are_refused_and_change_nothing() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    outbox
+        .record_seen(&[request(1, 1), request(2, 1)], 1)
+        .unwrap();
+
+    // Seen cannot be broadcast.
+    assert_illegal(
+        outbox.mark_broadcast(&[1], "T", 2),
+        1,
+        StateKind::Seen,
+        StateKind::Broadcast,
+    );
+    outbox.set_attributed(1, &packet(1)).unwrap();
+    // Attributed twice.
+    assert_illegal(
+        outbox.set_attributed(1, &packet(1)),
+        1,
+        StateKind::Attributed,
+        StateKind::Attributed,
+    );
+    // A batch with one bad member is refused whole: request 1 stays Attributed.
+    assert_illegal(
+        outbox.mark_broadcast(&[1, 2], "T", 2),
+        2,
+        StateKind::Seen,
+        StateKind::Broadcast,
+    );
+    assert_eq!(kind(&outbox, 1), StateKind::Attributed);
+    assert!(outbox.in_flight().unwrap().is_empty());
+
+    outbox.mark_broadcast(&[1], "T", 2).unwrap();
+    // Broadcast cannot fail directly or be attributed or broadcast again.
+    assert_illegal(
+        outbox.mark_failed(1, "x"),
+        1,
+        StateKind::Broadcast,
+        StateKind::Failed,
+    );
+    assert_illegal(
+        outbox.set_attributed(1, &packet(1)),
+        1,
+        StateKind::Broadcast,
+        StateKind::Attributed,
+    );
+    assert_illegal(
+        outbox.mark_broadcast(&[1], "T2", 3),
+        1,
+        StateKind::Broadcast,
+        StateKind::Broadcast,
+    );
+
+    outbox.mark_committed("T", 3).unwrap();
+    // Committed is terminal.
+    assert_illegal(
+        outbox.mark_failed(1, "x"),
+        1,
+        StateKind::Committed,
+        StateKind::Failed,
+    );
+    assert_illegal(
+        outbox.set_attributed(1, &packet(1)),
+        1,
+        StateKind::Committed,
+        StateKind::Attributed,
+    );
+    // The tx is no longer in flight: committing or reverting it again is refused.
+    assert!(matches!(
+        outbox.mark_committed("T", 4),
+        Err(OutboxError::UnknownTx(h)) if h == "T"
+    ));
+    assert!(matches!(
+        outbox.revert_to_attributed("T"),
+        Err(OutboxError::UnknownTx(_))
+    ));
+
+    // Failed is terminal.
+    outbox.mark_failed(2, "request expired").unwrap();
+    assert_illegal(
+        outbox.set_attributed(2, &packet(2)),
+        2,
+        StateKind::Failed,
+        StateKind::Attributed,
+    );
+    assert_illegal(
+        outbox.mark_failed(2, "again"),
+        2,
+        StateKind::Failed,
+        StateKind::Failed,
+    );
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    assert!(matches!(
+        outbox.set_attributed(9, &packet(9)),
+        Err(OutboxError::UnknownRequest(9))
+    ));
+    assert!(matches!(
+        outbox.mark_failed(9, "x"),
+        Err(OutboxError::UnknownRequest(9))
+    ));
+    assert!(matches!(
+        outbox.mark_broadcast(&[], "T", 1),
+        Err(OutboxError::EmptyBatch)
+    ));
+    assert!(matches!(
+        outbox.mark_broadcast(&[9], "T", 1),
+        Err(OutboxError::UnknownRequest(9))
+    ));
+
+    outbox
+        .record_seen(&[request(1, 1), request(2, 1)], 1)
+        .unwrap();
+    assert!(matches!(
+        outbox.set_attributed(1, &packet(2)),
+        Err(OutboxError::PacketMismatch { request_id: 1, .. })
+    ));
+    let mut wrong_model = packet(1);
+    wrong_model.model_version = 2;
+    let err = outbox.set_attributed(1, &wrong_model).unwrap_err();
+    assert!(err.to_string().contains("model 1 version 2"), "{err}");
+    assert_eq!(kind(&outbox, 1), StateKind::Seen);
+
+    outbox.set_attributed(1, &packet(1)).unwrap();
+    outbox.set_attributed(2, &packet(2)).unwrap();
+    assert!(matches!(
+        outbox.mark_broadcast(&[1, 1], "T", 1),
+        Err(OutboxError::DuplicateInBatch(1))
+    ));
+    outbox.mark_broadcast(&[1], "T", 1).unwrap();
+    assert!(matches!(
+        outbox.mark_broadcast(&[2], "T", 1),
+        Err(OutboxError::DuplicateTx(_))
+    ));
+    assert_eq!(kind(&outbox, 2), StateKind::Attributed);
+
+    assert!(matches!(
+        outbox.record_seen(&[request(3, 9)], 5),
+        Err(OutboxError::RequestAboveCursor { request_id: 3, .. })
+    ));
+    assert_eq!(outbox.get(3).unwrap(), None);
+}
+
+#[test]
+fn cursor_advances_with_requests_and_never_moves_back() {
+    let f = Fixture::new();
+    {
+        let outbox = f.open();
+        outbox
+            .record_seen(&[request(1, 3), request(2, 4)], 4)
+            .unwrap();
+        // An empty scan still advances the cursor.
+        outbox.record_seen(&[], 6).unwrap();
+    }
+    let outbox = f.open();
+    assert_eq!(outbox.cursor().unwrap(), Some(6));
+    assert_eq!(outbox.counts().unwrap().seen, 2);
+    assert!(matches!(
+        outbox.record_seen(&[request(3, 5)], 5),
+        Err(OutboxError::CursorRegression {
+            current: 6,
+            requested: 5
+        })
+    ));
+    // The refused scan left neither its request nor its cursor.
+    assert_eq!(outbox.get(3).unwrap(), None);
+    assert_eq!(outbox.cursor().unwrap(), Some(6));
+    // Rescanning the same height is allowed (a crash right after recording it).
+    outbox.record_seen(&[request(2, 4)], 6).unwrap();
+}
+
+#[test]
+fn reopen_after_every_step_keeps_everything() {
+    let f = Fixture::new();
+    f.open()
+        .record_seen(&[request(1, 1), request(2, 2)], 2)
+        .unwrap();
+    assert_eq!(f.open().pending_attribution(10).unwrap().len(), 2);
+
+    f.open().set_attributed(1, &packet(1)).unwrap();
+    f.open().set_attributed(2, &packet(2)).unwrap();
+    assert_eq!(
+        f.open().ready_to_commit(10).unwrap(),
+        vec![(1, packet(1)), (2, packet(2))]
+    );
+
+    f.open().mark_broadcast(&[1, 2], "TX", 3).unwrap();
+    // A crash after broadcast: the restart sees the tx in flight, not packets to commit.
+    let outbox = f.open();
+    assert_eq!(
+        outbox.in_flight().unwrap(),
+        vec![("TX".to_string(), vec![1, 2])]
+    );
+    assert!(outbox.ready_to_commit(10).unwrap().is_empty());
+    drop(outbox);
+
+    f.open().revert_to_attributed("TX").unwrap();
+    assert_eq!(f.open().ready_to_commit(10).unwrap().len(), 2);
+    f.open().mark_broadcast(&[1, 2], "TX2", 5).unwrap();
+    f.open().mark_committed("TX2", 6).unwrap();
+
+    let outbox = f.open();
+    assert_eq!(outbox.cursor().unwrap(), Some(2));
+    assert_eq!(
+        outbox.counts().unwrap(),
+        OutboxCounts {
+            committed: 2,
+            ..Default::default()
+        }
+    );
+    let e = outbox.get(2).unwrap().unwrap();
+    assert_eq!(
+        e.state,
+        RequestState::Committed {
+            tx_hash: "TX2".into(),
+            height: 6
+        }
+    );
+    assert_eq!(e.broadcast_attempts, 2);
+    assert_eq!(e.request, request(2, 2));
+}
+
+#[test]
+fn rerecording_keeps_current_state() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    broadcast(&outbox, &[1], "TX");
+    outbox.mark_committed("TX", 11).unwrap();
+    outbox.record_seen(&[request(2, 10)], 10).unwrap();
+    outbox.set_attributed(2, &packet(2)).unwrap();
+
+    // A rescan after a crash sees both again, with changed fields even.
+    let mut again = request(1, 10);
+    again.amount = "1".into();
+    outbox.record_seen(&[again, request(2, 10)], 12).unwrap();
+
+    let e = outbox.get(1).unwrap().unwrap();
+    assert_eq!(e.state.kind(), StateKind::Committed);
+    assert_eq!(e.request.amount, "1000");
+    assert_eq!(kind(&outbox, 2), StateKind::Attributed);
+    assert_eq!(outbox.cursor().unwrap(), Some(12));
+    assert_eq!(
+        outbox.counts().unwrap(),
+        OutboxCounts {
+            attributed: 1,
+            committed: 1,
+            ..Default::default()
+        }
+    );
+}
+
+#[test]
+fn revert_puts_the_whole_tx_back_and_leaves_others() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    broadcast(&outbox, &[1, 2, 3], "A");
+    broadcast(&outbox, &[4], "B");
+    assert_eq!(outbox.counts().unwrap().broadcast, 4);
+
+    assert_eq!(outbox.revert_to_attributed("A").unwrap(), vec![1, 2, 3]);
+    for id in 1..=3 {
+        assert_eq!(
+            outbox.get(id).unwrap().unwrap().state,
+            RequestState::Attributed { packet: packet(id) }
+        );
+    }
+    assert_eq!(kind(&outbox, 4), StateKind::Broadcast);
+    assert_eq!(
+        outbox.in_flight().unwrap(),
+        vec![("B".to_string(), vec![4])]
+    );
+    let ready: Vec<u64> = outbox
+        .ready_to_commit(10)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ready, vec![1, 2, 3]);
+
+    // A reverted request can now be failed, and remembers its attempts.
+    outbox.mark_failed(2, "request refunded").unwrap();
+    assert_eq!(
+        outbox.get(2).unwrap().unwrap().state,
+        RequestState::Failed {
+            reason: "request refunded".into(),
+            attempts: 1
+        }
+    );
+}
+
+#[test]
+fn counts_track_every_state() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    assert_eq!(outbox.counts().unwrap(), OutboxCounts::default());
+    broadcast(&outbox, &[1, 2], "A");
+    outbox.mark_committed("A", 11).unwrap();
+    broadcast(&outbox, &[3], "B");
+    outbox
+        .record_seen(&[request(4, 10), request(5, 10), request(6, 10)], 10)
+        .unwrap();
+    outbox.set_attributed(4, &packet(4)).unwrap();
+    outbox.mark_failed(5, "expired").unwrap();
+    assert_eq!(
+        outbox.counts().unwrap(),
+        OutboxCounts {
+            seen: 1,
+            attributed: 1,
+            broadcast: 1,
+            committed: 2,
+            failed: 1,
+        }
+    );
+}
+
+#[test]
+fn queues_are_oldest_first_and_limited() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    // Ids out of height order: order is by seen height, then id.
+    outbox
+        .record_seen(
+            &[
+                request(30, 1),
+                request(5, 3),
+                request(20, 2),
+                request(10, 2),
+            ],
+            3,
+        )
+        .unwrap();
+    let pending: Vec<u64> = outbox
+        .pending_attribution(10)
+        .unwrap()
+        .iter()
+        .map(|r| r.request_id)
+        .collect();
+    assert_eq!(pending, vec![30, 10, 20, 5]);
+    assert_eq!(outbox.pending_attribution(2).unwrap().len(), 2);
+
+    for id in [5, 20, 30, 10] {
+        outbox.set_attributed(id, &packet(id)).unwrap();
+    }
+    let ready: Vec<u64> = outbox
+        .ready_to_commit(3)
+        .unwrap()
+        .into_iter()
+        .map(|(id, p)| {
+            assert_eq!(p, packet(id));
+            id
+        })
+        .collect();
+    assert_eq!(ready, vec![30, 10, 20]);
+    assert!(outbox.pending_attribution(10).unwrap().is_empty());
+}
+
+#[test]
+fn in_flight_groups_by_tx_oldest_first() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    outbox
+        .record_seen(&(1..=5).map(|id| request(id, 1)).collect::<Vec<_>>(), 1)
+        .unwrap();
+    for id in 1..=5 {
+        outbox.set_attributed(id, &packet(id)).unwrap();
+    }
+    outbox.mark_broadcast(&[3, 1], "ZZ", 4).unwrap();
+    outbox.mark_broadcast(&[2, 5], "AA", 9).unwrap();
+    assert_eq!(
+        outbox.in_flight().unwrap(),
+        vec![
+            ("ZZ".to_string(), vec![3, 1]),
+            ("AA".to_string(), vec![2, 5])
+        ]
+    );
+    assert_eq!(outbox.mark_committed("AA", 10).unwrap(), vec![2, 5]);
+    assert_eq!(
+        outbox.in_flight().unwrap(),
+        vec![("ZZ".to_string(), vec![3, 1])]
+    );
+}

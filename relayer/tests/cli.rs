@@ -1,0 +1,94 @@
+//! The command line, run as a process.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use tributary_relayer::outbox::{Outbox, RequestRecord};
+
+fn relayer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
+        .args(args)
+        .output()
+        .expect("run tributary-relayer")
+}
+
+fn example_path() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("relayer.example.toml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn config_validate_accepts_the_example() {
+    let out = relayer(&["config", "validate", "--config", &example_path()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "config OK: chain tributary-devnet-1, 1 models, engine http\n"
+    );
+}
+
+#[test]
+fn config_validate_lists_problems_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace("gas_adjustment = 1.4", "gas_adjustment = 0.9")
+        .replace("max_packets = 16", "max_packets = 0");
+    std::fs::write(&path, text).unwrap();
+    let out = relayer(&["config", "validate", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has 2 problem(s)"), "{stderr}");
+    assert!(
+        stderr.contains("chain.gas_adjustment: must be at least 1.0, got 0.9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("batch.max_packets: "), "{stderr}");
+}
+
+#[test]
+fn outbox_status_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.redb");
+    let missing = relayer(&["outbox", "status", "--path", path.to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(!path.exists(), "status must not create an outbox");
+
+    {
+        let outbox = Outbox::open(&path).unwrap();
+        let request = RequestRecord {
+            request_id: 1,
+            model_id: 1,
+            version: 1,
+            payer: "trib18pz45j9fupuumnf2a5hamgaptvax0s0djymqpw".into(),
+            prompt_hash: "00".repeat(32),
+            amount: "10".into(),
+            asset: "utrib".into(),
+            seen_height: 40,
+        };
+        outbox.record_seen(&[request], 42).unwrap();
+    }
+
+    let out = relayer(&["outbox", "status", "--path", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cursor: 42") && stdout.contains("seen:       1"),
+        "{stdout}"
+    );
+
+    let out = relayer(&[
+        "outbox",
+        "status",
+        "--path",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["cursor"], 42);
+    assert_eq!(json["counts"]["seen"], 1);
+    assert_eq!(json["counts"]["committed"], 0);
+}
