@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use tributary_store::ContentHash;
 
 use crate::data::Corpus;
 use crate::error::EngineError;
+use crate::index::FileRef;
 use crate::model::Lm;
 use crate::training::{load_weights, weights_bytes, TrainConfig, TrainReport, Trained};
 
@@ -26,19 +27,11 @@ pub const MODEL_FORMAT: &str = "tributary-slm-1";
 /// The only tokenizer: bytes plus a document token.
 pub const TOKENIZER: &str = "bytes-v1";
 
-/// A file of the artifact and its hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArtifactFile {
-    pub name: String,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
 /// Weights saved during training.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointFile {
     pub step: u64,
-    pub file: ArtifactFile,
+    pub file: FileRef,
 }
 
 /// `model.json`.
@@ -48,7 +41,7 @@ pub struct ModelManifest {
     pub tokenizer: String,
     pub train: TrainConfig,
     pub lineage: Corpus,
-    pub weights: ArtifactFile,
+    pub weights: FileRef,
     pub checkpoints: Vec<CheckpointFile>,
     pub weights_hash: String,
     pub report: TrainReport,
@@ -59,10 +52,6 @@ pub struct ModelManifest {
 pub struct ModelArtifact {
     pub dir: PathBuf,
     pub manifest: ModelManifest,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Writes `bytes` to `path` durably: a temporary file, fsync, rename.
@@ -78,13 +67,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EngineError>
     fs::rename(&tmp, path).map_err(io)
 }
 
-fn save_weights(dir: &Path, name: &str, model: &Lm) -> Result<ArtifactFile, EngineError> {
+fn save_weights(dir: &Path, name: &str, model: &Lm) -> Result<FileRef, EngineError> {
     let bytes = weights_bytes(model).map_err(EngineError::Model)?;
     write_atomic(&dir.join(name), &bytes)?;
-    Ok(ArtifactFile {
+    Ok(FileRef {
         name: name.to_string(),
         bytes: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
+        sha256: ContentHash::of(&bytes).to_hex(),
     })
 }
 
@@ -167,13 +156,13 @@ impl ModelArtifact {
         Ok(artifact)
     }
 
-    fn read_verified(&self, file: &ArtifactFile) -> Result<Vec<u8>, EngineError> {
+    fn read_verified(&self, file: &FileRef) -> Result<Vec<u8>, EngineError> {
         let path = self.dir.join(&file.name);
         let bytes = fs::read(&path).map_err(|source| EngineError::Io {
             path: path.clone(),
             source,
         })?;
-        if bytes.len() as u64 != file.bytes || sha256_hex(&bytes) != file.sha256 {
+        if bytes.len() as u64 != file.bytes || ContentHash::of(&bytes).to_hex() != file.sha256 {
             return Err(EngineError::Artifact {
                 path,
                 reason: format!(
@@ -199,8 +188,8 @@ impl ModelArtifact {
     }
 
     /// Every checkpoint, intermediate ones first, the final weights last, with its step and hash.
-    pub fn checkpoint_files(&self) -> Vec<(u64, ArtifactFile)> {
-        let mut all: Vec<(u64, ArtifactFile)> = self
+    pub fn checkpoint_files(&self) -> Vec<(u64, FileRef)> {
+        let mut all: Vec<(u64, FileRef)> = self
             .manifest
             .checkpoints
             .iter()
@@ -214,7 +203,7 @@ impl ModelArtifact {
     }
 
     /// Loads the weights of one of [`ModelArtifact::checkpoint_files`].
-    pub fn load_file(&self, file: &ArtifactFile, device: &Device) -> Result<Lm, EngineError> {
+    pub fn load_file(&self, file: &FileRef, device: &Device) -> Result<Lm, EngineError> {
         let bytes = self.read_verified(file)?;
         load_weights(&self.manifest.train.model, bytes, device).map_err(EngineError::Model)
     }

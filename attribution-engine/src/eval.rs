@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use tributary_store::ContentHash;
 use tributary_types::DatanetRoot;
 
 use crate::artifact::ModelArtifact;
@@ -100,10 +100,6 @@ fn invented_word(rng: &mut ChaCha8Rng, syllables: usize) -> String {
         .unwrap_or_default()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// Generates a planted corpus. Every fact appears in each of its owner's documents (twice),
 /// never in anyone else's; filler sentences are shared by everyone.
 pub fn planted_corpus(spec: &PlantedSpec) -> PlantedCorpus {
@@ -153,7 +149,7 @@ pub fn planted_corpus(spec: &PlantedSpec) -> PlantedCorpus {
                 contribution_id: id,
                 datanet_id: 1,
                 contributor: contributor.clone(),
-                content_hash: sha256_hex(&text),
+                content_hash: ContentHash::of(&text).to_hex(),
                 leaf_index: None,
             });
             texts.push((id, text));

@@ -33,6 +33,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tributary_store::ContentHash;
 use tributary_types::DatanetRoot;
 
 use crate::projection::LayerSpec;
@@ -195,7 +196,7 @@ impl IndexManifest {
             path: PathBuf::from(MANIFEST_FILE),
             source,
         })?;
-        Ok(hex::encode(Sha256::digest(&bytes)))
+        Ok(ContentHash::of(&bytes).to_hex())
     }
 }
 
@@ -898,15 +899,6 @@ fn check_size(file: &FileRef, found: u64) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Hashes `bytes` in chunks (the pages of a mapping are read as the hash goes).
-fn sha256_hex(bytes: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    for chunk in bytes.chunks(IO_BUFFER) {
-        hasher.update(chunk);
-    }
-    hex::encode(hasher.finalize())
-}
-
 impl GradientIndex {
     /// Opens and verifies the index in `dir`: format, manifest hash, every file's presence,
     /// size and sha256, and consistency of the dimensions; memory-maps the data files.
@@ -989,7 +981,10 @@ impl GradientIndex {
         for (file, bytes) in manifest.files.iter().zip(&contents) {
             check_size(file, bytes.len() as u64)?;
         }
-        let digests: Vec<String> = contents.par_iter().map(|b| sha256_hex(b)).collect();
+        let digests: Vec<String> = contents
+            .par_iter()
+            .map(|b| ContentHash::of(b).to_hex())
+            .collect();
         for (file, digest) in manifest.files.iter().zip(&digests) {
             if *digest != file.sha256 {
                 return Err(IndexError::Tampered {
