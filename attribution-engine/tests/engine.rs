@@ -214,16 +214,9 @@ fn an_index_of_another_model_is_refused() {
     let f = fixture();
     let other = f.dir.join("other");
     let planted = planted_corpus(&PlantedSpec { seed: 99, ..spec() });
-    let config = TrainConfig::new(
-        LmConfig::new()
-            .with_d_model(16)
-            .with_n_layers(1)
-            .with_n_heads(2)
-            .with_d_ff(32)
-            .with_context(16),
-    )
-    .with_steps(5)
-    .with_checkpoints(0);
+    let config = TrainConfig::new(common::tiny_model())
+        .with_steps(5)
+        .with_checkpoints(0);
     let settings = IndexSettings {
         k_in: 4,
         k_out: 4,

@@ -17,7 +17,6 @@ use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::data::{examples, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
 use tributary_attrib::index::Method;
-use tributary_attrib::model::LmConfig;
 use tributary_attrib::serve::{
     parse_method, router, serve_with_shutdown, CompletionRequest, GatewayConfig, PaymentCheck,
     PaymentRefused, ServedModel, Unchecked,
@@ -112,17 +111,10 @@ fn build_fixture() -> Fixture {
     std::fs::write(&corpus_path, serde_json::to_vec_pretty(&corpus).unwrap()).unwrap();
     let texts = corpus.read(&store).expect("read the corpus back");
 
-    let config = TrainConfig::new(
-        LmConfig::new()
-            .with_d_model(16)
-            .with_n_layers(1)
-            .with_n_heads(2)
-            .with_d_ff(32)
-            .with_context(16),
-    )
-    .with_steps(30)
-    .with_warmup_steps(5)
-    .with_checkpoints(1);
+    let config = TrainConfig::new(common::tiny_model())
+        .with_steps(30)
+        .with_warmup_steps(5)
+        .with_checkpoints(1);
     let examples = examples(&texts, config.model.context);
     let trained = train(&config, &examples, &Device::flex().autodiff(), false).expect("train");
     let model_dir = dir.join("model");

@@ -8,3 +8,13 @@ pub fn fresh_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir
 }
+
+/// The smallest useful model: one block of width 16, context 16.
+pub fn tiny_model() -> tributary_attrib::model::LmConfig {
+    tributary_attrib::model::LmConfig::new()
+        .with_d_model(16)
+        .with_n_layers(1)
+        .with_n_heads(2)
+        .with_d_ff(32)
+        .with_context(16)
+}
