@@ -102,6 +102,15 @@ pub fn split_examples(examples: &[Example], config: &TrainConfig) -> (Vec<usize>
     (order, val_set)
 }
 
+/// [`train`] on Burn's pure-Rust CPU backend (`flex` with autodiff), the default device.
+pub fn train_on_cpu(
+    config: &TrainConfig,
+    examples: &[Example],
+    progress: bool,
+) -> Result<Trained, String> {
+    train(config, examples, &Device::flex().autodiff(), progress)
+}
+
 /// Trains a model on `examples` (all of them, or the training split when `val_fraction > 0`).
 ///
 /// `device` must be an autodiff device. The run is a pure function of the config, the examples

@@ -73,6 +73,9 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// Where completions and packets come from.
     pub engine: EngineConfig,
+    /// The payer-facing gateway.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// How packets are grouped into commit transactions.
     pub batch: BatchConfig,
     /// Periodic `Finalize` calls.
@@ -102,6 +105,18 @@ pub struct ChainConfig {
     /// The keyring directory.
     #[serde(default = "default_keyring_dir")]
     pub keyring_dir: PathBuf,
+    /// `file` (encrypted; passphrase from `$TRIBUTARY_KEYRING_PASSPHRASE`) or `test` (clear
+    /// text, devnets only).
+    #[serde(default = "default_keyring_backend")]
+    pub keyring_backend: String,
+    /// The first block to scan on a first start (default: the chain's latest block then);
+    /// later starts resume after the last scanned block.
+    #[serde(default)]
+    pub start_height: Option<u64>,
+}
+
+fn default_keyring_backend() -> String {
+    "file".into()
 }
 
 fn default_keyring_dir() -> PathBuf {
@@ -219,6 +234,22 @@ pub struct EngineConfig {
     pub index_dir: Option<PathBuf>,
 }
 
+/// `[gateway]`: where payers send their prompts and read their completions.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The `host:port` to serve `POST /v1/completions` and `GET /v1/requests/{id}` on.
+    pub listen: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: "127.0.0.1:8700".into(),
+        }
+    }
+}
+
 /// `[batch]`: commit batching.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -330,6 +361,15 @@ impl Config {
         if chain.key.trim().is_empty() {
             problem("chain.key", "must name a key in the keyring".into());
         }
+        if !matches!(chain.keyring_backend.as_str(), "file" | "test") {
+            problem(
+                "chain.keyring_backend",
+                format!(
+                    "must be \"file\" or \"test\", got {:?}",
+                    chain.keyring_backend
+                ),
+            );
+        }
 
         // With a broken prefix every address would also be reported; one problem is enough.
         if prefix_ok {
@@ -433,6 +473,17 @@ impl Config {
                     self.telemetry.listen
                 ),
             );
+        }
+        if self.gateway.listen.parse::<SocketAddr>().is_err() {
+            problem(
+                "gateway.listen",
+                format!(
+                    "{:?} is not a host:port socket address, e.g. \"127.0.0.1:8700\"",
+                    self.gateway.listen
+                ),
+            );
+        } else if self.gateway.listen == self.telemetry.listen {
+            problem("gateway.listen", "must differ from telemetry.listen".into());
         }
         if self.outbox.path.as_os_str().is_empty() {
             problem("outbox.path", "must not be empty".into());

@@ -25,6 +25,9 @@ const BY_STATE: TableDefinition<(u8, u64, u64), ()> = TableDefinition::new("requ
 const PACKETS: TableDefinition<u64, &[u8]> = TableDefinition::new("packets");
 /// tx_hash → JSON [`TxRecord`] for every broadcast not yet confirmed or reverted.
 const TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("in_flight_txs");
+/// request_id → the payer's completion request (JSON, opaque here), kept until the request
+/// leaves the outbox's care so a restart can recompute its packet.
+const PROMPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("prompts");
 /// Scalars such as the scan cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "scanned_through_height";
@@ -66,8 +69,9 @@ pub enum RequestState {
         tx_hash: String,
         /// Every request in that transaction.
         packets_in_tx: Vec<u64>,
-        /// The chain height when it was broadcast, for expiry.
-        broadcast_at_height: u64,
+        /// The transaction's timeout height: once the chain is past it without the
+        /// transaction, it can never be included and the request may be sent again.
+        timeout_height: u64,
     },
     /// Its commit is in a block; terminal.
     Committed {
@@ -159,7 +163,7 @@ pub struct OutboxEntry {
 }
 
 /// How many requests are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxCounts {
     /// Waiting for attribution.
     pub seen: u64,
@@ -272,7 +276,7 @@ enum StoredState {
     Broadcast {
         tx_hash: String,
         packets_in_tx: Vec<u64>,
-        broadcast_at_height: u64,
+        timeout_height: u64,
     },
     Committed {
         tx_hash: String,
@@ -308,7 +312,7 @@ impl StoredEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TxRecord {
-    broadcast_at_height: u64,
+    timeout_height: u64,
     request_ids: Vec<u64>,
 }
 
@@ -381,6 +385,17 @@ impl<'txn> Writer<'txn> {
     }
 }
 
+/// A broadcast transaction whose fate is not settled yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightTx {
+    /// Upper-case hex hash.
+    pub tx_hash: String,
+    /// The requests whose packets it carries.
+    pub request_ids: Vec<u64>,
+    /// The last height that may include it.
+    pub timeout_height: u64,
+}
+
 /// The durable request outbox, one redb file.
 pub struct Outbox {
     db: Database,
@@ -404,6 +419,7 @@ impl Outbox {
             txn.open_table(BY_STATE)?;
             txn.open_table(PACKETS)?;
             txn.open_table(TXS)?;
+            txn.open_table(PROMPTS)?;
             txn.open_table(META)?;
             Ok(())
         })?;
@@ -567,7 +583,7 @@ impl Outbox {
                     state: StoredState::Broadcast {
                         tx_hash: tx_hash.to_string(),
                         packets_in_tx: request_ids.to_vec(),
-                        broadcast_at_height: height,
+                        timeout_height: height,
                     },
                     broadcast_attempts: old.broadcast_attempts.saturating_add(1),
                     request: old.request.clone(),
@@ -575,7 +591,7 @@ impl Outbox {
                 w.put(Some(&old), &new)?;
             }
             let record = TxRecord {
-                broadcast_at_height: height,
+                timeout_height: height,
                 request_ids: request_ids.to_vec(),
             };
             let bytes = encode(&record, || format!("transaction {tx_hash}"))?;
@@ -584,19 +600,43 @@ impl Outbox {
         })
     }
 
-    /// Unconfirmed broadcasts and their requests, oldest broadcast first.
-    pub fn in_flight(&self) -> Result<Vec<(String, Vec<u64>)>> {
+    /// Unconfirmed broadcasts and their requests, earliest timeout first.
+    pub fn in_flight(&self) -> Result<Vec<InFlightTx>> {
         let txn = self.db.begin_read()?;
         let txs = txn.open_table(TXS)?;
         let mut out = Vec::new();
         for row in txs.iter()? {
             let (hash, value) = row?;
-            let hash = hash.value().to_string();
-            let record: TxRecord = decode(value.value(), || format!("transaction {hash}"))?;
-            out.push((record.broadcast_at_height, hash, record.request_ids));
+            let tx_hash = hash.value().to_string();
+            let record: TxRecord = decode(value.value(), || format!("transaction {tx_hash}"))?;
+            out.push(InFlightTx {
+                tx_hash,
+                request_ids: record.request_ids,
+                timeout_height: record.timeout_height,
+            });
         }
-        out.sort();
-        Ok(out.into_iter().map(|(_, h, ids)| (h, ids)).collect())
+        out.sort_by(|a, b| (a.timeout_height, &a.tx_hash).cmp(&(b.timeout_height, &b.tx_hash)));
+        Ok(out)
+    }
+
+    /// Keeps the payer's completion request for `request_id` (the first one given wins: a
+    /// request's prompt is fixed by its on-chain hash). Works before the request is seen.
+    pub fn record_prompt(&self, request_id: u64, request: &[u8]) -> Result<()> {
+        self.write(|txn| {
+            let mut prompts = txn.open_table(PROMPTS)?;
+            if prompts.get(request_id)?.is_none() {
+                prompts.insert(request_id, request)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The completion request kept for `request_id`.
+    pub fn prompt(&self, request_id: u64) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let prompts = txn.open_table(PROMPTS)?;
+        let value = prompts.get(request_id)?.map(|v| v.value().to_vec());
+        Ok(value)
     }
 
     /// Marks every request of `tx_hash` `Committed` at block `height`; returns their ids.
@@ -705,11 +745,11 @@ impl Outbox {
             StoredState::Broadcast {
                 tx_hash,
                 packets_in_tx,
-                broadcast_at_height,
+                timeout_height,
             } => RequestState::Broadcast {
                 tx_hash,
                 packets_in_tx,
-                broadcast_at_height,
+                timeout_height,
             },
             StoredState::Committed { tx_hash, height } => {
                 RequestState::Committed { tx_hash, height }

@@ -26,6 +26,14 @@ pub struct Account {
     pub sequence: u64,
 }
 
+/// A block's height and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub height: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub time_nanos: u64,
+}
+
 /// The cached account of one signer; its lock also serializes that signer's broadcasts so two
 /// tasks never sign with the same sequence.
 pub(crate) type AccountSlot = Arc<tokio::sync::Mutex<Option<Account>>>;
@@ -92,6 +100,17 @@ impl Client {
             .sync_info
             .latest_block_height
             .value())
+    }
+
+    /// The latest block's height and time (nanoseconds since the Unix epoch), as the node
+    /// reports them; contracts compare deadlines with that time, not the local clock.
+    pub async fn latest_block(&self) -> Result<BlockInfo, Error> {
+        let sync = self.rpc.status().await?.sync_info;
+        let nanos = sync.latest_block_time.unix_timestamp_nanos();
+        Ok(BlockInfo {
+            height: sync.latest_block_height.value(),
+            time_nanos: u64::try_from(nanos).unwrap_or_default(),
+        })
     }
 
     /// Parses an address with this chain's prefix.

@@ -16,7 +16,7 @@ mod signer;
 mod tx;
 mod wasm;
 
-pub use client::{Account, Client};
+pub use client::{Account, BlockInfo, Client};
 pub use config::{coin, ChainConfig};
 pub use datanet::{DatanetContract, NewContribution, NewDatanet};
 pub use deployment::{deploy, read_artifacts, Contracts, DeploySettings, Deployment, ARTIFACTS};
@@ -25,7 +25,7 @@ pub use events::{Event, InferenceRequested, InferenceRequests, INFERENCE_REQUEST
 pub use payout::PayoutContract;
 pub use registry::RegistryContract;
 pub use signer::{Signer, COSMOS_HD_PATH};
-pub use tx::{GasInfo, TxOptions, TxOutcome};
+pub use tx::{GasInfo, PreparedTx, TxLookup, TxOptions, TxOutcome};
 pub use wasm::{CodeInfo, ContractCall};
 
 pub use cosmrs::cosmwasm::ContractInfo;

@@ -22,6 +22,35 @@ pub struct TxOptions {
     /// A fixed gas limit instead of simulated gas times the gas adjustment.
     pub gas_limit: Option<u64>,
     pub memo: String,
+    /// The last block height that may include the transaction (0: none). Past it the
+    /// transaction can never execute, which is how a broadcast whose fate is unknown is settled.
+    pub timeout_height: u64,
+}
+
+/// A signed transaction not yet broadcast: its hash is known before it leaves, so a caller can
+/// record it durably first and later ask the chain what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedTx {
+    /// Upper-case hex SHA-256 of `bytes`, as CometBFT names the transaction.
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    /// The account sequence it was signed with.
+    pub sequence: u64,
+    pub gas_limit: u64,
+    pub fee: Coin,
+    /// See [`TxOptions::timeout_height`].
+    pub timeout_height: u64,
+}
+
+/// What the chain says about a transaction hash.
+#[derive(Debug)]
+pub enum TxLookup {
+    /// Not in any block (yet).
+    NotFound,
+    /// In a block and executed successfully.
+    Committed(TxOutcome),
+    /// In a block, failed; its fee was spent.
+    Failed(Error),
 }
 
 /// Gas a simulation reports.
@@ -146,13 +175,26 @@ impl Client {
         options: &TxOptions,
         account: Account,
     ) -> Result<cosmrs::tendermint::Hash, Error> {
+        let prepared = self.prepare_at(signer, msgs, options, account).await?;
+        self.send_prepared(&prepared).await
+    }
+
+    /// Simulates (unless the gas is fixed) and signs at `account`'s sequence.
+    async fn prepare_at(
+        &self,
+        signer: &Signer,
+        msgs: &[Any],
+        options: &TxOptions,
+        account: Account,
+    ) -> Result<PreparedTx, Error> {
         let gas_limit = match options.gas_limit.or(self.config.gas_limit) {
             Some(gas) => gas,
             None => {
                 // Right after a block, until the mempool is rechecked, simulation sees committed
                 // state without this signer's transactions still in the mempool: when it names
-                // another sequence, simulate at that one. Gas does not depend on the sequence, and the transaction is still
-                // signed with `account`'s (CheckTx judges that one, against the mempool).
+                // another sequence, simulate at that one. Gas does not depend on the sequence,
+                // and the transaction is still signed with `account`'s (CheckTx judges that one,
+                // against the mempool).
                 let simulated = match self.simulate_at(signer, msgs, &options.memo, account).await {
                     Err(Error::SequenceMismatch {
                         expected: Some(sequence),
@@ -171,18 +213,113 @@ impl Client {
             }
         };
         let fee = self.config.fee_for(gas_limit)?;
-        let tx = self.sign(signer, msgs, &options.memo, account, gas_limit, &fee)?;
-        let response = self.rpc.broadcast_tx_sync(tx).await?;
+        let bytes = self.sign(
+            signer,
+            msgs,
+            (&options.memo, options.timeout_height),
+            account,
+            gas_limit,
+            &fee,
+        )?;
+        let hash = cosmrs::tendermint::Hash::Sha256(sha256(&bytes)).to_string();
+        Ok(PreparedTx {
+            hash,
+            bytes,
+            sequence: account.sequence,
+            gas_limit,
+            fee,
+            timeout_height: options.timeout_height,
+        })
+    }
+
+    /// Broadcasts a signed transaction; `Ok` once CheckTx accepted it.
+    async fn send_prepared(
+        &self,
+        prepared: &PreparedTx,
+    ) -> Result<cosmrs::tendermint::Hash, Error> {
+        let response = self.rpc.broadcast_tx_sync(prepared.bytes.clone()).await?;
         if let Code::Err(code) = response.code {
             return Err(chain_error(
                 Stage::Tx,
                 &response.codespace,
                 code.get(),
                 &response.log,
-                (gas_limit, 0),
+                (prepared.gas_limit, 0),
             ));
         }
         Ok(response.hash)
+    }
+
+    /// Simulates and signs `msgs` at the signer's next sequence without broadcasting them.
+    ///
+    /// With [`Client::broadcast_prepared`] this lets a caller store the hash before the
+    /// transaction leaves. One signer's prepared transactions must be broadcast in the order
+    /// they were prepared, and before the next is prepared.
+    pub async fn prepare_tx(
+        &self,
+        signer: &Signer,
+        msgs: Vec<Any>,
+        options: &TxOptions,
+    ) -> Result<PreparedTx, Error> {
+        self.parse_address(signer.address().as_ref())?;
+        let slot = self.account_slot(signer.address().as_ref());
+        let mut cached = slot.lock().await;
+        let account = self.cached_or_synced(signer, &mut cached).await?;
+        self.prepare_at(signer, &msgs, options, account).await
+    }
+
+    /// Broadcasts a transaction from [`Client::prepare_tx`]; `Ok` once CheckTx accepted it.
+    ///
+    /// Keeps the signer's cached sequence right: one past the transaction's on success, the
+    /// node's expected one on a sequence mismatch (then prepare again), unknown after a
+    /// transport failure (the next preparation asks the chain).
+    pub async fn broadcast_prepared(
+        &self,
+        signer: &Signer,
+        prepared: &PreparedTx,
+    ) -> Result<(), Error> {
+        let slot = self.account_slot(signer.address().as_ref());
+        let mut cached = slot.lock().await;
+        match self.send_prepared(prepared).await {
+            Ok(_) => {
+                *cached = cached.map(|account| Account {
+                    sequence: account.sequence.max(prepared.sequence + 1),
+                    ..account
+                });
+                Ok(())
+            }
+            Err(e) => {
+                *cached = match (&e, *cached) {
+                    (
+                        Error::SequenceMismatch {
+                            expected: Some(sequence),
+                            ..
+                        },
+                        Some(account),
+                    ) => Some(Account {
+                        sequence: *sequence,
+                        ..account
+                    }),
+                    (Error::SequenceMismatch { .. } | Error::Rpc(_), _) => None,
+                    (_, unchanged) => unchanged,
+                };
+                Err(e)
+            }
+        }
+    }
+
+    /// What became of a transaction (hex hash), without waiting: not found, committed, or
+    /// failed in its block. Transport failures are errors.
+    pub async fn lookup_tx(&self, hash: &str) -> Result<TxLookup, Error> {
+        let parsed = parse_hash(hash)?;
+        match self.rpc.tx(parsed, false).await {
+            Ok(response) => Ok(match self.outcome(&parsed, response) {
+                Ok(outcome) => TxLookup::Committed(outcome),
+                Err(e) => TxLookup::Failed(e),
+            }),
+            Err(e) if is_not_found(&e) => Ok(TxLookup::NotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn simulate_at(
@@ -197,7 +334,7 @@ impl Client {
         // fee transfer that the real transaction pays for (an empty fee under-counts by ~15k).
         let token = u128::from(!self.config.gas_price_amount.is_zero());
         let fee = crate::config::coin(token, &self.config.gas_denom)?;
-        let tx_bytes = self.sign(signer, msgs, memo, account, 0, &fee)?;
+        let tx_bytes = self.sign(signer, msgs, (memo, 0), account, 0, &fee)?;
         #[allow(deprecated)]
         let request = SimulateRequest { tx: None, tx_bytes };
         let response = self
@@ -228,13 +365,15 @@ impl Client {
         &self,
         signer: &Signer,
         msgs: &[Any],
-        memo: &str,
+        (memo, timeout_height): (&str, u64),
         account: Account,
         gas_limit: u64,
         fee: &Coin,
     ) -> Result<Vec<u8>, Error> {
         let encode = |e: cosmrs::ErrorReport| Error::Encode(e.to_string());
-        let body = Body::new(msgs.to_vec(), memo, 0u32);
+        let timeout = cosmrs::tendermint::block::Height::try_from(timeout_height)
+            .map_err(|e| Error::Config(format!("timeout height {timeout_height}: {e}")))?;
+        let body = Body::new(msgs.to_vec(), memo, timeout);
         let fee = Fee {
             // A zero coin is not a valid fee amount; "no fee" is an empty list.
             amount: if fee.amount == 0 {
@@ -263,12 +402,7 @@ impl Client {
     /// Waits for a broadcast transaction (hex hash) to be in a block, as `sign_and_broadcast`
     /// does; e.g. to settle a transaction broadcast before a restart.
     pub async fn wait_for_tx(&self, hash: &str) -> Result<TxOutcome, Error> {
-        let parsed = cosmrs::tendermint::Hash::from_hex_upper(
-            cosmrs::tendermint::hash::Algorithm::Sha256,
-            &hash.to_ascii_uppercase(),
-        )
-        .map_err(|e| Error::Decode(format!("transaction hash {hash:?}: {e}")))?;
-        self.confirm(&parsed).await
+        self.confirm(&parse_hash(hash)?).await
     }
 
     /// Polls the node for the transaction until it is in a block or `confirm_timeout` passes.
@@ -286,6 +420,15 @@ impl Client {
                 }
             }
         };
+        self.outcome(hash, response)
+    }
+
+    /// A transaction's result in its block: its outcome, or the error it failed with.
+    fn outcome(
+        &self,
+        hash: &cosmrs::tendermint::Hash,
+        response: tendermint_rpc::endpoint::tx::Response,
+    ) -> Result<TxOutcome, Error> {
         let fee = self.paid_fee(&response.tx)?;
         let result = response.tx_result;
         let gas_wanted = u64::try_from(result.gas_wanted).unwrap_or_default();
@@ -332,4 +475,22 @@ impl Client {
             None => crate::config::coin(0, &self.config.gas_denom),
         }
     }
+}
+
+fn parse_hash(hash: &str) -> Result<cosmrs::tendermint::Hash, Error> {
+    cosmrs::tendermint::Hash::from_hex_upper(
+        cosmrs::tendermint::hash::Algorithm::Sha256,
+        &hash.to_ascii_uppercase(),
+    )
+    .map_err(|e| Error::Decode(format!("transaction hash {hash:?}: {e}")))
+}
+
+/// CometBFT answers an unknown hash with an RPC error whose data says "not found".
+fn is_not_found(e: &tendermint_rpc::Error) -> bool {
+    let text = e.to_string();
+    text.contains("not found")
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    tributary_types::sha256(bytes)
 }

@@ -14,6 +14,15 @@ fn request(id: u64, height: u64) -> RequestRecord {
     }
 }
 
+fn in_flight(outbox: &Outbox) -> Vec<(String, Vec<u64>, u64)> {
+    outbox
+        .in_flight()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.tx_hash, t.request_ids, t.timeout_height))
+        .collect()
+}
+
 fn packet(id: u64) -> AttributionPacket {
     // HexBinary is built through `From<Vec<u8>>` so the tests need no cosmwasm-std dependency.
     let h = || vec![7u8; 32].into();
@@ -106,7 +115,7 @@ fn full_lifecycle() {
         RequestState::Broadcast {
             tx_hash: "TX1".into(),
             packets_in_tx: vec![1],
-            broadcast_at_height: 7
+            timeout_height: 7
         }
     );
     assert_eq!(e.broadcast_attempts, 1);
@@ -316,10 +325,7 @@ fn reopen_after_every_step_keeps_everything() {
     f.open().mark_broadcast(&[1, 2], "TX", 3).unwrap();
     // A crash after broadcast: the restart sees the tx in flight, not packets to commit.
     let outbox = f.open();
-    assert_eq!(
-        outbox.in_flight().unwrap(),
-        vec![("TX".to_string(), vec![1, 2])]
-    );
+    assert_eq!(in_flight(&outbox), vec![("TX".to_string(), vec![1, 2], 3)]);
     assert!(outbox.ready_to_commit(10).unwrap().is_empty());
     drop(outbox);
 
@@ -394,10 +400,7 @@ fn revert_puts_the_whole_tx_back_and_leaves_others() {
         );
     }
     assert_eq!(kind(&outbox, 4), StateKind::Broadcast);
-    assert_eq!(
-        outbox.in_flight().unwrap(),
-        vec![("B".to_string(), vec![4])]
-    );
+    assert_eq!(in_flight(&outbox), vec![("B".to_string(), vec![4], 12)]);
     let ready: Vec<u64> = outbox
         .ready_to_commit(10)
         .unwrap()
@@ -484,7 +487,7 @@ fn queues_are_oldest_first_and_limited() {
 }
 
 #[test]
-fn in_flight_groups_by_tx_oldest_first() {
+fn in_flight_groups_by_tx_earliest_timeout_first() {
     let f = Fixture::new();
     let outbox = f.open();
     outbox
@@ -496,15 +499,22 @@ fn in_flight_groups_by_tx_oldest_first() {
     outbox.mark_broadcast(&[3, 1], "ZZ", 4).unwrap();
     outbox.mark_broadcast(&[2, 5], "AA", 9).unwrap();
     assert_eq!(
-        outbox.in_flight().unwrap(),
+        in_flight(&outbox),
         vec![
-            ("ZZ".to_string(), vec![3, 1]),
-            ("AA".to_string(), vec![2, 5])
+            ("ZZ".to_string(), vec![3, 1], 4),
+            ("AA".to_string(), vec![2, 5], 9)
         ]
     );
     assert_eq!(outbox.mark_committed("AA", 10).unwrap(), vec![2, 5]);
-    assert_eq!(
-        outbox.in_flight().unwrap(),
-        vec![("ZZ".to_string(), vec![3, 1])]
-    );
+    assert_eq!(in_flight(&outbox), vec![("ZZ".to_string(), vec![3, 1], 4)]);
+}
+
+#[test]
+fn the_first_prompt_is_kept_and_survives_a_reopen() {
+    let f = Fixture::new();
+    // A payer may send its prompt before the relayer has scanned the request's block.
+    f.open().record_prompt(5, b"first").unwrap();
+    f.open().record_prompt(5, b"second").unwrap();
+    assert_eq!(f.open().prompt(5).unwrap().as_deref(), Some(&b"first"[..]));
+    assert_eq!(f.open().prompt(6).unwrap(), None);
 }

@@ -1,0 +1,199 @@
+//! The attribution engine as the relayer reaches it: loaded into this process, or the engine's
+//! HTTP gateway on another host. Either way a completion request goes in and the engine's
+//! response (completion, attribution and packet) comes out.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use thiserror::Error;
+use tower::ServiceExt;
+use tributary_attrib::engine::Engine;
+use tributary_attrib::serve::{
+    router, CompletionRequest, CompletionResponse, GatewayConfig, ServedModel, Unchecked,
+};
+
+/// The name the in-process engine serves its model under.
+pub const IN_PROCESS_MODEL: &str = "model";
+
+/// How long one HTTP call to a remote engine may take (generation and attribution included).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why the engine gave no response.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum EngineCallError {
+    /// The engine is down or failed on its side: try again later; nothing is lost.
+    #[error("the attribution engine is unavailable: {0}")]
+    Unavailable(String),
+    /// The engine refused the request itself (HTTP 4xx): trying again will not help.
+    #[error("the attribution engine refused the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+}
+
+/// A source of completions and attribution packets.
+#[async_trait]
+pub trait EngineBackend: Send + Sync {
+    /// The engine's model name to put in completion requests.
+    fn model_name(&self) -> &str;
+
+    /// Completes and attributes `request`; the same request gives the same response.
+    async fn complete(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<CompletionResponse, EngineCallError>;
+}
+
+/// The engine loaded into the relayer, driven through its own gateway routes in memory (no
+/// socket), so validation, the per-request seed and the response store are the engine's.
+pub struct InProcessEngine {
+    router: Router,
+}
+
+impl InProcessEngine {
+    /// Opens a trained model and its gradient index (both verified on open).
+    pub fn open(model_dir: &Path, index_dir: &Path) -> Result<Self, String> {
+        let engine = Engine::open(model_dir, index_dir).map_err(|e| e.to_string())?;
+        Ok(Self::new(engine))
+    }
+
+    /// Serves an already opened engine.
+    pub fn new(engine: Engine) -> Self {
+        let models = vec![ServedModel {
+            name: IN_PROCESS_MODEL.into(),
+            engine,
+        }];
+        // The relayer's own gateway checks payment before anything reaches the engine.
+        InProcessEngine {
+            router: router(models, Arc::new(Unchecked), GatewayConfig::default()),
+        }
+    }
+}
+
+#[async_trait]
+impl EngineBackend for InProcessEngine {
+    fn model_name(&self) -> &str {
+        IN_PROCESS_MODEL
+    }
+
+    async fn complete(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<CompletionResponse, EngineCallError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))?;
+        let http = Request::post("/v1/completions")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .map_err(|e| EngineCallError::Unavailable(e.to_string()))?;
+        let response = self
+            .router
+            .clone()
+            .oneshot(http)
+            .await
+            .map_err(|e| EngineCallError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|e| EngineCallError::Unavailable(e.to_string()))?;
+        decode(status.as_u16(), &bytes)
+    }
+}
+
+/// The engine's HTTP gateway (`tributary-attrib serve`) at `url`.
+pub struct HttpEngine {
+    url: String,
+    model_name: String,
+    http: reqwest::Client,
+}
+
+impl HttpEngine {
+    pub fn new(url: &str, model_name: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HttpEngine {
+            url: url.trim_end_matches('/').to_string(),
+            model_name: model_name.to_string(),
+            http,
+        })
+    }
+}
+
+#[async_trait]
+impl EngineBackend for HttpEngine {
+    fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    async fn complete(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<CompletionResponse, EngineCallError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))?;
+        let response = self
+            .http
+            .post(format!("{}/v1/completions", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| EngineCallError::Unavailable(format!("{}: {e}", self.url)))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| EngineCallError::Unavailable(format!("{}: {e}", self.url)))?;
+        decode(status, &bytes)
+    }
+}
+
+/// A gateway answer: the response on 200, the engine's `{"error": ...}` text otherwise.
+fn decode(status: u16, body: &[u8]) -> Result<CompletionResponse, EngineCallError> {
+    if status == StatusCode::OK.as_u16() {
+        return serde_json::from_slice(body).map_err(|e| {
+            EngineCallError::Unavailable(format!("the engine's response is unreadable: {e}"))
+        });
+    }
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    if (400..500).contains(&status) {
+        Err(EngineCallError::Rejected { status, message })
+    } else {
+        Err(EngineCallError::Unavailable(format!(
+            "HTTP {status}: {message}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_are_rejections_and_server_errors_are_retried() {
+        let body = br#"{"error":"the prompt is empty"}"#;
+        assert_eq!(
+            decode(422, body),
+            Err(EngineCallError::Rejected {
+                status: 422,
+                message: "the prompt is empty".into()
+            })
+        );
+        assert!(matches!(
+            decode(500, b"boom"),
+            Err(EngineCallError::Unavailable(m)) if m == "HTTP 500: boom"
+        ));
+        assert!(matches!(
+            decode(200, b"{not json"),
+            Err(EngineCallError::Unavailable(_))
+        ));
+    }
+}

@@ -1,0 +1,168 @@
+//! Starting the relayer from its configuration: key, outbox, engine, chain, then every task.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tributary_client::Signer;
+use tributary_keyring::{Backend, Keyring};
+
+use crate::config::{Config, EngineMode};
+use crate::engine::{EngineBackend, HttpEngine, InProcessEngine};
+use crate::gateway::gateway_router;
+use crate::metrics::{telemetry_router, Metrics, Telemetry};
+use crate::outbox::Outbox;
+use crate::service::{connect, Relayer, StartError};
+
+/// How long between attempts to reach an unreachable node at start.
+const CONNECT_RETRY: Duration = Duration::from_secs(3);
+
+/// Why `start` stopped before serving.
+#[derive(Debug, Error)]
+pub enum RunnerError {
+    #[error("the configuration has problems:\n{0}")]
+    Invalid(String),
+    #[error("key {name:?}: {source}")]
+    Key {
+        name: String,
+        source: tributary_keyring::Error,
+    },
+    #[error("key {name:?}: {message}")]
+    Signer { name: String, message: String },
+    #[error("the attribution engine could not be loaded: {0}")]
+    Engine(String),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
+}
+
+/// The signing key named by `[chain] key`, read from the configured keyring.
+pub fn load_signer(config: &Config) -> Result<Signer, RunnerError> {
+    let name = config.chain.key.clone();
+    let key_error = |source| RunnerError::Key {
+        name: name.clone(),
+        source,
+    };
+    let backend: Backend = config.chain.keyring_backend.parse().map_err(key_error)?;
+    let keyring = Keyring::open(&config.chain.keyring_dir, backend).map_err(key_error)?;
+    let passphrase = std::env::var("TRIBUTARY_KEYRING_PASSPHRASE").ok();
+    let mnemonic = keyring
+        .mnemonic(&name, passphrase.as_deref())
+        .map_err(key_error)?;
+    Signer::from_mnemonic(&mnemonic, &config.chain.bech32_prefix).map_err(|e| RunnerError::Signer {
+        name: name.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// The engine the configuration names.
+pub fn open_engine(config: &Config) -> Result<Arc<dyn EngineBackend>, RunnerError> {
+    let engine = &config.engine;
+    Ok(match engine.mode {
+        EngineMode::InProcess => {
+            let (Some(model), Some(index)) = (&engine.model_dir, &engine.index_dir) else {
+                return Err(RunnerError::Engine(
+                    "in_process mode needs model_dir and index_dir".into(),
+                ));
+            };
+            Arc::new(InProcessEngine::open(model, index).map_err(RunnerError::Engine)?)
+        }
+        EngineMode::Http => {
+            let (Some(url), Some(name)) = (&engine.url, &engine.model_name) else {
+                return Err(RunnerError::Engine(
+                    "http mode needs url and model_name".into(),
+                ));
+            };
+            Arc::new(HttpEngine::new(url, name).map_err(RunnerError::Engine)?)
+        }
+    })
+}
+
+async fn bind(address: &str) -> Result<TcpListener, RunnerError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| RunnerError::Bind {
+            address: address.to_string(),
+            source,
+        })
+}
+
+/// Runs the relayer until `shutdown` completes. Every task works from the outbox, so stopping
+/// at any moment loses nothing.
+pub async fn start(
+    config: Config,
+    signer: Signer,
+    engine: Arc<dyn EngineBackend>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunnerError> {
+    if let Err(problems) = config.validate() {
+        let text: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        return Err(RunnerError::Invalid(text.join("\n")));
+    }
+    let outbox = Arc::new(Outbox::open(&config.outbox.path)?);
+    let metrics = Arc::new(Metrics::new());
+    let gateway_listener = bind(&config.gateway.listen).await?;
+    let telemetry_listener = bind(&config.telemetry.listen).await?;
+    let telemetry = Arc::new(Telemetry {
+        metrics: metrics.clone(),
+        outbox: outbox.clone(),
+        address: signer.address().to_string(),
+        chain_id: config.chain.id.clone(),
+    });
+    // Metrics and status are served while the node is still being reached.
+    let telemetry_task = tokio::spawn(async move {
+        let _ = axum::serve(telemetry_listener, telemetry_router(telemetry)).await;
+    });
+    let client = loop {
+        match connect(&config).await {
+            Ok(client) => break client,
+            Err(StartError::Unreachable(reason)) => {
+                tracing::error!(rpc = ?config.chain.rpc, %reason, "no RPC endpoint answers; retrying");
+                metrics.set_error(Some(format!("unreachable RPC: {reason}")));
+                tokio::time::sleep(CONNECT_RETRY).await;
+            }
+            Err(e) => {
+                telemetry_task.abort();
+                return Err(e.into());
+            }
+        }
+    };
+    metrics.chain_ok();
+    metrics.set_error(None);
+    tracing::info!(
+        chain_id = %config.chain.id,
+        rpc = %client.config().rpc_url,
+        address = %signer.address(),
+        gateway = %config.gateway.listen,
+        telemetry = %config.telemetry.listen,
+        "relayer started"
+    );
+    let relayer = Arc::new(Relayer::new(
+        config, client, signer, outbox, engine, metrics,
+    ));
+    relayer.preflight().await;
+    let gateway = gateway_router(relayer.clone());
+    let tasks = vec![
+        telemetry_task,
+        tokio::spawn(async move {
+            let _ = axum::serve(gateway_listener, gateway).await;
+        }),
+        tokio::spawn(relayer.clone().run_scanner()),
+        tokio::spawn(relayer.clone().run_attributor()),
+        tokio::spawn(relayer.clone().run_committer()),
+    ];
+    shutdown.await;
+    tracing::info!("stopping");
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
+}
