@@ -478,6 +478,7 @@ impl Relayer {
         for tx in in_flight {
             match self.client.lookup_tx(&tx.tx_hash).await? {
                 TxLookup::Committed(outcome) => {
+                    failpoint("before_confirm");
                     let ids = self.outbox.mark_committed(&tx.tx_hash, outcome.height)?;
                     self.metrics.packets_committed.inc_by(ids.len() as u64);
                     self.metrics.commit_txs.inc();
@@ -586,12 +587,14 @@ impl Relayer {
         };
         self.outbox
             .mark_broadcast(&ids, &prepared.hash, timeout_height)?;
+        failpoint("before_broadcast");
         match self
             .client
             .broadcast_prepared(&self.signer, &prepared)
             .await
         {
             Ok(()) => {
+                failpoint("after_broadcast");
                 tracing::info!(
                     tx = %prepared.hash,
                     packets = ids.len(),
@@ -649,6 +652,15 @@ impl Relayer {
             }
         }
         Ok(())
+    }
+}
+
+/// Crash tests: `TRIBUTARY_RELAYER_FAILPOINT=<name>` aborts the process (as `kill -9` would)
+/// the first time it reaches the failpoint `name`.
+fn failpoint(name: &str) {
+    if std::env::var("TRIBUTARY_RELAYER_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "aborting at failpoint");
+        std::process::abort();
     }
 }
 

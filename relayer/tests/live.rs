@@ -8,7 +8,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{prompt, submit, submit_until_served, RelayerProcess, World, PRICE, SPLIT};
+use common::{
+    paid_txs, prompt, serial, submit, submit_until_served, submit_with, Chaos, RelayerProcess,
+    World, PRICE, SPLIT,
+};
 use cosmwasm_std::Uint128;
 use tributary_types::payout::RequestStatus;
 use tributary_types::split::settle;
@@ -41,6 +44,7 @@ async fn expected_contributor_shares(world: &World, ids: &[u64]) -> BTreeMap<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_requests_are_served_committed_finalized_and_paid() {
+    let _serial = serial();
     let world = World::start(4000, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
     let home = world.relayer_config(
@@ -176,4 +180,216 @@ async fn paid_requests_are_served_committed_finalized_and_paid() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["counts"]["committed"], 6, "{report}");
+}
+
+/// Requests paid in transactions of ten.
+async fn pay_many(world: &World, model_id: u64, from: usize, count: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for start in (from..from + count).step_by(10) {
+        let prompts: Vec<String> = (start..(start + 10).min(from + count))
+            .map(prompt)
+            .collect();
+        let ids = world.pay(model_id, &prompts).await;
+        out.extend(ids.into_iter().zip(prompts));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_and_a_node_restart_commit_every_request_exactly_once() {
+    let _serial = serial();
+    let world = World::start(4100, 400, 2).await;
+    let model_id = world.register(&["operator"], 1).await;
+    let operator = world.signer("operator").address().to_string();
+    let home = world.relayer_config("operator", 0, &[(model_id, 1)], &world.in_process_engine());
+    let balance_before = world.client.balance(&operator, "utrib").await.unwrap();
+    let sequence_before = world.client.account(&operator).await.unwrap().sequence;
+
+    // First the three moments that matter, exactly: the process dies after recording a commit
+    // but before sending it, after sending it, and after it is in a block but before the
+    // outbox knows.
+    let mut process = RelayerProcess::start(&home);
+    process.kill();
+    let mut requests = Vec::new();
+    for (round, failpoint) in ["before_broadcast", "after_broadcast", "before_confirm"]
+        .into_iter()
+        .enumerate()
+    {
+        process.restart_with_failpoint(Some(failpoint));
+        let paid = pay_many(&world, model_id, round * 2, 2).await;
+        // The process may abort at its failpoint before it serves these (settling an earlier
+        // round's transaction): they are served again after the rounds.
+        for (id, p) in &paid {
+            let _ = submit(&home.gateway, *id, p).await;
+        }
+        requests.extend(paid);
+        assert!(
+            process.wait_exit(Duration::from_secs(60)).await,
+            "the relayer did not reach {failpoint}:\n{}",
+            process.log()
+        );
+        assert_eq!(
+            process.log().matches("aborting at failpoint").count(),
+            round + 1,
+            "{failpoint}"
+        );
+    }
+    process.restart();
+    process.wait_ready().await;
+    for (id, p) in &requests {
+        submit_until_served(&home.gateway, *id, p, Duration::from_secs(60)).await;
+    }
+    let relayer = std::sync::Arc::new(tokio::sync::Mutex::new(process));
+
+    // A chaos task kills the relayer with SIGKILL at random moments and restarts it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let kills = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let chaos = {
+        let (relayer, stop, kills) = (relayer.clone(), stop.clone(), kills.clone());
+        tokio::spawn(async move {
+            let mut chaos = Chaos::from_env_or_time();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(chaos.millis(300, 2500)).await;
+                relayer.lock().await.kill();
+                kills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(chaos.millis(100, 1000)).await;
+                relayer.lock().await.restart();
+            }
+        })
+    };
+
+    let gateway = home.gateway.clone();
+    let paid = pay_many(&world, model_id, 6, 30).await;
+    requests.extend(paid.iter().cloned());
+    for (id, p) in &paid {
+        submit_until_served(&gateway, *id, p, Duration::from_secs(60)).await;
+    }
+    // The node goes down hard and comes back while the relayer works. Until the restarted
+    // node commits a new block it cannot simulate (no block time yet), so wait for one.
+    let height = world.client.latest_height().await.unwrap();
+    world.devnet.kill_node(0).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    world.devnet.start_node(0).unwrap();
+    world
+        .devnet
+        .wait_for_height(0, height + 2, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let more = pay_many(&world, model_id, 36, 30).await;
+    for (id, p) in &more {
+        submit_until_served(&gateway, *id, p, Duration::from_secs(60)).await;
+    }
+    requests.extend(more);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    chaos.await.unwrap();
+    let kills = kills.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(kills >= 3, "only {kills} kills");
+
+    let ids: Vec<u64> = requests.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 66);
+    let log = relayer.lock().await.log();
+    tokio::time::timeout(
+        Duration::from_secs(180),
+        world.wait_finalized(&ids, Duration::from_secs(180)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("not all finalized; relayer log:\n{log}"));
+
+    // Exactly one commit per request, in transactions that all succeeded.
+    let payout = world.client.payout(&world.payout);
+    for id in &ids {
+        let commits = payout.commits(*id).await.unwrap();
+        assert_eq!(commits.len(), 1, "request {id}");
+        assert_eq!(commits[0].attestor.as_str(), operator);
+    }
+    let txs = paid_txs(&world.client, &operator).await;
+    let failed: Vec<&common::PaidTx> = txs.iter().filter(|t| t.code != 0).collect();
+    assert!(failed.is_empty(), "failed transactions: {failed:?}");
+    let committed: usize = txs.iter().map(|t| t.new_commits).sum();
+    let repeated: usize = txs.iter().map(|t| t.duplicate_commits).sum();
+    assert_eq!(committed, ids.len(), "every packet committed once");
+    assert_eq!(repeated, 0, "no packet re-sent in a block");
+    // Every fee the key paid is one of these transactions', and each signed transaction is one
+    // of them: nothing was spent on a transaction that did not do its work.
+    let fees: u128 = txs.iter().map(|t| t.fee).sum();
+    let balance_after = world.client.balance(&operator, "utrib").await.unwrap();
+    assert_eq!(balance_before - balance_after, fees);
+    let sequence_after = world.client.account(&operator).await.unwrap().sequence;
+    assert_eq!((sequence_after - sequence_before) as usize, txs.len());
+    let commit_txs = txs.iter().filter(|t| t.new_commits > 0).count();
+    eprintln!(
+        "{kills} kills; {} packets in {commit_txs} commit transactions; {} transactions, {fees} utrib in fees",
+        committed,
+        txs.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_attestors_reach_quorum_and_a_different_packet_is_a_dispute() {
+    let _serial = serial();
+    let world = World::start(4200, 400, 2).await;
+    let model_id = world.register(&["operator", "attestor2"], 2).await;
+    let homes = [
+        world.relayer_config("operator", 0, &[(model_id, 1)], &world.in_process_engine()),
+        world.relayer_config("attestor2", 1, &[(model_id, 1)], &world.in_process_engine()),
+    ];
+    let relayers: Vec<RelayerProcess> = homes.iter().map(RelayerProcess::start).collect();
+    for r in &relayers {
+        r.wait_ready().await;
+    }
+    let prompts: Vec<String> = (0..3).map(prompt).collect();
+    let ids = world.pay(model_id, &prompts).await;
+    // Both attestors serve the first two requests as paid.
+    for home in &homes {
+        for (id, p) in ids[..2].iter().zip(&prompts) {
+            submit_until_served(&home.gateway, *id, p, Duration::from_secs(30)).await;
+        }
+    }
+    // The third is served with another seed by the second attestor: another completion,
+    // another packet.
+    submit_until_served(
+        &homes[0].gateway,
+        ids[2],
+        &prompts[2],
+        Duration::from_secs(30),
+    )
+    .await;
+    let (status, body) = submit_with(
+        &homes[1].gateway,
+        serde_json::json!({"request_id": ids[2], "prompt": prompts[2], "max_tokens": 16, "seed": 7}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    world
+        .wait_finalized(&ids[..2], Duration::from_secs(90))
+        .await;
+    let payout = world.client.payout(&world.payout);
+    // Both operators share the operators' part of each finalized request.
+    let split = settle(Uint128::new(PRICE), &SPLIT, &[], 2).unwrap();
+    let mut shares: Vec<u128> = Vec::new();
+    for name in ["operator", "attestor2"] {
+        let address = world.signer(name).address().to_string();
+        let owed = payout.balances(&address).await.unwrap().balances;
+        shares.push(owed.iter().map(|b| b.amount.u128()).sum());
+    }
+    shares.sort();
+    let mut expected: Vec<u128> = split.operators.iter().map(|s| 2 * s.u128()).collect();
+    expected.sort();
+    assert_eq!(shares, expected);
+
+    // The third request: two packets, no quorum, disputed and never finalized.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let request = payout.request(ids[2]).await.unwrap();
+        if request.distinct_packets == 2 {
+            assert_eq!(request.status, RequestStatus::Disputed);
+            assert_eq!(request.agreed_packet, None);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{request:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(payout.commits(ids[2]).await.unwrap().len(), 2);
 }

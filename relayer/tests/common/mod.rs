@@ -526,12 +526,21 @@ impl RelayerProcess {
 
     /// Starts the process (again), appending to its log.
     pub fn restart(&mut self) {
+        self.restart_with_failpoint(None);
+    }
+
+    /// Starts the process set to abort at `failpoint` (see the relayer's `failpoint`).
+    pub fn restart_with_failpoint(&mut self, failpoint: Option<&str>) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.home.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tributary-relayer"));
+        if let Some(name) = failpoint {
+            command.env("TRIBUTARY_RELAYER_FAILPOINT", name);
+        }
+        let child = command
             .args(["start", "--config"])
             .arg(&self.home.config)
             .env("RUST_LOG", "info")
@@ -639,4 +648,121 @@ pub async fn submit_until_served(
 
 pub fn prompt(i: usize) -> String {
     format!("Question {i}: what does the kernel do with a process?")
+}
+
+/// One transaction whose fee the relayer's key paid.
+#[derive(Debug)]
+pub struct PaidTx {
+    pub hash: String,
+    pub code: u32,
+    pub fee: u128,
+    /// `commit_attribution` events that changed state, and those that were repeats.
+    pub new_commits: usize,
+    pub duplicate_commits: usize,
+    pub finalized: usize,
+}
+
+/// Every transaction `address` paid a fee for, failed ones included (the ante handler's
+/// `tx.fee_payer` event is indexed for both).
+pub async fn paid_txs(client: &Client, address: &str) -> Vec<PaidTx> {
+    use tendermint_rpc::Client as _;
+    let query = tendermint_rpc::query::Query::eq("tx.fee_payer", address);
+    let mut out = Vec::new();
+    let mut page = 1;
+    loop {
+        let response = client
+            .rpc()
+            .tx_search(
+                query.clone(),
+                false,
+                page,
+                100,
+                tendermint_rpc::Order::Ascending,
+            )
+            .await
+            .unwrap();
+        let total = response.total_count as usize;
+        for tx in response.txs {
+            let decoded = cosmrs::Tx::from_bytes(&tx.tx).unwrap();
+            let fee = decoded.auth_info.fee.amount.first().map_or(0, |c| c.amount);
+            let count = |kind: &str, key: &str, value: &str| {
+                tx.tx_result
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == kind)
+                    .filter(|e| {
+                        e.attributes.iter().any(|a| {
+                            a.key_bytes() == key.as_bytes() && a.value_bytes() == value.as_bytes()
+                        })
+                    })
+                    .count()
+            };
+            out.push(PaidTx {
+                hash: tx.hash.to_string(),
+                code: tx.tx_result.code.value(),
+                fee,
+                new_commits: count("wasm-commit_attribution", "duplicate", "false"),
+                duplicate_commits: count("wasm-commit_attribution", "duplicate", "true"),
+                finalized: count("wasm", "action", "finalize"),
+            });
+        }
+        if out.len() >= total {
+            return out;
+        }
+        page += 1;
+    }
+}
+
+/// Serializes the live tests of one binary: each runs a node, a relayer and training, and on
+/// two cores their timings should not depend on each other.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A small deterministic generator for fault timings (xorshift64*); the seed is printed so a
+/// failing schedule can be replayed.
+pub struct Chaos(u64);
+
+impl Chaos {
+    pub fn from_env_or_time() -> Chaos {
+        let seed = std::env::var("TRIBUTARY_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("chaos seed: {seed} (replay with TRIBUTARY_CHAOS_SEED={seed})");
+        Chaos(seed)
+    }
+
+    /// Uniform in `[lo, hi)` milliseconds.
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        Duration::from_millis(lo + x % (hi - lo))
+    }
+}
+
+impl RelayerProcess {
+    /// Waits for the process to exit on its own (a failpoint), up to `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if child.try_wait().unwrap().is_some() {
+                    self.child = None;
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
 }
