@@ -44,7 +44,7 @@ async fn expected_contributor_shares(world: &World, ids: &[u64]) -> BTreeMap<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_requests_are_served_committed_finalized_and_paid() {
-    let _serial = serial();
+    let _serial = serial().await;
     let world = World::start(4000, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
     let home = world.relayer_config(
@@ -197,7 +197,7 @@ async fn pay_many(world: &World, model_id: u64, from: usize, count: usize) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_and_a_node_restart_commit_every_request_exactly_once() {
-    let _serial = serial();
+    let _serial = serial().await;
     let world = World::start(4100, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
     let operator = world.signer("operator").address().to_string();
@@ -326,7 +326,7 @@ async fn kill_9_at_random_points_and_a_node_restart_commit_every_request_exactly
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_attestors_reach_quorum_and_a_different_packet_is_a_dispute() {
-    let _serial = serial();
+    let _serial = serial().await;
     let world = World::start(4200, 400, 2).await;
     let model_id = world.register(&["operator", "attestor2"], 2).await;
     let homes = [

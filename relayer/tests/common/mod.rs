@@ -715,9 +715,9 @@ pub async fn paid_txs(client: &Client, address: &str) -> Vec<PaidTx> {
 
 /// Serializes the live tests of one binary: each runs a node, a relayer and training, and on
 /// two cores their timings should not depend on each other.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// A small deterministic generator for fault timings (xorshift64*); the seed is printed so a
