@@ -393,3 +393,74 @@ async fn two_attestors_reach_quorum_and_a_different_packet_is_a_dispute() {
     }
     assert_eq!(payout.commits(ids[2]).await.unwrap().len(), 2);
 }
+
+/// The engine's own gateway in this process, on `address`, until `stop` fires.
+fn serve_engine(world: &World, address: &str) -> tokio::sync::oneshot::Sender<()> {
+    use tributary_attrib::engine::Engine;
+    use tributary_attrib::serve::{
+        router, serve_with_shutdown, GatewayConfig, ServedModel, Unchecked,
+    };
+    let engine = Engine::open(&world.model_dir, &world.index_dir).unwrap();
+    let app = router(
+        vec![ServedModel {
+            name: "systems".into(),
+            engine,
+        }],
+        std::sync::Arc::new(Unchecked),
+        GatewayConfig::default(),
+    );
+    let listener = std::net::TcpListener::bind(address).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_with_shutdown(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
+    let _serial = serial().await;
+    let world = World::start(4300, 400, 2).await;
+    let model_id = world.register(&["operator"], 1).await;
+    let engine_address = format!("127.0.0.1:{}", 40_000 + world.port_offset + 99);
+    let engine = format!(
+        "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\""
+    );
+    let home = world.relayer_config("operator", 0, &[(model_id, 1)], &engine);
+    let relayer = RelayerProcess::start(&home);
+    relayer.wait_ready().await;
+
+    let prompts: Vec<String> = (0..3).map(prompt).collect();
+    let ids = world.pay(model_id, &prompts).await;
+    // The engine is down: the payer hears so, and the prompt is kept.
+    for (id, p) in ids.iter().zip(&prompts) {
+        let (status, body) = submit(&home.gateway, *id, p).await.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("unavailable"),
+            "{body}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let payout = world.client.payout(&world.payout);
+    for id in &ids {
+        assert_eq!(
+            payout.request(*id).await.unwrap().status,
+            RequestStatus::Open
+        );
+    }
+    assert!(relayer.metric("tributary_relayer_retries_total").await >= 1.0);
+
+    // Back up: every request is attributed from its kept prompt, without the payer resending.
+    let _engine = serve_engine(&world, &engine_address);
+    world.wait_finalized(&ids, Duration::from_secs(90)).await;
+    // The payer reads its completion by request id.
+    let stored = reqwest::get(format!("{}/v1/requests/{}", home.gateway, ids[0]))
+        .await
+        .unwrap();
+    assert_eq!(stored.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&stored.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["packet"]["request_id"], ids[0]);
+}
