@@ -829,6 +829,25 @@ mod tests {
     }
 
     #[test]
+    fn keyring_backend_and_gateway_are_checked() {
+        let mut c = example();
+        c.chain.keyring_backend = "os".into();
+        assert_one_problem(
+            &c,
+            "chain.keyring_backend: must be \"file\" or \"test\", got \"os\"",
+        );
+        let mut c = example();
+        c.gateway.listen = "nowhere".into();
+        assert_one_problem(
+            &c,
+            "gateway.listen: \"nowhere\" is not a host:port socket address, e.g. \"127.0.0.1:8700\"",
+        );
+        let mut c = example();
+        c.gateway.listen = c.telemetry.listen.clone();
+        assert_one_problem(&c, "gateway.listen: must differ from telemetry.listen");
+    }
+
+    #[test]
     fn every_problem_is_reported() {
         let mut c = example();
         c.chain.gas_adjustment = 0.5;

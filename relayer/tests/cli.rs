@@ -92,3 +92,69 @@ fn outbox_status_text_and_json() {
     assert_eq!(json["counts"]["seen"], 1);
     assert_eq!(json["counts"]["committed"], 0);
 }
+
+#[test]
+fn keys_add_recover_and_list_with_the_test_backend() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relayer.toml");
+    let text = std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace(
+            "keyring_dir = \"~/.tributary/relayer/keys\"",
+            &format!("keyring_dir = \"{}\"", dir.path().join("keys").display()),
+        )
+        .replace("keyring_backend = \"file\"", "keyring_backend = \"test\"");
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    // The published test vector: its address is known independently.
+    let mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+                    abandon abandon about";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
+        .args(["keys", "add", "op", "--recover", "--config", config])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{mnemonic}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed = relayer(&["keys", "list", "--config", config]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.starts_with("op  trib19rl4cm2hmr8afy4kldpxz3fka4jguq0a"),
+        "{text}"
+    );
+    // The key file is the owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("keys"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "keyring folder mode {mode:o}");
+    // A second key under the same name is refused.
+    let again = relayer(&["keys", "add", "op", "--config", config]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn status_of_a_stopped_relayer_reads_its_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.redb");
+    Outbox::open(&outbox).unwrap().record_seen(&[], 41).unwrap();
+    let config = dir.path().join("relayer.toml");
+    let text = std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace(
+            "path = \"~/.tributary/relayer/outbox.redb\"",
+            &format!("path = \"{}\"", outbox.display()),
+        )
+        .replace("127.0.0.1:9464", "127.0.0.1:1");
+    std::fs::write(&config, text).unwrap();
+    let out = relayer(&["status", "--json", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["running"], false);
+    assert_eq!(report["scanned_through_height"], 41);
+}

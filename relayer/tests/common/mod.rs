@@ -386,7 +386,19 @@ impl World {
         models: &[(u64, u32)],
         engine: &str,
     ) -> RelayerHome {
-        let home = self.dir.join(format!("relayer-{key}"));
+        self.relayer_config_with(key, slot, models, engine, &Batching::default())
+    }
+
+    /// [`World::relayer_config`] with explicit batching and finalization.
+    pub fn relayer_config_with(
+        &self,
+        key: &str,
+        slot: u16,
+        models: &[(u64, u32)],
+        engine: &str,
+        batching: &Batching,
+    ) -> RelayerHome {
+        let home = self.dir.join(format!("relayer-{key}-{slot}"));
         let keys = home.join("keys");
         let ring = Keyring::open(&keys, Backend::Test).unwrap();
         let dev = self.devnet.key(key).unwrap();
@@ -420,11 +432,11 @@ model_registry = "{registry}"
 listen = "{gateway}"
 
 [batch]
-max_packets = 16
-max_delay_ms = 500
+max_packets = {max_packets}
+max_delay_ms = {max_delay_ms}
 
 [finalize]
-enabled = true
+enabled = {finalize}
 interval_ms = 1000
 
 [telemetry]
@@ -440,6 +452,9 @@ path = "{outbox}"
             payout = self.payout,
             registry = self.registry,
             outbox = home.join("outbox.redb").display(),
+            max_packets = batching.max_packets,
+            max_delay_ms = batching.max_delay_ms,
+            finalize = batching.finalize,
         );
         let config = home.join("relayer.toml");
         std::fs::write(&config, text).unwrap();
@@ -497,6 +512,24 @@ fn train_and_index(
         HexBinary::from_hex(index.index_hash()).unwrap(),
         hex(&params),
     )
+}
+
+/// A relayer's `[batch]` and `[finalize]` settings.
+#[derive(Clone, Debug)]
+pub struct Batching {
+    pub max_packets: u32,
+    pub max_delay_ms: u64,
+    pub finalize: bool,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_packets: 16,
+            max_delay_ms: 500,
+            finalize: true,
+        }
+    }
 }
 
 /// A relayer's files and endpoints.

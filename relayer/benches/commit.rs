@@ -1,0 +1,181 @@
+//! Commit throughput and latency of `tributary-relayer` against a local `tributaryd`.
+//!
+//! A devnet (default one-second blocks), the contracts, a tiny model trained on a curated
+//! datanet, and one relayer process per batching setting. A payer pays `--requests` inferences
+//! (32 per transaction) and sends every prompt to the relayer's gateway as soon as its payment is
+//! in a block; the bench then watches the chain until every request holds its packet.
+//!
+//! Reported per setting: wall time from the first payment to the last commit, packets per
+//! second, packets per commit transaction, fee per packet, and per-request latency from the
+//! payment's confirmation to the block that committed its packet (median and p95). The baseline
+//! is `max_packets = 1` (one packet per transaction); ratios are against it, in the same run.
+//!
+//! ```text
+//! TRIBUTARYD=$(chain/build | tail -n 1) cargo bench -p tributary-relayer --bench commit -- --requests 64
+//! ```
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{paid_txs, prompt, submit_until_served, Batching, RelayerProcess, World};
+use tributary_types::payout::RequestStatus;
+
+struct Run {
+    label: String,
+    requests: usize,
+    wall: Duration,
+    commit_txs: usize,
+    fees: u128,
+    latencies: Vec<Duration>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn run(world: &World, model_id: u64, slot: u16, batching: Batching, requests: usize) -> Run {
+    let key = "operator";
+    let operator = world.signer(key).address().to_string();
+    let txs_before = paid_txs(&world.client, &operator).await.len();
+    let home = world.relayer_config_with(
+        key,
+        slot,
+        &[(model_id, 1)],
+        &world.in_process_engine(),
+        &batching,
+    );
+    let relayer = RelayerProcess::start(&home);
+    relayer.wait_ready().await;
+
+    let start = Instant::now();
+    let mut paid_at: BTreeMap<u64, Instant> = BTreeMap::new();
+    let base = slot as usize * 100_000;
+    let mut submitters = Vec::new();
+    for chunk in (0..requests).collect::<Vec<_>>().chunks(32) {
+        let prompts: Vec<String> = chunk.iter().map(|i| prompt(base + i)).collect();
+        let ids = world.pay(model_id, &prompts).await;
+        let now = Instant::now();
+        for (id, p) in ids.into_iter().zip(prompts) {
+            paid_at.insert(id, now);
+            let gateway = home.gateway.clone();
+            submitters.push(tokio::spawn(async move {
+                submit_until_served(&gateway, id, &p, Duration::from_secs(120)).await;
+            }));
+        }
+    }
+    // Watch for each request's packet: a request leaves `Open` when its (quorum 1) packet is in.
+    let payout = world.client.payout(&world.payout);
+    let mut committed_at: BTreeMap<u64, Instant> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while committed_at.len() < paid_at.len() {
+        assert!(
+            Instant::now() < deadline,
+            "commits did not arrive:\n{}",
+            relayer.log()
+        );
+        for status in [RequestStatus::Attested, RequestStatus::Finalized] {
+            let mut start_after = None;
+            loop {
+                let page = payout
+                    .requests(Some(status), None, start_after, Some(100))
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                start_after = Some(last.id);
+                for r in page {
+                    if paid_at.contains_key(&r.id) {
+                        committed_at.entry(r.id).or_insert_with(Instant::now);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wall = start.elapsed();
+    for s in submitters {
+        s.await.unwrap();
+    }
+    let txs = paid_txs(&world.client, &operator).await;
+    let new: Vec<_> = txs[txs_before..]
+        .iter()
+        .filter(|t| t.new_commits > 0)
+        .collect();
+    let mut latencies: Vec<Duration> = paid_at
+        .iter()
+        .map(|(id, t)| committed_at[id] - *t)
+        .collect();
+    latencies.sort();
+    Run {
+        label: format!("max_packets {:>2}", batching.max_packets),
+        requests,
+        wall,
+        commit_txs: new.len(),
+        fees: new.iter().map(|t| t.fee).sum(),
+        latencies,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut requests = 64usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--requests" {
+            requests = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--requests N");
+        }
+    }
+    eprintln!("starting a devnet and training the model...");
+    // A long challenge window: requests stay `Attested`, nothing but commits is measured.
+    let world = World::start(4600, 1000, 1800).await;
+    let model_id = world.register(&["operator"], 1).await;
+    let settings = [1u32, 16, 64];
+    let mut runs = Vec::new();
+    for (slot, max_packets) in settings.into_iter().enumerate() {
+        eprintln!("measuring max_packets = {max_packets} with {requests} requests...");
+        let batching = Batching {
+            max_packets,
+            max_delay_ms: 500,
+            finalize: false,
+        };
+        runs.push(run(&world, model_id, slot as u16, batching, requests).await);
+    }
+    let baseline_rate = runs[0].requests as f64 / runs[0].wall.as_secs_f64();
+    let baseline_fee = runs[0].fees as f64 / runs[0].requests as f64;
+    println!(
+        "relayer commit benchmark: {requests} requests per setting, 1 s blocks, in-process engine"
+    );
+    println!(
+        "{:<15} {:>8} {:>10} {:>9} {:>11} {:>13} {:>12} {:>12}",
+        "setting",
+        "wall s",
+        "packets/s",
+        "x base",
+        "packets/tx",
+        "fee/packet",
+        "p50 latency",
+        "p95 latency"
+    );
+    for r in &runs {
+        let rate = r.requests as f64 / r.wall.as_secs_f64();
+        let fee = r.fees as f64 / r.requests as f64;
+        println!(
+            "{:<15} {:>8.1} {:>10.2} {:>9.2} {:>11.1} {:>8.0} utrib {:>10.2} s {:>10.2} s   (fee x{:.2} of base)",
+            r.label,
+            r.wall.as_secs_f64(),
+            rate,
+            rate / baseline_rate,
+            r.requests as f64 / r.commit_txs.max(1) as f64,
+            fee,
+            percentile(&r.latencies, 0.5).as_secs_f64(),
+            percentile(&r.latencies, 0.95).as_secs_f64(),
+            fee / baseline_fee,
+        );
+    }
+}
