@@ -85,6 +85,13 @@ pub struct Trained {
     pub report: TrainReport,
 }
 
+impl Trained {
+    /// Trainable parameters of the model.
+    pub fn parameters(&self) -> usize {
+        self.model.num_params()
+    }
+}
+
 /// Splits examples into training and validation sets, deterministically from the seed.
 pub fn split_examples(examples: &[Example], config: &TrainConfig) -> (Vec<usize>, Vec<usize>) {
     let mut order: Vec<usize> = (0..examples.len()).collect();

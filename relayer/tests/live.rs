@@ -424,7 +424,7 @@ async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
     let _serial = serial().await;
     let world = World::start(4300, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
-    let engine_address = format!("127.0.0.1:{}", 40_000 + world.port_offset + 99);
+    let engine_address = format!("127.0.0.1:{}", 20_000 + world.port_offset + 99);
     let engine = format!(
         "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\""
     );

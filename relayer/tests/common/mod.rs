@@ -389,7 +389,8 @@ impl World {
         self.relayer_config_with(key, slot, models, engine, &Batching::default())
     }
 
-    /// [`World::relayer_config`] with explicit batching and finalization.
+    /// [`World::relayer_config`] with explicit batching and finalization. Its ports lie below
+    /// Linux's ephemeral range (32768 and up), where outgoing connections could take them.
     pub fn relayer_config_with(
         &self,
         key: &str,
@@ -405,8 +406,8 @@ impl World {
         if ring.show(key).is_err() {
             ring.add(key, &dev.address, &dev.mnemonic, None).unwrap();
         }
-        let gateway = format!("127.0.0.1:{}", 40_000 + self.port_offset + slot * 10);
-        let telemetry = format!("127.0.0.1:{}", 40_001 + self.port_offset + slot * 10);
+        let gateway = format!("127.0.0.1:{}", 20_000 + self.port_offset + slot * 10);
+        let telemetry = format!("127.0.0.1:{}", 20_001 + self.port_offset + slot * 10);
         let models: String = models
             .iter()
             .map(|(m, v)| format!("[[models]]\nmodel_id = {m}\nversion = {v}\n\n"))
