@@ -53,3 +53,26 @@ ensure_wasm_opt() {
   fi
   export WASM_OPT
 }
+
+# The Debian packages whose files the demo's datanets are built from.
+DEMO_PACKAGES="manpages-dev fortunes"
+
+ensure_demo_corpora() {
+  local missing=()
+  [ -d /usr/share/man/man2 ] && [ -n "$(ls /usr/share/man/man2 2>/dev/null)" ] || missing+=(manpages-dev)
+  [ -f /usr/share/games/fortunes/computers ] || missing+=(fortunes)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing the demo's corpora from Debian: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    # Slim images exclude /usr/share/man from packages; the demo needs those files.
+    if [ -f /etc/dpkg/dpkg.cfg.d/docker ] || [ -f /etc/dpkg/dpkg.cfg.d/excludes ]; then
+      echo "note: this image's dpkg config excludes documentation; installing manual pages regardless" >&2
+      for f in /etc/dpkg/dpkg.cfg.d/docker /etc/dpkg/dpkg.cfg.d/excludes; do
+        [ -f "$f" ] && $sudo sed -i 's|^path-exclude[= ]/usr/share/man|#&|' "$f"
+      done
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends --reinstall "${missing[@]}" >/dev/null
+  fi
+}
