@@ -92,7 +92,7 @@ impl Plan {
                     .with_n_heads(4)
                     .with_d_ff(256)
                     .with_context(64),
-                steps: 300,
+                steps: 600,
                 native: 6,
                 cw20: 2,
                 max_tokens: 64,

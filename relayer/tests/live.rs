@@ -429,6 +429,30 @@ async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
         "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\""
     );
     let home = world.relayer_config("operator", 0, &[(model_id, 1)], &engine);
+
+    // Pointed at the wrong chain, the relayer refuses to start and says why.
+    let wrong = home.config.with_file_name("wrong-chain.toml");
+    let text = std::fs::read_to_string(&home.config).unwrap();
+    std::fs::write(
+        &wrong,
+        text.replace(&world.devnet.chain_id, "some-other-chain"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
+        .args(["start", "--config"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "node is on chain \"{}\", the configuration expects \"some-other-chain\"",
+            world.devnet.chain_id
+        )),
+        "{stderr}"
+    );
+
     let relayer = RelayerProcess::start(&home);
     relayer.wait_ready().await;
 
