@@ -1,0 +1,106 @@
+// The generated clients against a live devnet (TRIBUTARY_DEVNET_HOME, started by ci/test):
+// a datanet created, contributed to and reviewed through DatanetClient, read back through
+// DatanetQueryClient; the registry and payout query clients read their configuration; a
+// message composer's message signed by hand.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { CosmWasmClient, SigningCosmWasmClient } from "@cosmjs/cosmwasm-stargate";
+import { DirectSecp256k1HdWallet } from "@cosmjs/proto-signing";
+import { GasPrice } from "@cosmjs/stargate";
+import { contracts } from "../src";
+
+const home = process.env.TRIBUTARY_DEVNET_HOME;
+assert.ok(home, "set TRIBUTARY_DEVNET_HOME to a running devnet's home");
+const devnet = JSON.parse(readFileSync(join(home, "devnet.json"), "utf8"));
+const deployment = JSON.parse(readFileSync(join(home, "deployment.json"), "utf8"));
+const rpc: string = devnet.nodes[0].rpc_url;
+const gasPrice = GasPrice.fromString(`${devnet.params.fees.average}${devnet.params.denom}`);
+
+async function signer(name: string) {
+  const key = devnet.keys.find((k: { name: string }) => k.name === name);
+  const wallet = await DirectSecp256k1HdWallet.fromMnemonic(key.mnemonic, { prefix: "trib" });
+  const [account] = await wallet.getAccounts();
+  const client = await SigningCosmWasmClient.connectWithSigner(rpc, wallet, { gasPrice });
+  return { address: account.address, client };
+}
+
+function attribute(result: { events: readonly { type: string; attributes: readonly { key: string; value: string }[] }[] }, key: string): string {
+  const found = result.events
+    .filter((e) => e.type === "wasm")
+    .flatMap((e) => e.attributes)
+    .find((a) => a.key === key);
+  assert.ok(found, `no ${key} attribute`);
+  return found.value;
+}
+
+test("the generated datanet clients create, contribute, review and read back", async () => {
+  const curator = await signer("curator");
+  const contributor = await signer("contributor2");
+  const owner = new contracts.Datanet.DatanetClient(curator.client, curator.address, deployment.contracts.datanet);
+  const created = await owner.createDatanet({
+    name: "ts-clients",
+    description: "created through the generated client",
+    domainTags: ["typescript"],
+    license: "CC0-1.0",
+    policy: "curator_review",
+    curators: [],
+    maxContributionBytes: 4096,
+  });
+  const datanetId = Number(attribute(created, "datanet_id"));
+
+  const text = "generated clients keep integrators honest";
+  const contentHash = createHash("sha256").update(text).digest("hex");
+  const asContributor = new contracts.Datanet.DatanetClient(contributor.client, contributor.address, deployment.contracts.datanet);
+  const contributed = await asContributor.contribute({
+    datanetId,
+    contentHash,
+    sizeBytes: text.length,
+    uri: `tributary://blobs/${contentHash}`,
+    mediaType: "text/plain",
+  });
+  const contributionId = Number(attribute(contributed, "contribution_id"));
+  await owner.review({ contributionId, decision: "accept" });
+
+  const reader = new contracts.Datanet.DatanetQueryClient(await CosmWasmClient.connect(rpc), deployment.contracts.datanet);
+  const datanet = await reader.datanet({ datanetId });
+  assert.equal(datanet.name, "ts-clients");
+  assert.equal(datanet.accepted_count, 1);
+  const contribution = await reader.contribution({ contributionId });
+  assert.equal(contribution.status, "accepted");
+  assert.equal(contribution.content_hash, contentHash);
+  assert.equal(contribution.contributor, contributor.address);
+
+  // A contract error reaches the caller as the contract's own text.
+  await assert.rejects(
+    asContributor.contribute({ datanetId, contentHash, sizeBytes: text.length, uri: `tributary://blobs/${contentHash}`, mediaType: "text/plain" }),
+    /already contribution/,
+  );
+});
+
+test("the generated query clients and message composers work against the chain", async () => {
+  const reader = await CosmWasmClient.connect(rpc);
+  const payout = new contracts.Payout.PayoutQueryClient(reader, deployment.contracts.payout);
+  const config = await payout.config();
+  assert.equal(config.datanet_contract, deployment.contracts.datanet);
+  const registry = new contracts.ModelRegistry.ModelRegistryQueryClient(reader, deployment.contracts.model_registry);
+  const registryConfig = await registry.config();
+  assert.equal(registryConfig.datanet_contract, deployment.contracts.datanet);
+
+  // A composed message, signed and broadcast as any Cosmos message.
+  const curator = await signer("curator");
+  const composer = new contracts.Datanet.DatanetMsgComposer(curator.address, deployment.contracts.datanet);
+  const msg = composer.createDatanet({
+    name: "ts-composed",
+    description: "from a message composer",
+    domainTags: ["typescript"],
+    license: "CC0-1.0",
+    policy: "open",
+    curators: [],
+    maxContributionBytes: 4096,
+  });
+  const result = await curator.client.signAndBroadcast(curator.address, [msg], "auto");
+  assert.equal(result.code, 0);
+});
