@@ -76,3 +76,14 @@ ensure_demo_corpora() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends --reinstall "${missing[@]}" >/dev/null
   fi
 }
+
+# Debian's Chromium, which the web app's browser test drives (Playwright cannot download its own).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null; then
+    step "installing chromium from Debian (for the web app's browser test)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+}

@@ -722,6 +722,21 @@ pub async fn run(args: Args) -> Result<bool> {
             home.join("chain-info.json"),
             serde_json::to_vec_pretty(&info)?,
         )?;
+        // The web app's config.json: chain, contracts, store and the gateway of each model.
+        let web = serde_json::json!({
+            "chain": info,
+            "contracts": contracts,
+            "store": store_url,
+            "gateways": models
+                .iter()
+                .zip(&gateways)
+                .map(|(m, g)| (m.report.id.to_string(), g.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        });
+        std::fs::write(
+            home.join("web-config.json"),
+            serde_json::to_vec_pretty(&web)?,
+        )?;
         println!("\nThe network keeps running (ctrl-c stops it):");
         println!("  RPC            {}", devnet.rpc_url());
         println!("  REST           {rest}");
@@ -740,6 +755,10 @@ pub async fn run(args: Args) -> Result<bool> {
         println!(
             "  Keplr chain    {}",
             home.join("chain-info.json").display()
+        );
+        println!(
+            "  web app        copy {} to web/dist/config.json",
+            home.join("web-config.json").display()
         );
         tributary_attrib::serve::shutdown_signal().await;
     }

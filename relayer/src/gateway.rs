@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tributary_attrib::serve::CompletionRequest;
 use tributary_client::Error as ChainError;
 use tributary_types::payout::RequestStatus;
@@ -74,12 +75,18 @@ impl From<EngineCallError> for Refusal {
     }
 }
 
-/// The gateway's routes.
+/// The gateway's routes. Any origin may call them: a payer's web app runs wherever it is
+/// served, and the on-chain payment, not the origin, decides what is served.
 pub fn gateway_router(relayer: Arc<Relayer>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE]);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/completions", post(complete))
         .route("/v1/requests/{request_id}", get(stored))
+        .layer(cors)
         .with_state(relayer)
 }
 

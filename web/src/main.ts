@@ -1,0 +1,459 @@
+// The Tributary web app: contributors, curators, model developers and paying users, each with
+// the Keplr wallet they already have.
+import "./style.css";
+import type { ExecuteResult } from "@cosmjs/cosmwasm-stargate";
+import { toUtf8 } from "@cosmjs/encoding";
+import { AppConfig, loadConfig, readableError, Reader, sha256Hex, upload, Wallet } from "./chain";
+
+type Child = Node | string | null | undefined | false;
+
+/** A DOM element with attributes (on* as listeners) and children. */
+function h(tag: string, attrs: Record<string, unknown> = {}, ...children: Child[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on") && typeof v === "function") {
+      el.addEventListener(k.slice(2), v as EventListener);
+    } else if (v !== undefined && v !== null && v !== false) {
+      el.setAttribute(k, String(v));
+    }
+  }
+  for (const c of children) {
+    if (c !== null && c !== undefined && c !== false) {
+      el.append(c);
+    }
+  }
+  return el;
+}
+
+const state: { config?: AppConfig; reader?: Reader; wallet?: Wallet; view: string } = { view: "datanets" };
+const main = () => document.getElementById("view") as HTMLElement;
+
+/** Shows a signed action's pending state, then its hash or a readable error. */
+async function signed(label: string, action: () => Promise<ExecuteResult>): Promise<ExecuteResult | undefined> {
+  const log = document.getElementById("tx-log") as HTMLElement;
+  const row = h("div", { class: "tx pending", "data-testid": "tx-status" }, `${label}: waiting for signature and block…`);
+  log.prepend(row);
+  try {
+    const result = await action();
+    row.className = "tx ok";
+    row.replaceChildren(`${label}: included in block ${result.height}, tx `, h("code", { "data-testid": "tx-hash" }, result.transactionHash));
+    return result;
+  } catch (e) {
+    row.className = "tx error";
+    row.replaceChildren(`${label} failed: ${readableError(e)}`);
+    return undefined;
+  }
+}
+
+function needWallet(): Wallet | undefined {
+  if (!state.wallet) {
+    main().prepend(h("p", { class: "warning" }, "Connect Keplr first."));
+  }
+  return state.wallet;
+}
+
+function wasmAttribute(result: ExecuteResult, key: string): string | undefined {
+  return result.events
+    .filter((e) => e.type === "wasm")
+    .flatMap((e) => e.attributes)
+    .find((a) => a.key === key)?.value;
+}
+
+async function renderHeader(): Promise<void> {
+  const header = document.getElementById("wallet") as HTMLElement;
+  if (!state.wallet || !state.reader) {
+    header.replaceChildren(h("button", { onclick: connect, "data-testid": "connect" }, "Connect Keplr"));
+    return;
+  }
+  const denom = state.config!.chain.currencies[0].coinMinimalDenom;
+  const balance = await state.wallet.signing.getBalance(state.wallet.address, denom);
+  const token = await state.reader.cosmwasm
+    .queryContractSmart(state.config!.contracts.cw20, { balance: { address: state.wallet.address } })
+    .catch(() => ({ balance: "0" }));
+  header.replaceChildren(
+    h("span", { class: "address", "data-testid": "address" }, state.wallet.address),
+    h("span", { class: "balance", "data-testid": "balance" }, `${balance.amount} ${denom}`),
+    h("span", { class: "balance" }, `${token.balance} TRC`),
+  );
+}
+
+async function connect(): Promise<void> {
+  try {
+    state.wallet = await Wallet.connect(state.config!);
+    await renderHeader();
+    await show(state.view);
+  } catch (e) {
+    (document.getElementById("wallet") as HTMLElement).append(h("p", { class: "error" }, readableError(e)));
+  }
+}
+
+// ---- contributors -------------------------------------------------------------------------
+
+async function datanetsView(): Promise<HTMLElement> {
+  const reader = state.reader!;
+  const { datanets } = await reader.datanet.datanets({ limit: 30 });
+  const search = h("input", { placeholder: "search name, description or tag", "data-testid": "search" }) as HTMLInputElement;
+  const list = h("div", { class: "cards" });
+  const draw = () => {
+    const q = search.value.toLowerCase();
+    list.replaceChildren(
+      ...datanets
+        .filter((d) => !q || `${d.name} ${d.description} ${d.domain_tags.join(" ")}`.toLowerCase().includes(q))
+        .map((d) => {
+          const file = h("input", { type: "file", "data-testid": `file-${d.id}` }) as HTMLInputElement;
+          return h(
+            "div",
+            { class: "card", "data-testid": `datanet-${d.id}` },
+            h("h3", {}, `#${d.id} ${d.name}`),
+            h("p", {}, d.description),
+            h("p", { class: "tags" }, ...d.domain_tags.map((t) => h("span", { class: "tag" }, t))),
+            h("p", {}, `${d.accepted_count} accepted of ${d.contribution_count}, version ${d.latest_version}, ${d.policy}`),
+            file,
+            h("button", { onclick: () => contribute(d.id, file), "data-testid": `contribute-${d.id}` }, "Hash, upload and contribute"),
+          );
+        }),
+    );
+  };
+  search.addEventListener("input", draw);
+  draw();
+  const mine = state.wallet ? await myContributions() : h("p", {}, "Connect Keplr to see your contributions.");
+  return h("section", {}, h("h2", {}, "Datanets"), search, list, mine);
+}
+
+async function contribute(datanetId: number, input: HTMLInputElement): Promise<void> {
+  const wallet = needWallet();
+  const file = input.files?.[0];
+  if (!wallet || !file) {
+    return;
+  }
+  const bytes = await file.arrayBuffer();
+  const hash = await sha256Hex(bytes);
+  try {
+    await upload(state.config!.store, hash, bytes);
+  } catch (e) {
+    main().prepend(h("p", { class: "error" }, readableError(e)));
+    return;
+  }
+  await signed(`Contribute ${file.name}`, () =>
+    wallet.datanet.contribute({
+      datanetId,
+      contentHash: hash,
+      sizeBytes: bytes.byteLength,
+      uri: `${state.config!.store.replace(/\/$/, "")}/blobs/${hash}`,
+      mediaType: file.type || "application/octet-stream",
+      metadata: JSON.stringify({ file_name: file.name }),
+    }),
+  );
+  await show("datanets");
+}
+
+async function myContributions(): Promise<HTMLElement> {
+  const wallet = state.wallet!;
+  const reader = state.reader!;
+  const { contributions } = await reader.datanet.contributionsByContributor({ contributor: wallet.address, limit: 50 });
+  const { balances } = await reader.payout.balances({ address: wallet.address });
+  return h(
+    "div",
+    { "data-testid": "my-contributions" },
+    h("h3", {}, "My contributions"),
+    table(
+      ["id", "datanet", "status", "usage", "reason"],
+      contributions.map((c) => [String(c.id), String(c.datanet_id), c.status, String(c.usage_count), c.reason ?? ""]),
+    ),
+    earnings(balances),
+  );
+}
+
+function earnings(balances: { asset: unknown; amount: string }[]): HTMLElement {
+  const wallet = state.wallet!;
+  return h(
+    "div",
+    { class: "earnings", "data-testid": "earnings" },
+    h("h3", {}, "Claimable earnings"),
+    balances.length === 0
+      ? h("p", {}, "Nothing to claim yet.")
+      : table(["asset", "amount"], balances.map((b) => [assetName(b.asset), b.amount])),
+    h(
+      "button",
+      {
+        "data-testid": "claim",
+        disabled: balances.length === 0 || undefined,
+        onclick: async () => {
+          await signed("Claim", () => wallet.payout.claim());
+          await renderHeader();
+          await show(state.view);
+        },
+      },
+      "Claim",
+    ),
+  );
+}
+
+function assetName(asset: unknown): string {
+  const a = asset as { native?: { denom: string }; cw20?: { address: string } };
+  return a.native?.denom ?? (a.cw20 ? `cw20 ${a.cw20.address}` : JSON.stringify(asset));
+}
+
+// ---- curators -------------------------------------------------------------------------------
+
+async function curateView(): Promise<HTMLElement> {
+  const wallet = needWallet();
+  if (!wallet) {
+    return h("section", {}, h("h2", {}, "Curate"));
+  }
+  const reader = state.reader!;
+  const { datanets } = await reader.datanet.datanets({ limit: 30 });
+  const sections: HTMLElement[] = [];
+  for (const d of datanets) {
+    const allowed = d.owner === wallet.address || (await reader.datanet.curators({ datanetId: d.id })).includes(wallet.address);
+    if (!allowed) {
+      continue;
+    }
+    const { contributions } = await reader.datanet.contributions({ datanetId: d.id, status: "pending", limit: 50 });
+    sections.push(
+      h(
+        "div",
+        { class: "card", "data-testid": `queue-${d.id}` },
+        h("h3", {}, `#${d.id} ${d.name}: ${contributions.length} pending`),
+        ...contributions.map((c) => {
+          const reason = h("input", { placeholder: "reason (required to reject)", "data-testid": `reason-${c.id}` }) as HTMLInputElement;
+          const review = (decision: "accept" | "reject") =>
+            signed(`${decision} contribution ${c.id}`, () =>
+              wallet.datanet.review({ contributionId: c.id, decision, reason: reason.value || undefined }),
+            ).then(() => show("curate"));
+          return h(
+            "div",
+            { class: "pending-row", "data-testid": `pending-${c.id}` },
+            h("a", { href: c.uri, target: "_blank" }, `#${c.id}`),
+            ` ${c.size_bytes} bytes from ${c.contributor} `,
+            h("button", { onclick: () => review("accept"), "data-testid": `accept-${c.id}` }, "Accept"),
+            reason,
+            h("button", { onclick: () => review("reject"), "data-testid": `reject-${c.id}` }, "Reject"),
+          );
+        }),
+        h(
+          "button",
+          {
+            "data-testid": `snapshot-${d.id}`,
+            onclick: () =>
+              signed(`Snapshot datanet ${d.id}`, () => wallet.datanet.snapshot({ datanetId: d.id })).then(() => show("curate")),
+          },
+          `Snapshot version ${d.latest_version + 1}`,
+        ),
+      ),
+    );
+  }
+  return h("section", {}, h("h2", {}, "Curate"), ...(sections.length ? sections : [h("p", {}, "You curate no datanet.")]));
+}
+
+// ---- model developers -----------------------------------------------------------------------
+
+async function modelsView(): Promise<HTMLElement> {
+  const reader = state.reader!;
+  const wallet = state.wallet;
+  const { models } = wallet
+    ? await reader.registry.modelsByOwner({ owner: wallet.address, limit: 30 })
+    : await reader.registry.models({ limit: 30 });
+  const cards: HTMLElement[] = [];
+  for (const m of models) {
+    const { versions } = await reader.registry.versions({ modelId: m.id, limit: 10 });
+    cards.push(
+      h(
+        "div",
+        { class: "card" },
+        h("h3", {}, `#${m.id} ${m.name}`),
+        h("p", {}, m.description),
+        table(
+          ["version", "price", "split (contributors/developer/operator/protocol bps)", "lineage", "quorum"],
+          versions.map((v) => [
+            String(v.version),
+            `${v.price.amount} ${assetName(v.price.asset)}`,
+            `${v.split.contributors_bps}/${v.split.developer_bps}/${v.split.operator_bps}/${v.split.protocol_bps}`,
+            v.lineage.map((l) => `datanet ${l.datanet_id}@${l.version}`).join(", "),
+            `${v.quorum} of ${v.attestors.length}`,
+          ]),
+        ),
+      ),
+    );
+  }
+  const title = wallet ? "My models" : "Models";
+  const earned = wallet ? earnings((await reader.payout.balances({ address: wallet.address })).balances) : null;
+  return h("section", {}, h("h2", {}, title), ...(cards.length ? cards : [h("p", {}, "No models.")]), earned);
+}
+
+// ---- users ----------------------------------------------------------------------------------
+
+async function inferView(): Promise<HTMLElement> {
+  const reader = state.reader!;
+  const { models } = await reader.registry.models({ limit: 30 });
+  const options: HTMLElement[] = [];
+  for (const m of models) {
+    const { versions } = await reader.registry.versions({ modelId: m.id, limit: 10 });
+    for (const v of versions.filter((v) => !v.deprecated)) {
+      options.push(h("option", { value: `${m.id}/${v.version}` }, `${m.name} v${v.version}: ${v.price.amount} ${assetName(v.price.asset)}`));
+    }
+  }
+  const select = h("select", { "data-testid": "model" }, ...options) as HTMLSelectElement;
+  const prompt = h("textarea", { rows: 3, "data-testid": "prompt", placeholder: "Your prompt" }) as HTMLTextAreaElement;
+  const result = h("div", { "data-testid": "result" });
+  const run = async () => {
+    const wallet = needWallet();
+    if (!wallet || !prompt.value) {
+      return;
+    }
+    const [modelId, version] = select.value.split("/").map(Number);
+    const v = await reader.registry.modelVersion({ modelId, version });
+    const promptHash = await sha256Hex(toUtf8(prompt.value).buffer as ArrayBuffer);
+    const asset = v.price.asset as unknown as { native?: { denom: string }; cw20?: { address: string } };
+    const paid = await signed(`Pay for an inference of model ${modelId} v${version}`, () =>
+      asset.native
+        ? wallet.payout.requestInference({ modelId, version, promptHash }, "auto", undefined, [
+            { denom: asset.native.denom, amount: v.price.amount },
+          ])
+        : wallet.signing.execute(
+            wallet.address,
+            asset.cw20!.address,
+            {
+              send: {
+                contract: state.config!.contracts.payout,
+                amount: v.price.amount,
+                msg: btoa(JSON.stringify({ request_inference: { model_id: modelId, version, prompt_hash: promptHash } })),
+              },
+            },
+            "auto",
+          ),
+    );
+    if (!paid) {
+      return;
+    }
+    const requestId = Number(wasmAttribute(paid, "request_id"));
+    const gateway = state.config!.gateways[String(modelId)];
+    result.replaceChildren(h("p", {}, `Request ${requestId} paid; asking the relayer at ${gateway}…`));
+    const response = await fetch(`${gateway}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ request_id: requestId, prompt: prompt.value, max_tokens: 48 }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      result.replaceChildren(h("p", { class: "error" }, `The relayer answered ${response.status}: ${body.error}`));
+      return;
+    }
+    result.replaceChildren(completionView(requestId, paid.transactionHash, body));
+    await showPassages(body);
+    await renderHeader();
+  };
+  return h(
+    "section",
+    {},
+    h("h2", {}, "Pay for an inference"),
+    select,
+    prompt,
+    h("button", { onclick: run, "data-testid": "pay" }, "Pay and ask"),
+    result,
+  );
+}
+
+interface Completion {
+  completion: string;
+  attribution: { top: { contribution_id: number; contributor: string; score: number; share_bps?: number }[] };
+}
+
+function completionView(requestId: number, payTx: string, body: Completion): HTMLElement {
+  const top = body.attribution.top.filter((t) => t.share_bps);
+  const max = Math.max(1, ...top.map((t) => t.share_bps ?? 0));
+  return h(
+    "div",
+    { class: "card", "data-testid": "completion" },
+    h("h3", {}, `Request ${requestId}`),
+    h("pre", { "data-testid": "completion-text" }, body.completion),
+    h("h4", {}, "Attribution: the contributions that shaped this answer"),
+    h(
+      "div",
+      { class: "bars", "data-testid": "attribution" },
+      ...top.map((t) =>
+        h(
+          "div",
+          { class: "bar-row" },
+          h("span", { class: "bar-label" }, `#${t.contribution_id} ${t.contributor.slice(0, 12)}…`),
+          h("span", { class: "bar", style: `width:${(100 * (t.share_bps ?? 0)) / max}%` }),
+          h("span", { class: "bar-value" }, `${((t.share_bps ?? 0) / 100).toFixed(2)}%`),
+        ),
+      ),
+    ),
+    h("p", {}, "Paid in tx ", h("code", {}, payTx), "; the relayer commits this attribution on chain, and contributors are paid once its challenge window passes."),
+  );
+}
+
+/** The top contributions' text, read from the content store by their on-chain URI. */
+async function showPassages(body: Completion): Promise<void> {
+  const rows: string[][] = [];
+  for (const t of body.attribution.top.filter((t) => t.share_bps)) {
+    const c = await state.reader!.datanet.contribution({ contributionId: t.contribution_id });
+    const text = await fetch(c.uri)
+      .then((r) => (r.ok ? r.text() : `(the store answered ${r.status})`))
+      .catch(() => "(the content store is unreachable)");
+    rows.push([`#${t.contribution_id}`, t.contributor, `${((t.share_bps ?? 0) / 100).toFixed(2)}%`, text.slice(0, 160)]);
+  }
+  document
+    .querySelector("[data-testid=completion]")
+    ?.append(h("h4", {}, "Top passages"), h("div", { "data-testid": "passages" }, table(["contribution", "contributor", "weight", "passage"], rows)));
+}
+
+// ---- shell ----------------------------------------------------------------------------------
+
+function table(head: string[], rows: string[][]): HTMLElement {
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", {}, c)))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+  );
+}
+
+const views: Record<string, () => Promise<HTMLElement>> = {
+  datanets: datanetsView,
+  curate: curateView,
+  models: modelsView,
+  infer: inferView,
+};
+
+async function show(view: string): Promise<void> {
+  state.view = view;
+  for (const tab of document.querySelectorAll("nav button")) {
+    tab.classList.toggle("active", (tab as HTMLElement).dataset.view === view);
+  }
+  main().replaceChildren(h("p", {}, "Loading…"));
+  try {
+    main().replaceChildren(await views[view]());
+  } catch (e) {
+    main().replaceChildren(h("p", { class: "error" }, readableError(e)));
+  }
+}
+
+async function start(): Promise<void> {
+  const app = document.getElementById("app") as HTMLElement;
+  try {
+    state.config = await loadConfig();
+    state.reader = await Reader.connect(state.config);
+  } catch (e) {
+    app.replaceChildren(h("p", { class: "error" }, `Cannot reach the network: ${readableError(e)}`));
+    return;
+  }
+  app.replaceChildren(
+    h("header", {}, h("h1", {}, "Tributary"), h("span", { class: "chain" }, state.config.chain.chainId), h("div", { id: "wallet" })),
+    h(
+      "nav",
+      {},
+      ...Object.entries({ datanets: "Datanets", curate: "Curate", models: "Models", infer: "Inference" }).map(([v, label]) =>
+        h("button", { "data-view": v, "data-testid": `tab-${v}`, onclick: () => show(v) }, label),
+      ),
+    ),
+    h("main", { id: "view" }),
+    h("aside", { id: "tx-log" }),
+  );
+  await renderHeader();
+  await show("datanets");
+}
+
+void start();
