@@ -83,8 +83,7 @@ impl EngineBackend for InProcessEngine {
         &self,
         request: &CompletionRequest,
     ) -> Result<CompletionResponse, EngineCallError> {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))?;
+        let body = encode(request)?;
         let http = Request::post("/v1/completions")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body))
@@ -134,8 +133,7 @@ impl EngineBackend for HttpEngine {
         &self,
         request: &CompletionRequest,
     ) -> Result<CompletionResponse, EngineCallError> {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))?;
+        let body = encode(request)?;
         let response = self
             .http
             .post(format!("{}/v1/completions", self.url))
@@ -151,6 +149,11 @@ impl EngineBackend for HttpEngine {
             .map_err(|e| EngineCallError::Unavailable(format!("{}: {e}", self.url)))?;
         decode(status, &bytes)
     }
+}
+
+fn encode(request: &CompletionRequest) -> Result<Vec<u8>, EngineCallError> {
+    serde_json::to_vec(request)
+        .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))
 }
 
 /// A gateway answer: the response on 200, the engine's `{"error": ...}` text otherwise.
