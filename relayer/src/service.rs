@@ -439,7 +439,7 @@ impl Relayer {
         let counts = self.outbox.counts()?;
         self.metrics.observe_outbox(&counts, in_flight.len());
         if !in_flight.is_empty() {
-            return self.settle(in_flight).await;
+            return self.settle(in_flight, single).await;
         }
         let max = self.config.batch.max_packets as usize;
         let ready = self.outbox.ready_to_commit(max)?;
@@ -471,7 +471,11 @@ impl Relayer {
     }
 
     /// Settles the oldest broadcast: confirmed, failed in its block, or timed out unseen.
-    async fn settle(&self, in_flight: Vec<crate::outbox::InFlightTx>) -> Result<Step, RunError> {
+    async fn settle(
+        &self,
+        in_flight: Vec<crate::outbox::InFlightTx>,
+        single: &mut usize,
+    ) -> Result<Step, RunError> {
         let latest = self.client.latest_height().await?;
         self.metrics.chain_ok();
         let mut waiting = false;
@@ -511,7 +515,10 @@ impl Relayer {
                     // Its fee is spent; the packets go back and are tried again, one at a time
                     // if a batch, so a bad packet cannot hold the others back.
                     tracing::warn!(tx = %tx.tx_hash, error = %e, "commit failed in its block");
-                    self.outbox.revert_to_attributed(&tx.tx_hash)?;
+                    let ids = self.outbox.revert_to_attributed(&tx.tx_hash)?;
+                    if ids.len() > 1 {
+                        *single = (*single).max(ids.len());
+                    }
                     self.metrics.retries.inc();
                 }
                 TxLookup::NotFound if latest > tx.timeout_height => {

@@ -36,13 +36,19 @@ async function signed(label: string, action: () => Promise<ExecuteResult>): Prom
   try {
     const result = await action();
     row.className = "tx ok";
-    row.replaceChildren(`${label}: included in block ${result.height}, tx `, h("code", { "data-testid": "tx-hash" }, result.transactionHash));
+    row.replaceChildren(`${label}: included in block ${result.height}, tx `, txLink(result.transactionHash));
     return result;
   } catch (e) {
     row.className = "tx error";
     row.replaceChildren(`${label} failed: ${readableError(e)}`);
     return undefined;
   }
+}
+
+/** A transaction hash linking to the node's REST view of it. */
+function txLink(hash: string): HTMLElement {
+  const rest = state.config!.chain.rest.replace(/\/$/, "");
+  return h("a", { href: `${rest}/cosmos/tx/v1beta1/txs/${hash}`, target: "_blank", rel: "noopener" }, h("code", { "data-testid": "tx-hash" }, hash));
 }
 
 function needWallet(): Wallet | undefined {
@@ -381,7 +387,7 @@ function completionView(requestId: number, payTx: string, body: Completion): HTM
         ),
       ),
     ),
-    h("p", {}, "Paid in tx ", h("code", {}, payTx), "; the relayer commits this attribution on chain, and contributors are paid once its challenge window passes."),
+    h("p", {}, "Paid in tx ", txLink(payTx), "; the relayer commits this attribution on chain, and contributors are paid once its challenge window passes."),
   );
 }
 
