@@ -702,7 +702,7 @@ pub async fn run(args: Args) -> Result<bool> {
     report.actors = actors;
     steps.end("verify, claim, report");
     report.steps = steps.done.clone();
-    report.generated_at = now_rfc3339();
+    report.generated_at = cosmrs::tendermint::Time::now().to_rfc3339();
 
     let json = home.join("report.json");
     let html = home.join("report.html");
@@ -790,32 +790,6 @@ fn init_logs(path: &Path) -> Result<()> {
         .with_writer(std::sync::Mutex::new(file))
         .init();
     Ok(())
-}
-
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let t = cosmwasm_std::Timestamp::from_seconds(secs);
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
-    let days = (t.seconds() / 86_400) as i64;
-    let rem = t.seconds() % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn bank_send(

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use thiserror::Error;
+use tributary_client::Decimal;
 
 /// The payout contract's cap on packets per `CommitAttribution` (`MAX_PACKETS_PER_COMMIT`).
 ///
@@ -133,8 +135,8 @@ impl ChainConfig {
 /// A gas price: amount per unit of gas in `denom`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GasPrice {
-    /// The decimal amount, e.g. `0.025`.
-    pub amount: f64,
+    /// The decimal amount, e.g. `0.025`, exact as the client computes fees with it.
+    pub amount: Decimal,
     /// The fee denom, e.g. `utrib`.
     pub denom: String,
 }
@@ -151,10 +153,9 @@ impl GasPrice {
                 "{s:?} must start with an amount, e.g. \"0.025utrib\""
             ));
         }
-        let amount: f64 = amount
-            .parse()
+        let amount = Decimal::from_str(amount)
             .map_err(|_| format!("{s:?} has an unreadable amount {amount:?}"))?;
-        if !amount.is_finite() || amount <= 0.0 {
+        if amount.is_zero() {
             return Err(format!("{s:?} must have an amount above zero"));
         }
         if !is_valid_denom(denom) {
@@ -587,7 +588,7 @@ mod tests {
         assert_eq!(
             config.chain.parsed_gas_price().unwrap(),
             GasPrice {
-                amount: 0.025,
+                amount: Decimal::from_str("0.025").unwrap(),
                 denom: "utrib".into()
             }
         );

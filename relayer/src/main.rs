@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tributary_client::Signer;
-use tributary_keyring::{Backend, Keyring};
+use tributary_keyring::Keyring;
 use tributary_relayer::config::Config;
 use tributary_relayer::metrics::StatusReport;
 use tributary_relayer::outbox::{Outbox, OutboxCounts};
@@ -177,11 +177,6 @@ fn load_config(path: &std::path::Path) -> Result<Config> {
     Ok(config)
 }
 
-fn keyring(config: &Config) -> Result<Keyring> {
-    let backend: Backend = config.chain.keyring_backend.parse()?;
-    Ok(Keyring::open(&config.chain.keyring_dir, backend)?)
-}
-
 fn keys(command: KeysCommand) -> Result<ExitCode> {
     match command {
         KeysCommand::Add {
@@ -190,7 +185,7 @@ fn keys(command: KeysCommand) -> Result<ExitCode> {
             recover,
         } => {
             let config = load_config(&config)?;
-            let ring = keyring(&config)?;
+            let ring = runner::open_keyring(&config)?;
             let generated = (!recover).then(Keyring::generate_mnemonic);
             let mnemonic = match &generated {
                 Some(m) => m.to_string(),
@@ -219,7 +214,7 @@ fn keys(command: KeysCommand) -> Result<ExitCode> {
         }
         KeysCommand::List { config } => {
             let config = load_config(&config)?;
-            for key in keyring(&config)?.list()? {
+            for key in runner::open_keyring(&config)?.list()? {
                 println!("{}  {}", key.name, key.address);
             }
             Ok(ExitCode::SUCCESS)

@@ -44,6 +44,12 @@ pub enum RunnerError {
     Outbox(#[from] crate::outbox::OutboxError),
 }
 
+/// The keyring `[chain] keyring_dir` and `keyring_backend` name.
+pub fn open_keyring(config: &Config) -> Result<Keyring, tributary_keyring::Error> {
+    let backend: Backend = config.chain.keyring_backend.parse()?;
+    Keyring::open(&config.chain.keyring_dir, backend)
+}
+
 /// The signing key named by `[chain] key`, read from the configured keyring.
 pub fn load_signer(config: &Config) -> Result<Signer, RunnerError> {
     let name = config.chain.key.clone();
@@ -51,8 +57,7 @@ pub fn load_signer(config: &Config) -> Result<Signer, RunnerError> {
         name: name.clone(),
         source,
     };
-    let backend: Backend = config.chain.keyring_backend.parse().map_err(key_error)?;
-    let keyring = Keyring::open(&config.chain.keyring_dir, backend).map_err(key_error)?;
+    let keyring = open_keyring(config).map_err(key_error)?;
     let passphrase = std::env::var("TRIBUTARY_KEYRING_PASSPHRASE").ok();
     let mnemonic = keyring
         .mnemonic(&name, passphrase.as_deref())

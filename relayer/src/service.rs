@@ -6,7 +6,6 @@
 //! carries on from the outbox.
 
 use std::collections::{BTreeSet, HashMap};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,8 +14,8 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tributary_attrib::serve::CompletionRequest;
 use tributary_client::{
-    ChainConfig as ClientConfig, Client, ContractCall, Decimal, Error as ChainError, Signer,
-    TxLookup, TxOptions,
+    ChainConfig as ClientConfig, Client, ContractCall, Error as ChainError, Signer, TxLookup,
+    TxOptions,
 };
 use tributary_types::payout::{ExecuteMsg, RequestStatus};
 use tributary_types::AttributionPacket;
@@ -55,19 +54,16 @@ pub enum StartError {
 
 /// A chain client configuration from the relayer's `[chain]` section and one RPC URL.
 pub fn client_config(config: &Config, rpc_url: &str) -> Result<ClientConfig, StartError> {
-    let price = &config.chain.gas_price;
-    let split = price
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(price.len());
-    let (amount, denom) = price.split_at(split);
-    let amount = Decimal::from_str(amount)
-        .map_err(|e| StartError::Config(format!("chain.gas_price {price:?}: {e}")))?;
+    let price = config
+        .chain
+        .parsed_gas_price()
+        .map_err(|e| StartError::Config(format!("chain.gas_price: {e}")))?;
     let mut client = ClientConfig::new(
         &config.chain.id,
         rpc_url,
         &config.chain.bech32_prefix,
-        amount,
-        denom,
+        price.amount,
+        price.denom,
     );
     client.gas_adjustment = config.chain.gas_adjustment;
     Ok(client)
