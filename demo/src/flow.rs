@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use cosmwasm_std::{HexBinary, Uint128};
 use futures::future::try_join_all;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use tendermint_rpc::Client as _;
 use tributary_attrib::artifact::ModelArtifact;
@@ -20,7 +19,7 @@ use tributary_attrib::index::{GradientIndex, Method};
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::packet::params_hash;
 use tributary_attrib::serve::GatewayConfig;
-use tributary_attrib::training::{train_on_cpu, TrainConfig};
+use tributary_attrib::training::{progress_bar, train_on_cpu, TrainConfig};
 use tributary_client::{
     coin, deploy, ChainConfig, Client, ContractCall, Decimal, DeploySettings, InferenceRequested,
     Signer, TxOptions, TxOutcome,
@@ -147,18 +146,6 @@ impl Steps {
 
 fn hex(bytes: &[u8]) -> HexBinary {
     HexBinary::from(bytes)
-}
-
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "    {what} [{{bar:30}}] {{pos}}/{{len}} {{elapsed}}"
-        ))
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar
 }
 
 /// The contribution ids a transaction created, in message order.
@@ -434,7 +421,7 @@ pub async fn run(args: Args) -> Result<bool> {
 
     steps.begin("attribution commits, challenge window and finalization (by the relayers)");
     let payout = client.payout(&contracts.payout);
-    let progress = bar(inferences.len() as u64, "finalized");
+    let progress = progress_bar(inferences.len() as u64, true, "finalized");
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let mut done = 0;
