@@ -5,15 +5,20 @@
 //! scrypt; the `test` backend stores it in clear and exists for devnets only. The address is
 //! stored in clear in both so keys can be listed without the passphrase; deriving it is the
 //! client's job (coin type 118), so callers pass it in.
+//!
+//! From format version 2 the key's name and address are the cipher's associated data, so a file
+//! whose address was swapped does not open. Version 1 files (no `version` field, no associated
+//! data) are still read. Files are created exclusively and never through a symlink, and every
+//! parameter read back from a file is bounded before it sizes any work or memory.
 
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Where keys are kept and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +54,8 @@ pub enum Error {
     BadName(String),
     #[error("not a valid BIP-39 mnemonic: {0}")]
     BadMnemonic(String),
-    #[error("wrong passphrase for key {0:?}")]
+    /// The cipher cannot tell a wrong passphrase from a file whose name or address was altered.
+    #[error("wrong passphrase for key {0:?}, or its file was altered")]
     WrongPassphrase(String),
     #[error("the file backend needs a passphrase")]
     PassphraseRequired,
@@ -64,6 +70,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: key file format version {version} is not one this keyring reads")]
+    UnsupportedVersion { path: PathBuf, version: u32 },
     #[error("{path}: corrupt key file: {message}")]
     Corrupt { path: PathBuf, message: String },
 }
@@ -76,17 +84,46 @@ pub struct KeyInfo {
     pub backend: Backend,
 }
 
+/// The format this keyring writes: the name and address are the cipher's associated data.
+const FORMAT_VERSION: u32 = 2;
+/// Files without a `version` field: the mnemonic alone is authenticated.
+const LEGACY_VERSION: u32 = 1;
+
+/// A key file is a few hundred bytes; anything this long is not one and is not read whole.
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+/// The longest mnemonic the keyring seals: 24 words of at most 8 letters, with spaces, fits.
+const MAX_MNEMONIC_BYTES: usize = 256;
+/// XChaCha20-Poly1305's tag, appended to every ciphertext.
+const TAG_BYTES: usize = 16;
+
 #[derive(Serialize, Deserialize)]
 struct KeyFile {
+    #[serde(default = "legacy_version")]
+    version: u32,
     name: String,
     address: String,
     backend: Backend,
     /// Test backend: the mnemonic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    mnemonic: Option<String>,
+    mnemonic: Option<ClearMnemonic>,
     /// File backend: the encrypted mnemonic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed: Option<Sealed>,
+}
+
+fn legacy_version() -> u32 {
+    LEGACY_VERSION
+}
+
+/// A test-backend mnemonic, wiped from memory when the key file is dropped.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct ClearMnemonic(String);
+
+impl Drop for ClearMnemonic {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -122,7 +159,16 @@ impl Keyring {
         getrandom::getrandom(entropy.as_mut()).expect("the OS provides randomness");
         let mnemonic =
             bip39::Mnemonic::from_entropy(entropy.as_ref()).expect("32 bytes is valid entropy");
-        Zeroizing::new(mnemonic.to_string())
+        // Sized up front so the words are never copied by a reallocation that leaves the old
+        // buffer unwiped.
+        let mut phrase = Zeroizing::new(String::with_capacity(MAX_MNEMONIC_BYTES));
+        for (i, word) in mnemonic.words().enumerate() {
+            if i > 0 {
+                phrase.push(' ');
+            }
+            phrase.push_str(word);
+        }
+        phrase
     }
 
     /// Checks a mnemonic's words and checksum.
@@ -132,7 +178,8 @@ impl Keyring {
             .map_err(|e| Error::BadMnemonic(e.to_string()))
     }
 
-    /// Stores `mnemonic` under `name`; refuses an existing name.
+    /// Stores `mnemonic` under `name`; refuses an existing name, and anything at all (a
+    /// symlink included) already at the key's path.
     pub fn add(
         &self,
         name: &str,
@@ -143,19 +190,22 @@ impl Keyring {
         check_name(name)?;
         Self::validate_mnemonic(mnemonic)?;
         let path = self.path(name);
-        if path.exists() {
+        // Checked early only to skip the slow key derivation; `write_new` is what refuses.
+        if fs::symlink_metadata(&path).is_ok() {
             return Err(Error::Exists(name.to_string()));
         }
         let mnemonic = mnemonic.trim();
         let file = match self.backend {
             Backend::Test => KeyFile {
+                version: FORMAT_VERSION,
                 name: name.into(),
                 address: address.into(),
                 backend: Backend::Test,
-                mnemonic: Some(mnemonic.into()),
+                mnemonic: Some(ClearMnemonic(mnemonic.into())),
                 sealed: None,
             },
             Backend::File => KeyFile {
+                version: FORMAT_VERSION,
                 name: name.into(),
                 address: address.into(),
                 backend: Backend::File,
@@ -163,22 +213,13 @@ impl Keyring {
                 sealed: Some(seal(
                     mnemonic,
                     passphrase.ok_or(Error::PassphraseRequired)?,
+                    &associated_data(name, address),
                 )?),
             },
         };
-        let text = serde_json::to_vec_pretty(&file).expect("key file serializes");
-        // Written to a temporary owner-only file and renamed: a key file is whole or absent.
-        let tmp = self.dir.join(format!(".{name}.json.tmp"));
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        out.write_all(&text).map_err(io(&tmp))?;
-        out.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
+        let mut text = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES as usize));
+        serde_json::to_writer_pretty(&mut *text, &file).expect("key file serializes");
+        self.write_new(name, &path, &text)?;
         Ok(KeyInfo {
             name: name.into(),
             address: address.into(),
@@ -195,11 +236,12 @@ impl Keyring {
                 && !path
                     .file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if is_key {
-                let file = read(&path)?;
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            if let (true, Some(name)) = (is_key, stem) {
+                let file = read(&path, &name)?;
                 keys.push(KeyInfo {
-                    name: file.name,
-                    address: file.address,
+                    name,
+                    address: file.address.clone(),
                     backend: file.backend,
                 });
             }
@@ -212,8 +254,8 @@ impl Keyring {
     pub fn show(&self, name: &str) -> Result<KeyInfo, Error> {
         let file = self.load(name)?;
         Ok(KeyInfo {
-            name: file.name,
-            address: file.address,
+            name: name.into(),
+            address: file.address.clone(),
             backend: file.backend,
         })
     }
@@ -232,16 +274,24 @@ impl Keyring {
                 requested: self.backend,
             });
         }
-        match (file.mnemonic, file.sealed) {
-            (Some(m), _) => Ok(Zeroizing::new(m)),
-            (None, Some(sealed)) => open(
-                &sealed,
-                passphrase.ok_or(Error::PassphraseRequired)?,
-                name,
-                &self.path(name),
-            ),
+        let path = self.path(name);
+        match (&file.mnemonic, &file.sealed) {
+            (Some(m), _) => Ok(Zeroizing::new(m.0.clone())),
+            (None, Some(sealed)) => {
+                let aad = match file.version {
+                    LEGACY_VERSION => Vec::new(),
+                    _ => associated_data(name, &file.address),
+                };
+                open(
+                    sealed,
+                    passphrase.ok_or(Error::PassphraseRequired)?,
+                    &aad,
+                    name,
+                    &path,
+                )
+            }
             (None, None) => Err(Error::Corrupt {
-                path: self.path(name),
+                path,
                 message: "no mnemonic".into(),
             }),
         }
@@ -253,11 +303,49 @@ impl Keyring {
         if !path.exists() {
             return Err(Error::NotFound(name.to_string()));
         }
-        read(&path)
+        read(&path, name)
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
+    }
+
+    /// Writes `bytes` as the new file `path`: whole or not at all, owner-only, never over
+    /// anything already there and never through a symlink.
+    fn write_new(&self, name: &str, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        // An unpredictable name, created exclusively: nothing planted in the folder can
+        // redirect the write.
+        let mut suffix = [0u8; 8];
+        getrandom::getrandom(&mut suffix).expect("the OS provides randomness");
+        let tmp = self
+            .dir
+            .join(format!(".{name}.{}.tmp", hex::encode(suffix)));
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut out| {
+                out.write_all(bytes)?;
+                out.sync_all()
+            });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io(&tmp)(e));
+        }
+        // A hard link, unlike a rename, fails when the final name exists, whatever it is.
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => fs::File::open(&self.dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io(&self.dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::Exists(name.to_string()))
+            }
+            Err(e) => Err(io(path)(e)),
+        }
     }
 }
 
@@ -273,12 +361,48 @@ fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn read(path: &Path) -> Result<KeyFile, Error> {
-    let text = fs::read(path).map_err(io(path))?;
-    serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
+/// Reads the key file of `name` at `path`, refusing one that is too long, of an unknown
+/// version or filed under another name.
+fn read(path: &Path, name: &str) -> Result<KeyFile, Error> {
+    let corrupt = |message: String| Error::Corrupt {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    let mut text = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES as usize + 1));
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut text))
+        .map_err(io(path))?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(corrupt(format!(
+            "longer than the {MAX_KEY_FILE_BYTES} bytes a key file may have"
+        )));
+    }
+    let file: KeyFile = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    if !matches!(file.version, LEGACY_VERSION | FORMAT_VERSION) {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version: file.version,
+        });
+    }
+    if file.name != name {
+        return Err(corrupt(format!(
+            "it holds key {:?}, not {name:?}",
+            file.name
+        )));
+    }
+    Ok(file)
+}
+
+/// What the cipher authenticates besides the mnemonic: the key's name and address, each
+/// length-prefixed so no two pairs encode alike.
+fn associated_data(name: &str, address: &str) -> Vec<u8> {
+    let mut aad = b"tributary-keyring".to_vec();
+    aad.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    for field in [name, address] {
+        aad.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad
 }
 
 // scrypt N = 2^15, r = 8, p = 1: the interactive-login strength of the scrypt paper.
@@ -286,23 +410,52 @@ const LOG_N: u8 = 15;
 const R: u32 = 8;
 const P: u32 = 1;
 
-fn derive(passphrase: &str, salt: &[u8], log_n: u8, r: u32, p: u32) -> Zeroizing<[u8; 32]> {
-    let params = scrypt::Params::new(log_n, r, p, 32).expect("valid scrypt parameters");
+/// The bounds on scrypt parameters read from a file. A file is data, not a request for
+/// unbounded memory or time: scrypt takes 128·r·2^log_n bytes, p times over.
+const LOG_N_RANGE: std::ops::RangeInclusive<u8> = 10..=20;
+const R_RANGE: std::ops::RangeInclusive<u32> = 1..=32;
+const P_RANGE: std::ops::RangeInclusive<u32> = 1..=4;
+const MAX_KDF_MEMORY_BYTES: u64 = 256 << 20;
+const SALT_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// The scrypt parameters of a file, if they are within bounds.
+fn kdf_params(log_n: u8, r: u32, p: u32) -> Result<scrypt::Params, String> {
+    if !LOG_N_RANGE.contains(&log_n) || !R_RANGE.contains(&r) || !P_RANGE.contains(&p) {
+        return Err(format!(
+            "scrypt parameters log_n = {log_n}, r = {r}, p = {p} are outside \
+             log_n {LOG_N_RANGE:?}, r {R_RANGE:?}, p {P_RANGE:?}"
+        ));
+    }
+    let memory = (128u64 * u64::from(r)) << log_n;
+    if memory > MAX_KDF_MEMORY_BYTES {
+        return Err(format!(
+            "scrypt parameters log_n = {log_n}, r = {r} need {memory} bytes, over {MAX_KDF_MEMORY_BYTES}"
+        ));
+    }
+    scrypt::Params::new(log_n, r, p, 32).map_err(|e| format!("scrypt parameters: {e}"))
+}
+
+fn derive(passphrase: &str, salt: &[u8], params: &scrypt::Params) -> Zeroizing<[u8; 32]> {
     let mut key = Zeroizing::new([0u8; 32]);
-    scrypt::scrypt(passphrase.as_bytes(), salt, &params, key.as_mut())
-        .expect("32-byte output is valid");
+    scrypt::scrypt(passphrase.as_bytes(), salt, params, key.as_mut())
+        .expect("32 bytes is a valid scrypt output length");
     key
 }
 
-fn seal(mnemonic: &str, passphrase: &str) -> Result<Sealed, Error> {
+fn seal(mnemonic: &str, passphrase: &str, aad: &[u8]) -> Result<Sealed, Error> {
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; 24];
     getrandom::getrandom(&mut salt).expect("the OS provides randomness");
     getrandom::getrandom(&mut nonce).expect("the OS provides randomness");
-    let key = derive(passphrase, &salt, LOG_N, R, P);
+    let params = kdf_params(LOG_N, R, P).expect("the keyring's own parameters are in bounds");
+    let key = derive(passphrase, &salt, &params);
     let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    let payload = Payload {
+        msg: mnemonic.as_bytes(),
+        aad,
+    };
     let ciphertext = cipher
-        .encrypt(&XNonce::from(nonce), mnemonic.as_bytes())
+        .encrypt(&XNonce::from(nonce), payload)
         .expect("encryption of a short message succeeds");
     Ok(Sealed {
         kdf: "scrypt".into(),
@@ -318,31 +471,51 @@ fn seal(mnemonic: &str, passphrase: &str) -> Result<Sealed, Error> {
 fn open(
     sealed: &Sealed,
     passphrase: &str,
+    aad: &[u8],
     name: &str,
     path: &Path,
 ) -> Result<Zeroizing<String>, Error> {
-    let corrupt = |message: &str| Error::Corrupt {
+    let corrupt = |message: String| Error::Corrupt {
         path: path.to_path_buf(),
-        message: message.to_string(),
+        message,
     };
     if sealed.kdf != "scrypt" {
-        return Err(corrupt("unknown kdf"));
+        return Err(corrupt(format!("unknown kdf {:?}", sealed.kdf)));
     }
-    let salt = hex::decode(&sealed.salt).map_err(|_| corrupt("bad salt"))?;
-    let nonce = hex::decode(&sealed.nonce).map_err(|_| corrupt("bad nonce"))?;
-    let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| corrupt("bad ciphertext"))?;
-    let nonce: [u8; 24] = nonce.try_into().map_err(|_| corrupt("bad nonce"))?;
-    if sealed.log_n > 24 {
-        return Err(corrupt("bad parameters"));
+    let params = kdf_params(sealed.log_n, sealed.r, sealed.p).map_err(corrupt)?;
+    let salt = hex::decode(&sealed.salt).map_err(|e| corrupt(format!("salt: {e}")))?;
+    if !SALT_BYTES.contains(&salt.len()) {
+        return Err(corrupt(format!(
+            "a salt of {} bytes, not {SALT_BYTES:?}",
+            salt.len()
+        )));
     }
-    let key = derive(passphrase, &salt, sealed.log_n, sealed.r, sealed.p);
+    let nonce = hex::decode(&sealed.nonce).map_err(|e| corrupt(format!("nonce: {e}")))?;
+    let nonce: [u8; 24] = nonce
+        .try_into()
+        .map_err(|n: Vec<u8>| corrupt(format!("a nonce of {} bytes, not 24", n.len())))?;
+    let ciphertext =
+        hex::decode(&sealed.ciphertext).map_err(|e| corrupt(format!("ciphertext: {e}")))?;
+    if !(TAG_BYTES + 1..=TAG_BYTES + MAX_MNEMONIC_BYTES).contains(&ciphertext.len()) {
+        return Err(corrupt(format!(
+            "a ciphertext of {} bytes cannot hold a mnemonic",
+            ciphertext.len()
+        )));
+    }
+    let key = derive(passphrase, &salt, &params);
     let cipher = XChaCha20Poly1305::new(key.as_ref().into());
-    let plain = cipher
-        .decrypt(&XNonce::from(nonce), ciphertext.as_slice())
-        .map_err(|_| Error::WrongPassphrase(name.to_string()))?;
-    String::from_utf8(plain)
-        .map(Zeroizing::new)
-        .map_err(|_| corrupt("mnemonic is not UTF-8"))
+    let payload = Payload {
+        msg: ciphertext.as_slice(),
+        aad,
+    };
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(&XNonce::from(nonce), payload)
+            .map_err(|_| Error::WrongPassphrase(name.to_string()))?,
+    );
+    let mnemonic =
+        std::str::from_utf8(&plain).map_err(|_| corrupt("mnemonic is not UTF-8".into()))?;
+    Ok(Zeroizing::new(mnemonic.to_owned()))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -418,6 +591,185 @@ mod tests {
             file_ring.mnemonic("bob", Some("x")),
             Err(Error::BackendMismatch { .. })
         ));
+    }
+
+    /// A file-backend keyring in a fresh folder holding `alice`, and the path of her file.
+    fn ring_with_alice(dir: &Path) -> (Keyring, PathBuf) {
+        let ring = Keyring::open(dir.join("keys"), Backend::File).unwrap();
+        ring.add("alice", "trib1alice", ABANDON, Some("correct horse"))
+            .unwrap();
+        (ring, dir.join("keys/alice.json"))
+    }
+
+    /// Rewrites the key file at `path` through `edit` on its JSON.
+    fn tamper(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut json: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        edit(&mut json);
+        fs::write(path, serde_json::to_vec(&json).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn tampered_kdf_parameters_are_a_typed_error_not_a_panic_or_a_huge_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, path) = ring_with_alice(dir.path());
+        let original = fs::read(&path).unwrap();
+        // Each would panic in scrypt, or ask it for gigabytes to terabytes of memory.
+        let cases: [(&str, serde_json::Value); 9] = [
+            ("r", 0.into()),
+            ("p", 0.into()),
+            ("log_n", 0.into()),
+            ("log_n", 63.into()),
+            ("log_n", 24.into()),
+            ("r", (1u64 << 20).into()),
+            ("p", u64::from(u32::MAX).into()),
+            ("salt", "".into()),
+            ("ciphertext", "00".repeat(1 << 16).into()),
+        ];
+        for (field, value) in cases {
+            fs::write(&path, &original).unwrap();
+            tamper(&path, |json| json["sealed"][field] = value.clone());
+            let result = ring.mnemonic("alice", Some("correct horse"));
+            assert!(
+                matches!(result, Err(Error::Corrupt { .. })),
+                "{field} = {value}: {:?}",
+                result.map(|_| "a mnemonic")
+            );
+        }
+    }
+
+    #[test]
+    fn a_swapped_address_or_name_is_detected_when_the_key_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, path) = ring_with_alice(dir.path());
+        let original = fs::read(&path).unwrap();
+
+        tamper(&path, |json| json["address"] = "trib1mallory".into());
+        assert!(matches!(
+            ring.mnemonic("alice", Some("correct horse")),
+            Err(Error::WrongPassphrase(_))
+        ));
+
+        // The same sealed mnemonic filed under another name.
+        fs::write(&path, &original).unwrap();
+        let bob = dir.path().join("keys/bob.json");
+        fs::write(&bob, &original).unwrap();
+        tamper(&bob, |json| json["name"] = "bob".into());
+        assert!(ring.mnemonic("bob", Some("correct horse")).is_err());
+
+        // Dropping the version to pass the file off as the unauthenticated old format.
+        tamper(&path, |json| {
+            json.as_object_mut().unwrap().remove("version");
+            json["address"] = "trib1mallory".into();
+        });
+        assert!(ring.mnemonic("alice", Some("correct horse")).is_err());
+
+        fs::write(&path, &original).unwrap();
+        assert_eq!(
+            ring.mnemonic("alice", Some("correct horse"))
+                .unwrap()
+                .as_str(),
+            ABANDON
+        );
+    }
+
+    #[test]
+    fn a_symlink_at_the_key_path_is_refused_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path().join("keys"), Backend::Test).unwrap();
+        let target = dir.path().join("outside.json");
+        let link = dir.path().join("keys/alice.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        assert!(matches!(
+            ring.add("alice", "trib1alice", ABANDON, None),
+            Err(Error::Exists(_))
+        ));
+        assert!(!target.exists(), "written through the link");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    #[test]
+    fn a_symlink_planted_at_a_temporary_name_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path().join("keys"), Backend::Test).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("keys/.alice.json.tmp")).unwrap();
+
+        ring.add("alice", "trib1alice", ABANDON, None).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(ring.mnemonic("alice", None).unwrap().as_str(), ABANDON);
+    }
+
+    #[test]
+    fn an_existing_key_file_is_refused_and_left_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, path) = ring_with_alice(dir.path());
+        let before = fs::read(&path).unwrap();
+        assert!(matches!(
+            ring.add("alice", "trib1other", ABANDON, Some("another passphrase")),
+            Err(Error::Exists(_))
+        ));
+        assert_eq!(fs::read(&path).unwrap(), before);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_version_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, path) = ring_with_alice(dir.path());
+        tamper(&path, |json| json["version"] = 99.into());
+        let err = ring.mnemonic("alice", Some("correct horse")).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedVersion { version: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_version_1_key_file_without_associated_data_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), Backend::File).unwrap();
+        let legacy = serde_json::json!({
+            "name": "old",
+            "address": "trib1old",
+            "backend": "file",
+            "sealed": seal(ABANDON, "correct horse", &[]).unwrap(),
+        });
+        fs::write(
+            dir.path().join("old.json"),
+            serde_json::to_vec(&legacy).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ring.show("old").unwrap().address, "trib1old");
+        assert_eq!(
+            ring.mnemonic("old", Some("correct horse"))
+                .unwrap()
+                .as_str(),
+            ABANDON
+        );
+    }
+
+    #[test]
+    fn a_key_file_too_long_to_be_one_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path(), Backend::Test).unwrap();
+        let padded = format!(
+            "{{\"name\":\"big\",\"address\":\"trib1big\",\"backend\":\"test\",\"mnemonic\":\"{ABANDON}\"{}}}",
+            " ".repeat(MAX_KEY_FILE_BYTES as usize)
+        );
+        fs::write(dir.path().join("big.json"), padded).unwrap();
+        let err = ring.show("big").unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { message, .. } if message.contains("longer")),
+            "{err}"
+        );
     }
 
     #[test]
