@@ -1,6 +1,7 @@
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response};
+use cw_utils::nonpayable;
 use tributary_types::datanet::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
@@ -22,6 +23,8 @@ pub fn instantiate(
     info: MessageInfo,
     msg: InstantiateMsg,
 ) -> Result<Response, ContractError> {
+    // The contract never pays anything out, so coins sent to it would be stuck for good.
+    nonpayable(&info)?;
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     let admin = match msg.admin {
         Some(admin) => execute::validate_addr(deps.api, &admin)?,
@@ -49,7 +52,7 @@ pub fn instantiate(
         ))
 }
 
-/// Dispatches each message to its handler in [`execute`].
+/// Dispatches each message to its handler in [`execute`]; no message takes funds.
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn execute(
     deps: DepsMut,
@@ -57,6 +60,8 @@ pub fn execute(
     info: MessageInfo,
     msg: ExecuteMsg,
 ) -> Result<Response, ContractError> {
+    // The contract never pays anything out, so coins sent to it would be stuck for good.
+    nonpayable(&info)?;
     match msg {
         ExecuteMsg::CreateDatanet {
             name,

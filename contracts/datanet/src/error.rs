@@ -1,4 +1,5 @@
 use cosmwasm_std::{Addr, OverflowError, StdError};
+use cw_utils::PaymentError;
 use thiserror::Error;
 use tributary_types::datanet::ContributionStatus;
 use tributary_types::upgrade::UpgradeError;
@@ -22,6 +23,10 @@ pub enum ContractError {
 
     #[error(transparent)]
     Upgrade(#[from] UpgradeError),
+
+    /// Funds were attached to a message that takes none.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
 
     #[error("{sender} is not allowed to {action}")]
     Unauthorized { sender: Addr, action: &'static str },

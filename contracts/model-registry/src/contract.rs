@@ -8,6 +8,7 @@ use crate::validate;
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response};
+use cw_utils::nonpayable;
 use tributary_types::registry::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
@@ -24,6 +25,8 @@ pub fn instantiate(
     info: MessageInfo,
     msg: InstantiateMsg,
 ) -> Result<Response, ContractError> {
+    // The registry never pays anything out, so coins sent to it would be stuck for good.
+    nonpayable(&info)?;
     cw2::set_contract_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
     let admin = match msg.admin {
         Some(admin) => validate::address(deps.api, &admin)?,
@@ -45,7 +48,7 @@ pub fn instantiate(
         .add_attribute("datanet_contract", config.datanet_contract))
 }
 
-/// Dispatches an execute message.
+/// Dispatches an execute message; no message takes funds.
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn execute(
     deps: DepsMut,
@@ -53,6 +56,8 @@ pub fn execute(
     info: MessageInfo,
     msg: ExecuteMsg,
 ) -> Result<Response, ContractError> {
+    // The registry never pays anything out, so coins sent to it would be stuck for good.
+    nonpayable(&info)?;
     match msg {
         ExecuteMsg::RegisterModel {
             name,

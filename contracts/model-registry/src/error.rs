@@ -1,4 +1,5 @@
 use cosmwasm_std::{OverflowError, StdError};
+use cw_utils::PaymentError;
 use thiserror::Error;
 use tributary_types::upgrade::UpgradeError;
 use tributary_types::validate::TextError;
@@ -21,6 +22,10 @@ pub enum ContractError {
 
     #[error("{0}")]
     Upgrade(#[from] UpgradeError),
+
+    /// Funds were attached to a message that takes none.
+    #[error("{0}")]
+    Payment(#[from] PaymentError),
 
     #[error("{sender} is not the admin")]
     NotAdmin { sender: String },

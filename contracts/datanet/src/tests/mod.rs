@@ -1,6 +1,7 @@
 mod contributions;
 mod curation;
 mod datanets;
+mod funds;
 mod migrate;
 mod queries;
 mod suite;

@@ -1,8 +1,8 @@
 //! A multi-test harness driving the contract through its entry points.
 
-use cosmwasm_std::{Addr, Empty, StdResult};
+use cosmwasm_std::{coins, Addr, Coin, Empty, StdResult};
 use cw_multi_test::error::AnyResult;
-use cw_multi_test::{App, AppResponse, Contract, ContractWrapper, Executor};
+use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
 use serde::de::DeserializeOwned;
 use tributary_types::datanet::{
     Contribution, CurationPolicy, Datanet, DatanetVersion, ExecuteMsg, InstantiateMsg, QueryMsg,
@@ -17,6 +17,11 @@ use crate::error::ContractError;
 pub fn datanet_contract() -> Box<dyn Contract<Empty>> {
     Box::new(ContractWrapper::new(execute, instantiate, query).with_migrate(migrate))
 }
+
+/// Every actor's starting balance, so tests can attach funds to any message.
+pub const START_BALANCE: u128 = 1_000_000;
+/// The denom of [`START_BALANCE`].
+pub const DENOM: &str = "utrib";
 
 /// The hex SHA-256 of `content`, as a contributor submits it.
 pub fn hash_of(content: &[u8]) -> String {
@@ -79,7 +84,14 @@ pub struct Suite {
 impl Suite {
     /// Instantiates the contract with `admin` and `recorder`.
     pub fn new() -> Self {
-        let mut app = App::default();
+        let mut app = AppBuilder::new().build(|router, api, storage| {
+            for name in ["admin", "owner", "curator", "alice", "bob", "recorder"] {
+                router
+                    .bank
+                    .init_balance(storage, &api.addr_make(name), coins(START_BALANCE, DENOM))
+                    .unwrap();
+            }
+        });
         let admin = app.api().addr_make("admin");
         let owner = app.api().addr_make("owner");
         let curator = app.api().addr_make("curator");
@@ -122,6 +134,17 @@ impl Suite {
     pub fn execute(&mut self, sender: &Addr, msg: &ExecuteMsg) -> AnyResult<AppResponse> {
         self.app
             .execute_contract(sender.clone(), self.contract.clone(), msg, &[])
+    }
+
+    /// Executes `msg` as `sender` with `funds` attached.
+    pub fn execute_with_funds(
+        &mut self,
+        sender: &Addr,
+        msg: &ExecuteMsg,
+        funds: &[Coin],
+    ) -> AnyResult<AppResponse> {
+        self.app
+            .execute_contract(sender.clone(), self.contract.clone(), msg, funds)
     }
 
     /// Executes `msg` as `sender`, expecting the contract to refuse it.

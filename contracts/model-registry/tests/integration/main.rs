@@ -3,6 +3,7 @@
 mod suite;
 
 mod admin;
+mod funds;
 mod lineage;
 mod queries;
 mod validation;

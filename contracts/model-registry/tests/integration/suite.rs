@@ -1,8 +1,8 @@
 //! A chain with the datanet contract, two datanets with frozen versions, and the registry.
 
-use cosmwasm_std::{Addr, Empty, HexBinary, Uint128};
+use cosmwasm_std::{coins, Addr, Coin, Empty, HexBinary, Uint128};
 use cw_multi_test::error::AnyResult;
-use cw_multi_test::{App, AppResponse, Contract, ContractWrapper, Executor};
+use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
 use serde::de::DeserializeOwned;
 use tributary_model_registry::error::ContractError;
 use tributary_types::asset::{AssetInfo, Price};
@@ -15,6 +15,11 @@ use tributary_types::registry::{
     AttributionMethod, ExecuteMsg, InstantiateMsg, ModelVersionInput, QueryMsg,
 };
 use tributary_types::{DatanetRoot, FeeSplit};
+
+/// The admin's and the owner's starting balance, so tests can attach funds to any message.
+pub const START_BALANCE: u128 = 1_000_000;
+/// The denom of [`START_BALANCE`].
+pub const DENOM: &str = "utrib";
 
 /// Minimum contributors' share the suite's registry starts with.
 pub const MIN_CONTRIBUTORS_BPS: u16 = 1000;
@@ -62,7 +67,14 @@ pub struct Suite {
 impl Suite {
     /// Instantiates both contracts and freezes the three datanet versions.
     pub fn new() -> Self {
-        let mut app = App::default();
+        let mut app = AppBuilder::new().build(|router, api, storage| {
+            for name in ["admin", "owner"] {
+                router
+                    .bank
+                    .init_balance(storage, &api.addr_make(name), coins(START_BALANCE, DENOM))
+                    .unwrap();
+            }
+        });
         let admin = app.api().addr_make("admin");
         let owner = app.api().addr_make("owner");
         let curator = app.api().addr_make("curator");
@@ -260,6 +272,17 @@ impl Suite {
     pub fn execute(&mut self, sender: &Addr, msg: &ExecuteMsg) -> AnyResult<AppResponse> {
         self.app
             .execute_contract(sender.clone(), self.registry.clone(), msg, &[])
+    }
+
+    /// Executes a registry message as `sender` with `funds` attached.
+    pub fn execute_with_funds(
+        &mut self,
+        sender: &Addr,
+        msg: &ExecuteMsg,
+        funds: &[Coin],
+    ) -> AnyResult<AppResponse> {
+        self.app
+            .execute_contract(sender.clone(), self.registry.clone(), msg, funds)
     }
 
     /// Executes a message that must fail, returning the contract's error.
