@@ -9,13 +9,14 @@ use cosmwasm_std::{
 };
 use tributary_types::datanet::ContributionStatus;
 use tributary_types::hash::Hash32;
-use tributary_types::payout::{InferenceRequest, RequestStatus};
-use tributary_types::registry::ModelVersion;
+use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 use tributary_types::AttributionPacket;
 
 use crate::error::ContractError;
 use crate::querier;
 use crate::state::{Config, COMMITS, COMMITTERS, CONFIG, PACKETS, REQUESTS, VOTES};
+use crate::terms;
+use crate::time::later;
 
 /// Most packets one `CommitAttribution` may carry.
 pub const MAX_PACKETS_PER_COMMIT: usize = 64;
@@ -80,7 +81,6 @@ pub fn validate_commit(
     attestor: &Addr,
     packet: AttributionPacket,
 ) -> Result<Commit, ContractError> {
-    packet.check_shape(config.max_entries)?;
     let id = packet.request_id;
     let mut request = REQUESTS
         .may_load(deps.storage, id)?
@@ -97,8 +97,10 @@ pub fn validate_commit(
     if env.block.time >= request.expires_at {
         return Err(ContractError::RequestExpired { id });
     }
-    let version = querier::model_version(deps, config, request.model_id, request.model_version)?;
-    if !version.attestors.contains(attestor) {
+    // The request's own terms, never the registry's current state (see `crate::terms`).
+    let terms = terms::load(deps, id)?;
+    packet.check_shape(terms.max_entries)?;
+    if !terms.attestors.contains(attestor) {
         return Err(ContractError::UnauthorizedAttestor {
             attestor: attestor.clone(),
             model_id: request.model_id,
@@ -123,8 +125,8 @@ pub fn validate_commit(
             votes,
         });
     }
-    check_model(&request, &version, &packet)?;
-    check_lineage(deps, config, &version, &packet)?;
+    check_model(&request, &terms, &packet)?;
+    check_lineage(deps, config, &terms, &packet)?;
 
     let votes = VOTES
         .may_load(deps.storage, (id, packet_hash.as_slice()))?
@@ -138,14 +140,14 @@ pub fn validate_commit(
             .checked_add(1)
             .ok_or_else(|| StdError::generic_err("packet count overflow"))?;
     }
-    let at_quorum = hashes_at_quorum(deps.storage, id, &packet_hash, votes, version.quorum)?;
+    let at_quorum = hashes_at_quorum(deps.storage, id, &packet_hash, votes, terms.quorum)?;
     match at_quorum.as_slice() {
         [agreed] => {
             // The window opens when a packet first holds quorum alone; later votes do not move it.
             if request.agreed_packet.as_ref().map(HexBinary::as_slice) != Some(agreed.as_slice()) {
                 request.agreed_packet = Some(HexBinary::from(agreed.as_slice()));
                 request.finalizable_at =
-                    Some(env.block.time.plus_seconds(config.challenge_window_seconds));
+                    Some(later(env.block.time, terms.challenge_window_seconds)?);
             }
         }
         // No packet at quorum yet, or two (ambiguous): nothing can be finalized.
@@ -230,7 +232,7 @@ fn hashes_at_quorum(
     votes: u32,
     quorum: u32,
 ) -> Result<Vec<Vec<u8>>, ContractError> {
-    // A quorum of zero would let any packet finalize unseen; one commit is the least it takes.
+    // Terms never hold a zero quorum; one commit is the least it takes in any case.
     let quorum = quorum.max(1);
     // One entry per distinct hash, so this is bounded by the version's attestors.
     let mut at_quorum = Vec::new();
@@ -249,10 +251,10 @@ fn hashes_at_quorum(
     Ok(at_quorum)
 }
 
-/// The packet describes the request's model version exactly as registered.
+/// The packet describes the request's model version exactly as it was registered at payment.
 fn check_model(
     request: &InferenceRequest,
-    version: &ModelVersion,
+    terms: &RequestTerms,
     packet: &AttributionPacket,
 ) -> Result<(), ContractError> {
     if packet.model_id != request.model_id || packet.model_version != request.model_version {
@@ -264,45 +266,44 @@ fn check_model(
             version: packet.model_version,
         });
     }
-    if packet.weights_hash != version.weights_hash {
+    if packet.weights_hash != terms.weights_hash {
         return Err(ContractError::WeightsHashMismatch {
             request_id: request.id,
-            expected: version.weights_hash.to_hex(),
+            expected: terms.weights_hash.to_hex(),
             got: packet.weights_hash.to_hex(),
         });
     }
-    if packet.method != version.method.id || packet.params_hash != version.method.params_hash {
+    if packet.method != terms.method_id || packet.params_hash != terms.params_hash {
         return Err(ContractError::MethodMismatch {
             request_id: request.id,
-            expected: version.method.id.clone(),
+            expected: terms.method_id.clone(),
             method: packet.method.clone(),
         });
     }
     Ok(())
 }
 
-/// Every root is in the version's lineage and every entry is an accepted contribution frozen in
+/// Every root is in the request's lineage and every entry is an accepted contribution frozen in
 /// one of those roots.
 fn check_lineage(
     deps: Deps,
     config: &Config,
-    version: &ModelVersion,
+    terms: &RequestTerms,
     packet: &AttributionPacket,
 ) -> Result<(), ContractError> {
     // Datanet id -> leaves covered by the largest listed version of it.
     let mut leaves: BTreeMap<u64, u64> = BTreeMap::new();
     for root in &packet.datanet_roots {
-        let not_in_lineage = || ContractError::RootNotInLineage {
-            datanet_id: root.datanet_id,
-            version: root.version,
-        };
-        if !version.lineage.contains(root) {
-            return Err(not_in_lineage());
-        }
-        let frozen = querier::datanet_version(deps, config, root.datanet_id, root.version)
-            .ok_or_else(not_in_lineage)?;
+        let frozen = terms
+            .lineage
+            .iter()
+            .find(|entry| entry.root == *root)
+            .ok_or(ContractError::RootNotInLineage {
+                datanet_id: root.datanet_id,
+                version: root.version,
+            })?;
         let count = leaves.entry(root.datanet_id).or_default();
-        *count = (*count).max(frozen.count);
+        *count = (*count).max(frozen.contributions);
     }
     for entry in &packet.entries {
         let contribution_id = entry.contribution_id;

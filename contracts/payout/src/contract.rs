@@ -75,6 +75,7 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
     match msg {
         QueryMsg::Config {} => query::config(deps),
         QueryMsg::Request { request_id } => query::request(deps, request_id),
+        QueryMsg::Terms { request_id } => query::terms(deps, request_id),
         QueryMsg::Requests {
             status,
             payer,

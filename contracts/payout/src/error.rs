@@ -41,6 +41,25 @@ pub enum ContractError {
     #[error("model {model_id} version {version} is deprecated")]
     ModelDeprecated { model_id: u64, version: u32 },
 
+    #[error("model {model_id} version {version} has {attestors} attestors with quorum {quorum}, which this contract cannot settle")]
+    UnusableAttestorSet {
+        model_id: u64,
+        version: u32,
+        attestors: usize,
+        quorum: u32,
+    },
+
+    #[error("model {model_id} version {version} has {count} lineage entries, between 1 and {max} are supported")]
+    UnusableLineage {
+        model_id: u64,
+        version: u32,
+        count: usize,
+        max: usize,
+    },
+
+    #[error("datanet {datanet_id} version {version} of the model's lineage is not a frozen, non-empty version with the registered root")]
+    LineageVersionUnavailable { datanet_id: u64, version: u32 },
+
     #[error("this model is priced in {expected}")]
     WrongPaymentAsset { expected: AssetInfo },
 

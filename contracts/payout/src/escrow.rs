@@ -6,12 +6,12 @@ use cosmwasm_std::{
 };
 use cw20::{Cw20ExecuteMsg, Cw20ReceiveMsg};
 use tributary_types::hash::hash32;
-use tributary_types::payout::{InferenceRequest, ReceiveMsg, RequestStatus};
-use tributary_types::{AssetInfo, Price};
+use tributary_types::payout::{InferenceRequest, ReceiveMsg, RequestStatus, RequestTerms};
+use tributary_types::AssetInfo;
 
 use crate::error::ContractError;
-use crate::querier;
-use crate::state::{Config, CONFIG, REQUESTS, REQUEST_SEQ};
+use crate::state::{Config, CONFIG, REQUESTS, REQUEST_SEQ, TERMS};
+use crate::terms;
 
 /// Native payment: escrows exactly the price from `info.funds` and refunds the excess.
 pub fn request_inference(
@@ -24,7 +24,8 @@ pub fn request_inference(
 ) -> Result<Response, ContractError> {
     hash32(&prompt_hash)?;
     let config = CONFIG.load(deps.storage)?;
-    let price = priced_version(&deps, &config, model_id, version)?;
+    let terms = terms::snapshot(deps.as_ref(), &config, model_id, version)?;
+    let price = terms.price.clone();
     let AssetInfo::Native { denom } = &price.asset else {
         return Err(ContractError::WrongPaymentAsset {
             expected: price.asset,
@@ -46,7 +47,7 @@ pub fn request_inference(
         model_id,
         version,
         prompt_hash,
-        price,
+        terms,
     };
     open_request(deps, &env, &config, purchase, excess)
 }
@@ -69,20 +70,20 @@ pub fn receive_cw20(
         prompt_hash,
     } = from_json(&receive.msg)?;
     hash32(&prompt_hash)?;
-    let price = priced_version(&deps, &config, model_id, version)?;
-    if price.asset != AssetInfo::cw20(token.as_str()) {
+    let terms = terms::snapshot(deps.as_ref(), &config, model_id, version)?;
+    if terms.price.asset != AssetInfo::cw20(token.as_str()) {
         return Err(ContractError::WrongPaymentAsset {
-            expected: price.asset,
+            expected: terms.price.asset,
         });
     }
-    let excess = excess_over(receive.amount, price.amount)?;
+    let excess = excess_over(receive.amount, terms.price.amount)?;
     let payer = deps.api.addr_validate(&receive.sender)?;
     let purchase = Purchase {
         payer,
         model_id,
         version,
         prompt_hash,
-        price,
+        terms,
     };
     open_request(deps, &env, &config, purchase, excess)
 }
@@ -153,33 +154,19 @@ pub fn transfer(
     })
 }
 
-/// The price of a version open to new requests.
-fn priced_version(
-    deps: &DepsMut,
-    config: &Config,
-    model_id: u64,
-    version: u32,
-) -> Result<Price, ContractError> {
-    let model = querier::model_version(deps.as_ref(), config, model_id, version)?;
-    if model.deprecated {
-        return Err(ContractError::ModelDeprecated { model_id, version });
-    }
-    Ok(model.price)
-}
-
 /// What was paid beyond the price; paying less is an error.
 fn excess_over(paid: Uint128, price: Uint128) -> Result<Uint128, ContractError> {
     paid.checked_sub(price)
         .map_err(|_| ContractError::InsufficientPayment { paid, price })
 }
 
-/// What a payer bought: the escrowed price of one inference on a model version.
+/// What a payer bought: one inference on a model version, under the version's terms.
 struct Purchase {
     payer: Addr,
     model_id: u64,
     version: u32,
     prompt_hash: HexBinary,
-    price: Price,
+    terms: RequestTerms,
 }
 
 /// Stores the new request and answers with its event and the refund of any excess.
@@ -202,7 +189,7 @@ fn open_request(
         model_id: purchase.model_id,
         model_version: purchase.version,
         prompt_hash: purchase.prompt_hash,
-        price: purchase.price,
+        price: purchase.terms.price.clone(),
         created_at,
         expires_at: created_at.plus_seconds(config.request_expiry_seconds),
         status: RequestStatus::Open,
@@ -212,6 +199,7 @@ fn open_request(
         settlement: None,
     };
     REQUESTS.save(deps.storage, id, &request)?;
+    TERMS.save(deps.storage, id, &purchase.terms)?;
     let mut response = request_response(&request).add_attribute("refunded", excess);
     if !excess.is_zero() {
         response = response.add_message(transfer(&request.payer, &request.price.asset, excess)?);

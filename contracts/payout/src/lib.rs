@@ -9,3 +9,5 @@ pub mod querier;
 pub mod query;
 pub mod settlement;
 pub mod state;
+pub mod terms;
+pub mod time;

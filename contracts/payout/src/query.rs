@@ -11,6 +11,7 @@ use tributary_types::AssetInfo;
 
 use crate::error::ContractError;
 use crate::state::{BALANCES, CHANNELS, COMMITS, CONFIG, PACKETS, REQUESTS};
+use crate::terms;
 
 /// The configuration.
 pub fn config(deps: Deps) -> Result<Binary, ContractError> {
@@ -23,6 +24,11 @@ pub fn request(deps: Deps, request_id: u64) -> Result<Binary, ContractError> {
         .may_load(deps.storage, request_id)?
         .ok_or(ContractError::UnknownRequest { id: request_id })?;
     Ok(to_json_binary(&request)?)
+}
+
+/// The rules a request was paid under.
+pub fn terms(deps: Deps, request_id: u64) -> Result<Binary, ContractError> {
+    Ok(to_json_binary(&terms::load(deps, request_id)?)?)
 }
 
 /// Requests by id, filtered by status or payer through the indexes.

@@ -12,6 +12,7 @@ use tributary_types::{AssetInfo, Settlement};
 use crate::error::ContractError;
 use crate::querier;
 use crate::state::{Config, BALANCES, COMMITTERS, CONFIG, PACKETS, REQUESTS};
+use crate::terms;
 
 /// Most requests one `Finalize` may settle.
 pub const MAX_FINALIZE: usize = 50;
@@ -91,12 +92,7 @@ fn settle_request(
     if env.block.time < ready_at {
         return Err(ContractError::ChallengeWindowOpen { id, ready_at });
     }
-    let version = querier::model_version(
-        deps.as_ref(),
-        config,
-        request.model_id,
-        request.model_version,
-    )?;
+    let terms = terms::load(deps.as_ref(), id)?;
     let packet = PACKETS.load(deps.storage, (id, agreed.as_slice()))?;
     let operators = COMMITTERS
         .prefix((id, agreed.as_slice()))
@@ -105,7 +101,7 @@ fn settle_request(
     let escrow = &request.price;
     let settled = settle(
         escrow.amount,
-        &version.split,
+        &terms.split,
         &packet.entries,
         operators.len(),
     )?;
@@ -121,7 +117,7 @@ fn settle_request(
     }
     credit(
         deps.storage,
-        &version.developer,
+        &terms.developer,
         &escrow.asset,
         settled.developer,
     )?;

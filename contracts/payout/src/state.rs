@@ -1,6 +1,6 @@
 use cosmwasm_std::{Addr, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
-use tributary_types::payout::{ConfigResponse, InferenceRequest};
+use tributary_types::payout::{ConfigResponse, InferenceRequest, RequestTerms};
 use tributary_types::AttributionPacket;
 
 /// Contract-wide settings; stored in the shape the `Config` query returns.
@@ -41,6 +41,8 @@ pub const REQUESTS: IndexedMap<u64, InferenceRequest, RequestIndexes<'static>> =
         ),
     },
 );
+/// Request id -> the rules it was paid under (see [`crate::terms`]).
+pub const TERMS: Map<u64, RequestTerms> = Map::new("terms");
 /// (request id, attestor) -> the packet hash that attestor committed.
 pub const COMMITS: Map<(u64, &Addr), Vec<u8>> = Map::new("commits");
 /// (request id, packet hash, attestor): the attestors agreeing on a packet, in address order.

@@ -10,6 +10,9 @@ use thiserror::Error;
 /// The IBC application version of attribution channels (unordered).
 pub const IBC_APP_VERSION: &str = "tributary-attribution-1";
 
+/// Most datanet versions a packet may name (the registry's lineage limit).
+pub const MAX_DATANET_ROOTS: usize = 16;
+
 /// A frozen datanet version a model was trained on.
 #[cw_serde]
 #[derive(Eq, PartialOrd, Ord, Hash)]

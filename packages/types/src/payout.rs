@@ -2,8 +2,8 @@
 
 use crate::asset::{AssetInfo, Price};
 use crate::datanet::Earning;
-use crate::packet::AttributionPacket;
-use crate::split::Settlement;
+use crate::packet::{AttributionPacket, DatanetRoot};
+use crate::split::{FeeSplit, Settlement};
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, HexBinary, Timestamp};
 use cw20::Cw20ReceiveMsg;
@@ -123,6 +123,38 @@ pub struct InferenceRequest {
     pub settlement: Option<Settlement>,
 }
 
+/// The rules of one request, copied from the registry and the datanet contract when it was paid.
+/// Commits, finalization and refunds read only these; later changes to the model version (its
+/// attestors, quorum, deprecation) or to the payout contract's configuration do not reach them.
+#[cw_serde]
+pub struct RequestTerms {
+    /// Receives the developer share.
+    pub developer: Addr,
+    /// The attestors allowed to commit, in the registry's order.
+    pub attestors: Vec<Addr>,
+    /// How many of them must commit the same packet.
+    pub quorum: u32,
+    pub method_id: String,
+    pub params_hash: HexBinary,
+    pub weights_hash: HexBinary,
+    /// The datanet versions the model was trained on, with their sizes.
+    pub lineage: Vec<LineageVersion>,
+    pub price: Price,
+    pub split: FeeSplit,
+    /// Most entries a packet for this request may carry.
+    pub max_entries: u32,
+    /// Seconds between a packet reaching quorum and the earliest finalization.
+    pub challenge_window_seconds: u64,
+}
+
+/// A datanet version of a model's lineage and how many accepted contributions it froze.
+#[cw_serde]
+pub struct LineageVersion {
+    pub root: DatanetRoot,
+    /// Leaves `0..contributions` of the version's tree.
+    pub contributions: u64,
+}
+
 /// One attestor's commit for a request.
 #[cw_serde]
 pub struct CommitInfo {
@@ -137,6 +169,9 @@ pub enum QueryMsg {
     Config {},
     #[returns(InferenceRequest)]
     Request { request_id: u64 },
+    /// The rules the request was paid under.
+    #[returns(RequestTerms)]
+    Terms { request_id: u64 },
     /// Requests by id, optionally only those with `status` or paid by `payer`.
     #[returns(RequestsResponse)]
     Requests {

@@ -517,6 +517,35 @@ impl World {
         version
     }
 
+    /// The model owner replaces the attestors and quorum of a version in the registry.
+    pub fn set_attestors(&mut self, model_id: u64, version: u32, attestors: &[Addr], quorum: u32) {
+        self.app
+            .execute_contract(
+                self.developer.clone(),
+                self.registry.clone(),
+                &registry::ExecuteMsg::SetAttestors {
+                    model_id,
+                    version,
+                    attestors: attestors.iter().map(Addr::to_string).collect(),
+                    quorum,
+                },
+                &[],
+            )
+            .unwrap();
+    }
+
+    /// The model owner deprecates a version in the registry.
+    pub fn deprecate(&mut self, model_id: u64, version: u32) {
+        self.app
+            .execute_contract(
+                self.developer.clone(),
+                self.registry.clone(),
+                &registry::ExecuteMsg::DeprecateVersion { model_id, version },
+                &[],
+            )
+            .unwrap();
+    }
+
     /// A model priced at `price` utrib with the default split and the first `n` attestors.
     pub fn native_model(&mut self, price: u128, attestors: usize, quorum: u32) -> u64 {
         let spec = ModelSpec {
