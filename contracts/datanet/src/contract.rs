@@ -11,7 +11,7 @@ use crate::query;
 use crate::state::{Config, CONFIG, CONTRIBUTION_SEQ, DATANET_SEQ};
 
 /// The cw2 name of this contract.
-pub const CONTRACT_NAME: &str = "crates.io:tributary-datanet";
+pub const CONTRACT_NAME: &str = tributary_types::datanet::CONTRACT_NAME;
 /// The cw2 version of this contract.
 pub const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -39,6 +39,7 @@ pub fn instantiate(
         &Config {
             admin: admin.clone(),
             usage_recorder: usage_recorder.clone(),
+            retired_usage_recorders: Vec::new(),
         },
     )?;
     DATANET_SEQ.save(deps.storage, &0)?;

@@ -56,6 +56,25 @@ pub enum ContractError {
     #[error("max_contribution_bytes must be greater than zero")]
     ZeroMaxContributionBytes,
 
+    #[error("max_contribution_bytes of {max_contribution_bytes} exceeds the limit of {limit}")]
+    MaxContributionBytesTooLarge {
+        max_contribution_bytes: u64,
+        limit: u64,
+    },
+
+    #[error("{field} lists {count} addresses, at most {max} fit in one message")]
+    TooManyAddresses {
+        field: &'static str,
+        count: usize,
+        max: usize,
+    },
+
+    #[error("usage recorder {address} is not a contract")]
+    RecorderNotAContract { address: Addr },
+
+    #[error("{max} retired usage recorders are kept already; no further recorder can be set")]
+    TooManyRetiredRecorders { max: usize },
+
     #[error("a datanet may have at most {max} curators, this change would give it {count}")]
     TooManyCurators { count: usize, max: usize },
 

@@ -1,3 +1,24 @@
+//! One function per execute message.
+//!
+//! # The usage recorder
+//!
+//! The payout contract holds inference fees in escrow; its `Finalize` sends `RecordUsage` here,
+//! and if that message failed, the finalization would revert and the escrow of an attested
+//! request could neither be paid out nor refunded. So no configuration change may make the
+//! datanet refuse a payout contract that has ever been its recorder:
+//!
+//! - the recorder cannot be unset (`UpdateConfig` with `usage_recorder: None` keeps it);
+//! - a new recorder must be a contract, so a typo cannot point it at an account;
+//! - the recorder it replaces stays authorized when it is a contract (at most
+//!   `MAX_RETIRED_USAGE_RECORDERS` of them), because it may still hold escrow. An account set
+//!   at instantiation, before any payout contract exists, holds none and is simply replaced.
+//!
+//! Keeping a former payout contract authorized costs little: it records usage only when its
+//! own code finalizes a paid, attested request, and usage counts and earnings here are
+//! statistics, not balances. Refusing it would cost escrowed funds. `RecordUsage` from any
+//! other sender is refused: no admin action can turn a recorder into one, and a sender that
+//! never was one must not move the statistics.
+
 use cosmwasm_std::{
     Addr, Api, Binary, DepsMut, Env, HexBinary, MessageInfo, Order, OverflowError,
     OverflowOperation, Response, Storage, Uint64,
@@ -6,7 +27,7 @@ use cw_storage_plus::Item;
 pub use tributary_types::datanet::MAX_USAGE_RECORDS;
 use tributary_types::datanet::{
     Contribution, ContributionStatus, CurationPolicy, Datanet, DatanetVersion, ReviewDecision,
-    UsageRecord,
+    UsageRecord, MAX_ADDRESS_LIST_LEN, MAX_CONTRIBUTION_BYTES, MAX_RETIRED_USAGE_RECORDERS,
 };
 use tributary_types::hash::{parse_content_hash, to_hex};
 use tributary_types::merkle::{contribution_leaf, Frontier};
@@ -14,8 +35,8 @@ use tributary_types::validate;
 
 use crate::error::ContractError;
 use crate::state::{
-    Stats, ALLOWED, CONFIG, CONTRIBUTIONS, CONTRIBUTION_SEQ, CURATORS, DATANETS, DATANET_SEQ,
-    DATANET_TAGS, EARNED, HASHES, LEAVES, NODES, STATS, VERSIONS,
+    Config, Stats, ALLOWED, CONFIG, CONTRIBUTIONS, CONTRIBUTION_SEQ, CURATORS, DATANETS,
+    DATANET_SEQ, DATANET_TAGS, EARNED, HASHES, LEAVES, NODES, STATS, VERSIONS,
 };
 
 /// Most domain tags a datanet may carry.
@@ -142,6 +163,12 @@ fn validate_max_bytes(max_contribution_bytes: u64) -> Result<(), ContractError> 
     if max_contribution_bytes == 0 {
         return Err(ContractError::ZeroMaxContributionBytes);
     }
+    if max_contribution_bytes > MAX_CONTRIBUTION_BYTES {
+        return Err(ContractError::MaxContributionBytesTooLarge {
+            max_contribution_bytes,
+            limit: MAX_CONTRIBUTION_BYTES,
+        });
+    }
     Ok(())
 }
 
@@ -152,7 +179,19 @@ fn validate_reason(reason: &Option<String>) -> Result<(), ContractError> {
     Ok(())
 }
 
-fn validate_addrs(api: &dyn Api, addresses: &[String]) -> Result<Vec<Addr>, ContractError> {
+/// Validates one address list of a message, `field` naming it; at most [`MAX_ADDRESS_LIST_LEN`].
+fn validate_addrs(
+    api: &dyn Api,
+    field: &'static str,
+    addresses: &[String],
+) -> Result<Vec<Addr>, ContractError> {
+    if addresses.len() > MAX_ADDRESS_LIST_LEN {
+        return Err(ContractError::TooManyAddresses {
+            field,
+            count: addresses.len(),
+            max: MAX_ADDRESS_LIST_LEN,
+        });
+    }
     addresses.iter().map(|a| validate_addr(api, a)).collect()
 }
 
@@ -223,7 +262,7 @@ pub fn create_datanet(
     validate_tags(&msg.domain_tags)?;
     validate::text("license", &msg.license, 1, 64)?;
     validate_max_bytes(msg.max_contribution_bytes)?;
-    let curators = validate_addrs(deps.api, &msg.curators)?;
+    let curators = validate_addrs(deps.api, "curators", &msg.curators)?;
     let mut distinct = curators.clone();
     distinct.sort();
     distinct.dedup();
@@ -314,7 +353,7 @@ pub fn add_curators(
 ) -> Result<Response, ContractError> {
     let datanet = load_datanet(deps.storage, datanet_id)?;
     ensure_owner(&datanet, &info.sender, "add curators")?;
-    let curators = validate_addrs(deps.api, &curators)?;
+    let curators = validate_addrs(deps.api, "curators", &curators)?;
     for curator in &curators {
         CURATORS.save(deps.storage, (datanet_id, curator), &())?;
     }
@@ -341,7 +380,7 @@ pub fn remove_curators(
 ) -> Result<Response, ContractError> {
     let datanet = load_datanet(deps.storage, datanet_id)?;
     ensure_owner(&datanet, &info.sender, "remove curators")?;
-    let curators = validate_addrs(deps.api, &curators)?;
+    let curators = validate_addrs(deps.api, "curators", &curators)?;
     for curator in &curators {
         CURATORS.remove(deps.storage, (datanet_id, curator));
     }
@@ -361,8 +400,8 @@ pub fn update_allow_list(
 ) -> Result<Response, ContractError> {
     let datanet = load_datanet(deps.storage, datanet_id)?;
     ensure_owner(&datanet, &info.sender, "update the allow list")?;
-    let add = validate_addrs(deps.api, &add)?;
-    let remove = validate_addrs(deps.api, &remove)?;
+    let add = validate_addrs(deps.api, "add", &add)?;
+    let remove = validate_addrs(deps.api, "remove", &remove)?;
     for addr in &add {
         ALLOWED.save(deps.storage, (datanet_id, addr), &())?;
     }
@@ -615,7 +654,9 @@ pub fn record_usage(
     records: Vec<UsageRecord>,
 ) -> Result<Response, ContractError> {
     let config = CONFIG.load(deps.storage)?;
-    if config.usage_recorder.as_ref() != Some(&info.sender) {
+    let authorized = config.usage_recorder.as_ref() == Some(&info.sender)
+        || config.retired_usage_recorders.contains(&info.sender);
+    if !authorized {
         return Err(ContractError::Unauthorized {
             sender: info.sender,
             action: "record usage",
@@ -656,7 +697,42 @@ pub fn record_usage(
         .add_attribute("contribution_ids", ids))
 }
 
-/// Admin only: changes the admin or the usage recorder.
+/// Whether `address` is a contract (rather than an account).
+fn is_contract(deps: &DepsMut, address: &Addr) -> bool {
+    deps.querier.query_wasm_contract_info(address).is_ok()
+}
+
+/// Makes `recorder` the usage recorder. The one it replaces stays authorized if it is a
+/// contract: a payout contract may hold requests in escrow whose finalization records usage
+/// here, and refusing it would make those finalizations revert.
+fn replace_recorder(
+    deps: &DepsMut,
+    config: &mut Config,
+    recorder: &str,
+) -> Result<(), ContractError> {
+    let recorder = validate_addr(deps.api, recorder)?;
+    if config.usage_recorder.as_ref() == Some(&recorder) {
+        return Ok(());
+    }
+    if !is_contract(deps, &recorder) {
+        return Err(ContractError::RecorderNotAContract { address: recorder });
+    }
+    config.retired_usage_recorders.retain(|r| *r != recorder);
+    if let Some(previous) = config.usage_recorder.take() {
+        if is_contract(deps, &previous) {
+            if config.retired_usage_recorders.len() >= MAX_RETIRED_USAGE_RECORDERS {
+                return Err(ContractError::TooManyRetiredRecorders {
+                    max: MAX_RETIRED_USAGE_RECORDERS,
+                });
+            }
+            config.retired_usage_recorders.push(previous);
+        }
+    }
+    config.usage_recorder = Some(recorder);
+    Ok(())
+}
+
+/// Admin only: changes the admin or the usage recorder (see [`replace_recorder`]).
 pub fn update_config(
     deps: DepsMut,
     info: MessageInfo,
@@ -674,7 +750,7 @@ pub fn update_config(
         config.admin = validate_addr(deps.api, &admin)?;
     }
     if let Some(recorder) = usage_recorder {
-        config.usage_recorder = Some(validate_addr(deps.api, &recorder)?);
+        replace_recorder(&deps, &mut config, &recorder)?;
     }
     CONFIG.save(deps.storage, &config)?;
     Ok(Response::new()

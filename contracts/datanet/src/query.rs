@@ -53,12 +53,13 @@ fn load_version(
         })
 }
 
-/// The admin and the usage recorder.
+/// The admin and the usage recorders.
 pub fn config(deps: Deps) -> Result<ConfigResponse, ContractError> {
     let config = CONFIG.load(deps.storage)?;
     Ok(ConfigResponse {
         admin: config.admin,
         usage_recorder: config.usage_recorder,
+        retired_usage_recorders: config.retired_usage_recorders,
     })
 }
 

@@ -8,8 +8,13 @@ use tributary_types::datanet::{Contribution, Datanet, DatanetVersion};
 pub struct Config {
     /// May change the config.
     pub admin: Addr,
-    /// The only address allowed to record usage.
+    /// The address that records usage now: the payout contract.
     pub usage_recorder: Option<Addr>,
+    /// Contracts that were the usage recorder before and still may record (their escrow may
+    /// still finalize); at most `MAX_RETIRED_USAGE_RECORDERS`. Absent in configs stored before
+    /// recorders were retired rather than replaced.
+    #[serde(default)]
+    pub retired_usage_recorders: Vec<Addr>,
 }
 
 /// Running totals of one contributor across every datanet.

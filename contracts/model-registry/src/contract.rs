@@ -32,8 +32,9 @@ pub fn instantiate(
         Some(admin) => validate::address(deps.api, &admin)?,
         None => info.sender,
     };
-    let datanet_contract = validate::address(deps.api, &msg.datanet_contract)?;
+    validate::address(deps.api, &msg.datanet_contract)?;
     validate::minimum_shares(msg.min_contributors_bps, msg.min_protocol_bps)?;
+    let datanet_contract = validate::datanet_contract(deps.as_ref(), &msg.datanet_contract)?;
     let config = Config {
         admin,
         datanet_contract,

@@ -45,6 +45,9 @@ pub enum ContractError {
     #[error("{address:?} is not a valid address")]
     InvalidAddress { address: String },
 
+    #[error("{address} is not a Tributary datanet contract")]
+    NotADatanetContract { address: String },
+
     #[error(
         "minimum shares of {contributors_bps} (contributors) and {protocol_bps} (protocol) bps \
          exceed 10000 together"

@@ -6,7 +6,9 @@ use crate::state::Config;
 use cosmwasm_std::{Addr, Api, Deps, Env, HexBinary};
 use std::collections::BTreeSet;
 use tributary_types::asset::{is_valid_denom, AssetInfo, Price};
-use tributary_types::datanet::{DatanetVersion, QueryMsg as DatanetQueryMsg};
+use tributary_types::datanet::{
+    DatanetVersion, QueryMsg as DatanetQueryMsg, CONTRACT_NAME as DATANET_CONTRACT_NAME,
+};
 use tributary_types::hash::hash32;
 use tributary_types::registry::{AttributionMethod, Model, ModelVersion, ModelVersionInput};
 use tributary_types::split::BPS_DENOMINATOR;
@@ -25,6 +27,8 @@ pub const MAX_DESCRIPTION_LEN: usize = 2048;
 pub const MAX_ARCHITECTURE_LEN: usize = 128;
 /// Longest attribution method id, in characters.
 pub const MAX_METHOD_ID_LEN: usize = 64;
+/// Longest readable form of the method's parameters, in characters.
+pub const MAX_METHOD_PARAMS_LEN: usize = 4096;
 
 /// Checks a model's descriptive fields.
 pub fn model_text(name: &str, description: &str, architecture: &str) -> Result<(), ContractError> {
@@ -51,6 +55,19 @@ pub fn address(api: &dyn Api, address: &str) -> Result<Addr, ContractError> {
         .map_err(|_| ContractError::InvalidAddress {
             address: address.to_string(),
         })
+}
+
+/// Checks that `address` is a datanet contract (by its cw2 name). The registry checks every
+/// lineage against it and it cannot be changed, so a wrong address would leave a registry on
+/// which nothing can be registered.
+pub fn datanet_contract(deps: Deps, address: &str) -> Result<Addr, ContractError> {
+    let datanet = self::address(deps.api, address)?;
+    match cw2::query_contract_info(&deps.querier, &datanet) {
+        Ok(info) if info.contract == DATANET_CONTRACT_NAME => Ok(datanet),
+        _ => Err(ContractError::NotADatanetContract {
+            address: address.to_string(),
+        }),
+    }
 }
 
 /// Checks an attestor set and its quorum; returns the validated addresses in the order given.
@@ -193,6 +210,9 @@ fn hash(field: &'static str, value: &HexBinary) -> Result<(), ContractError> {
 
 fn method(method: &AttributionMethod) -> Result<(), ContractError> {
     text("method.id", &method.id, 1, MAX_METHOD_ID_LEN)?;
+    if let Some(params) = &method.params {
+        text("method.params", params, 0, MAX_METHOD_PARAMS_LEN)?;
+    }
     Ok(())
 }
 

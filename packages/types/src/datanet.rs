@@ -5,6 +5,9 @@ use crate::merkle::Frontier;
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 
+/// The cw2 name of the datanet contract, by which other contracts recognize it.
+pub const CONTRACT_NAME: &str = "crates.io:tributary-datanet";
+
 /// Who may contribute and whether contributions wait for a curator.
 #[cw_serde]
 #[derive(Copy, Eq)]
@@ -118,17 +121,31 @@ pub enum ExecuteMsg {
         datanet_id: u64,
         note: Option<String>,
     },
-    /// Usage recorder only: one use of each listed contribution, with what it earned.
+    /// Usage recorder only (the current one or a retired one): one use of each listed
+    /// contribution, with what it earned.
     RecordUsage { records: Vec<UsageRecord> },
-    /// Admin only.
+    /// Admin only. `None` leaves a field as it is; the usage recorder cannot be unset.
     UpdateConfig {
         admin: Option<String>,
+        /// A new usage recorder, which must be a contract. The one it replaces stays
+        /// authorized if it is a contract (at most [`MAX_RETIRED_USAGE_RECORDERS`]), so
+        /// requests it holds in escrow still finalize.
         usage_recorder: Option<String>,
     },
 }
 
 /// Most usage records one `RecordUsage` may carry; the payout contract batches to this size.
 pub const MAX_USAGE_RECORDS: usize = 256;
+
+/// Largest `max_contribution_bytes` a datanet may set (1 TiB): a contribution's size is what its
+/// contributor claims, and the cap keeps a datanet's byte total from overflowing.
+pub const MAX_CONTRIBUTION_BYTES: u64 = 1 << 40;
+
+/// Most addresses one list in one message may carry (curators, allow-list additions, removals).
+pub const MAX_ADDRESS_LIST_LEN: usize = 64;
+
+/// Most former usage recorders that stay authorized after being replaced (see `UpdateConfig`).
+pub const MAX_RETIRED_USAGE_RECORDERS: usize = 8;
 
 /// One use of a contribution in a finalized inference.
 #[cw_serde]
@@ -210,7 +227,11 @@ pub enum QueryMsg {
 #[cw_serde]
 pub struct ConfigResponse {
     pub admin: Addr,
+    /// The payout contract that records usage now.
     pub usage_recorder: Option<Addr>,
+    /// Former usage recorders that were contracts: they may still hold escrow whose
+    /// finalization records usage here, so they stay authorized.
+    pub retired_usage_recorders: Vec<Addr>,
 }
 
 #[cw_serde]

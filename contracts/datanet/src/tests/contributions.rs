@@ -394,27 +394,27 @@ fn only_the_contributor_withdraws_and_only_while_pending() {
 
 #[test]
 fn accepted_bytes_overflow_is_refused() {
+    // Unreachable with real sizes (the cap is 1 TiB), so the total is set near the top directly.
     let mut suite = Suite::new();
-    let owner = suite.owner.clone();
-    let mut msg = super::suite::create_msg(CurationPolicy::Open, vec![]);
-    if let ExecuteMsg::CreateDatanet {
-        max_contribution_bytes,
-        ..
-    } = &mut msg
-    {
-        *max_contribution_bytes = u64::MAX;
-    }
-    suite.execute(&owner, &msg).unwrap();
+    let id = suite.create_datanet(CurationPolicy::Open);
     let alice = suite.alice.clone();
-    let huge = |content: &[u8]| {
-        with_fields(contribute_msg(1, content), |_, size, _, _, _| {
-            *size = u64::MAX
-        })
-    };
-    suite.execute(&alice, &huge(b"one")).unwrap();
+    suite.contribute(&alice, id, b"one");
+    let contract = suite.contract.clone();
+    {
+        let mut storage = suite.app.contract_storage_mut(&contract);
+        let mut datanet = crate::state::DATANETS.load(storage.as_ref(), id).unwrap();
+        datanet.accepted_bytes = u64::MAX - 1;
+        crate::state::DATANETS
+            .save(storage.as_mut(), id, &datanet)
+            .unwrap();
+    }
     assert_eq!(
-        suite.execute_err(&alice, &huge(b"two")),
-        ContractError::Overflow(Uint64::MAX.checked_add(Uint64::MAX).unwrap_err())
+        suite.execute_err(&alice, &contribute_msg(id, b"two")),
+        ContractError::Overflow(
+            Uint64::new(u64::MAX - 1)
+                .checked_add(Uint64::new(3))
+                .unwrap_err()
+        )
     );
-    assert_eq!(suite.datanet(1).accepted_count, 1);
+    assert_eq!(suite.datanet(id).accepted_count, 1);
 }

@@ -4,6 +4,7 @@ use cosmwasm_std::Addr;
 use cw_multi_test::{App, Executor};
 use tributary_types::datanet::{
     ConfigResponse, CurationPolicy, DatanetsResponse, ExecuteMsg, InstantiateMsg, QueryMsg,
+    MAX_ADDRESS_LIST_LEN, MAX_CONTRIBUTION_BYTES,
 };
 use tributary_types::merkle::Frontier;
 use tributary_types::validate::TextError;
@@ -247,6 +248,106 @@ fn zero_size_cap_is_rejected() {
     let err =
         create_with(&mut suite, |m| *create_fields(m).max_contribution_bytes = 0).unwrap_err();
     assert_eq!(err, ContractError::ZeroMaxContributionBytes);
+}
+
+#[test]
+fn size_cap_above_the_limit_is_rejected_on_create_and_update() {
+    let mut suite = Suite::new();
+    let too_large = MAX_CONTRIBUTION_BYTES + 1;
+    let err = create_with(&mut suite, |m| {
+        *create_fields(m).max_contribution_bytes = too_large
+    })
+    .unwrap_err();
+    let expected = ContractError::MaxContributionBytesTooLarge {
+        max_contribution_bytes: too_large,
+        limit: MAX_CONTRIBUTION_BYTES,
+    };
+    assert_eq!(err, expected);
+    let id = create_with(&mut suite, |m| {
+        *create_fields(m).max_contribution_bytes = MAX_CONTRIBUTION_BYTES
+    })
+    .unwrap();
+    let owner = suite.owner.clone();
+    let update = ExecuteMsg::UpdateDatanet {
+        datanet_id: id,
+        description: None,
+        domain_tags: None,
+        license: None,
+        policy: None,
+        max_contribution_bytes: Some(u64::MAX),
+    };
+    assert_eq!(
+        suite.execute_err(&owner, &update),
+        ContractError::MaxContributionBytesTooLarge {
+            max_contribution_bytes: u64::MAX,
+            limit: MAX_CONTRIBUTION_BYTES,
+        }
+    );
+}
+
+#[test]
+fn address_lists_of_one_message_are_bounded() {
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::AllowList);
+    let owner = suite.owner.clone();
+    let too_many: Vec<String> = (0..=MAX_ADDRESS_LIST_LEN)
+        .map(|i| suite.addr(&format!("member-{i}")).to_string())
+        .collect();
+    let refused = |field| ContractError::TooManyAddresses {
+        field,
+        count: MAX_ADDRESS_LIST_LEN + 1,
+        max: MAX_ADDRESS_LIST_LEN,
+    };
+    let many = too_many.clone();
+    assert_eq!(
+        create_with(&mut suite, |m| *create_fields(m).curators = many).unwrap_err(),
+        refused("curators")
+    );
+    for (msg, field) in [
+        (
+            ExecuteMsg::AddCurators {
+                datanet_id: id,
+                curators: too_many.clone(),
+            },
+            "curators",
+        ),
+        (
+            ExecuteMsg::RemoveCurators {
+                datanet_id: id,
+                curators: too_many.clone(),
+            },
+            "curators",
+        ),
+        (
+            ExecuteMsg::UpdateAllowList {
+                datanet_id: id,
+                add: too_many.clone(),
+                remove: vec![],
+            },
+            "add",
+        ),
+        (
+            ExecuteMsg::UpdateAllowList {
+                datanet_id: id,
+                add: vec![],
+                remove: too_many.clone(),
+            },
+            "remove",
+        ),
+    ] {
+        assert_eq!(suite.execute_err(&owner, &msg), refused(field), "{msg:?}");
+    }
+    // At the bound the allow list takes them all.
+    suite
+        .execute(
+            &owner,
+            &ExecuteMsg::UpdateAllowList {
+                datanet_id: id,
+                add: too_many[..MAX_ADDRESS_LIST_LEN].to_vec(),
+                remove: vec![],
+            },
+        )
+        .unwrap();
 }
 
 #[test]
@@ -619,10 +720,11 @@ fn ownership_transfer_moves_every_owner_right() {
 #[test]
 fn only_the_admin_updates_the_config() {
     let mut suite = Suite::new();
-    let (admin, alice, bob) = (suite.admin.clone(), suite.alice.clone(), suite.bob.clone());
+    let (admin, alice) = (suite.admin.clone(), suite.alice.clone());
+    let payout = suite.stand_in("payout");
     let msg = ExecuteMsg::UpdateConfig {
         admin: Some(alice.to_string()),
-        usage_recorder: Some(bob.to_string()),
+        usage_recorder: Some(payout.to_string()),
     };
     assert_eq!(
         suite.execute_err(&alice, &msg),
@@ -648,7 +750,7 @@ fn only_the_admin_updates_the_config() {
     assert_eq!(attr(&response, "action").unwrap(), "update_config");
     let config: ConfigResponse = suite.query(&QueryMsg::Config {}).unwrap();
     assert_eq!(config.admin, alice);
-    assert_eq!(config.usage_recorder, Some(bob));
+    assert_eq!(config.usage_recorder, Some(payout));
     assert!(matches!(
         suite.execute_err(&admin, &msg),
         ContractError::Unauthorized { .. }

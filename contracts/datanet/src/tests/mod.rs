@@ -4,6 +4,7 @@ mod datanets;
 mod funds;
 mod migrate;
 mod queries;
+mod recorder;
 mod suite;
 mod usage;
 mod versions;

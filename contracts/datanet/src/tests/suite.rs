@@ -1,6 +1,9 @@
 //! A multi-test harness driving the contract through its entry points.
 
-use cosmwasm_std::{coins, Addr, Coin, Empty, StdResult};
+use cosmwasm_std::{
+    coins, Addr, Binary, Coin, Deps, DepsMut, Empty, Env, MessageInfo, Response, StdError,
+    StdResult,
+};
 use cw_multi_test::error::AnyResult;
 use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
 use serde::de::DeserializeOwned;
@@ -22,6 +25,28 @@ pub fn datanet_contract() -> Box<dyn Contract<Empty>> {
 pub const START_BALANCE: u128 = 1_000_000;
 /// The denom of [`START_BALANCE`].
 pub const DENOM: &str = "utrib";
+
+fn stub_instantiate(_: DepsMut, _: Env, _: MessageInfo, _: Empty) -> StdResult<Response> {
+    Ok(Response::new())
+}
+
+fn stub_execute(_: DepsMut, _: Env, _: MessageInfo, _: Empty) -> StdResult<Response> {
+    Ok(Response::new())
+}
+
+fn stub_query(_: Deps, _: Env, _: Empty) -> StdResult<Binary> {
+    Err(StdError::generic_err("a stand-in answers no query"))
+}
+
+/// A contract that does nothing: it stands in for a payout contract, whose address is what
+/// the datanet contract checks and what multi-test lets a test send from.
+pub fn stand_in_contract() -> Box<dyn Contract<Empty>> {
+    Box::new(ContractWrapper::new(
+        stub_execute,
+        stub_instantiate,
+        stub_query,
+    ))
+}
 
 /// The hex SHA-256 of `content`, as a contributor submits it.
 pub fn hash_of(content: &[u8]) -> String {
@@ -123,6 +148,14 @@ impl Suite {
             recorder,
             code_id,
         }
+    }
+
+    /// Instantiates a fresh [`stand_in_contract`] and returns its address.
+    pub fn stand_in(&mut self, label: &str) -> Addr {
+        let code_id = self.app.store_code(stand_in_contract());
+        self.app
+            .instantiate_contract(code_id, self.admin.clone(), &Empty {}, &[], label, None)
+            .unwrap()
     }
 
     /// A valid address for `name`.

@@ -150,7 +150,7 @@ fn usage_is_refused_while_no_recorder_is_set() {
     let config: tributary_types::datanet::ConfigResponse =
         suite.query(&QueryMsg::Config {}).unwrap();
     assert_eq!(config.usage_recorder, None);
-    let recorder = suite.recorder.clone();
+    let recorder = suite.stand_in("payout");
     assert_eq!(
         suite.execute_err(&recorder, &ExecuteMsg::RecordUsage { records: vec![] }),
         ContractError::Unauthorized {

@@ -71,6 +71,38 @@ fn instantiate_refuses_minimums_over_10000() {
 }
 
 #[test]
+fn instantiate_refuses_a_datanet_contract_that_is_not_one() {
+    // Every lineage is checked against the datanet contract, which cannot be changed later: a
+    // wrong address would leave a registry on which no model can ever be registered.
+    let mut suite = Suite::new();
+    let account = suite.owner.to_string();
+    let not_a_datanet = suite.registry.to_string();
+    let code = suite.registry_code;
+    let admin = suite.admin.clone();
+    for address in [account, not_a_datanet] {
+        let err = suite
+            .app
+            .instantiate_contract(
+                code,
+                admin.clone(),
+                &InstantiateMsg {
+                    admin: None,
+                    datanet_contract: address.clone(),
+                    min_contributors_bps: 0,
+                    min_protocol_bps: 0,
+                },
+                &[],
+                "model-registry",
+                None,
+            )
+            .unwrap_err()
+            .downcast::<ContractError>()
+            .unwrap();
+        assert_eq!(err, ContractError::NotADatanetContract { address });
+    }
+}
+
+#[test]
 fn instantiate_refuses_malformed_addresses() {
     let datanet = App::default().api().addr_make("datanet").to_string();
     assert_eq!(

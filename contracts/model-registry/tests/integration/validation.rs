@@ -3,6 +3,7 @@
 use crate::suite::{register, Suite, MIN_CONTRIBUTORS_BPS, MIN_PROTOCOL_BPS};
 use cosmwasm_std::{HexBinary, Uint128};
 use tributary_model_registry::error::ContractError;
+use tributary_model_registry::validate::MAX_METHOD_PARAMS_LEN;
 use tributary_types::asset::{AssetInfo, Price};
 use tributary_types::registry::{ModelVersion, ModelsResponse, QueryMsg};
 use tributary_types::validate::TextError;
@@ -234,6 +235,25 @@ fn method_id_length_is_checked() {
     let mut input = suite.input();
     input.method.id = "m".repeat(65);
     assert_eq!(suite.register_err(input), length("method.id", 1, 64, 65));
+}
+
+#[test]
+fn method_params_length_is_checked() {
+    let mut suite = Suite::new();
+    let mut input = suite.input();
+    input.method.params = Some("p".repeat(MAX_METHOD_PARAMS_LEN + 1));
+    assert_eq!(
+        suite.register_err(input),
+        length(
+            "method.params",
+            0,
+            MAX_METHOD_PARAMS_LEN,
+            MAX_METHOD_PARAMS_LEN + 1
+        )
+    );
+    let mut input = suite.input();
+    input.method.params = Some("p".repeat(MAX_METHOD_PARAMS_LEN));
+    suite.register(input);
 }
 
 #[test]
