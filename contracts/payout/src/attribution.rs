@@ -14,7 +14,9 @@ use tributary_types::AttributionPacket;
 
 use crate::error::ContractError;
 use crate::querier;
-use crate::state::{Config, COMMITS, COMMITTERS, CONFIG, PACKETS, REQUESTS, VOTES};
+use crate::state::{
+    Config, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS, VOTES,
+};
 use crate::terms;
 use crate::time::later;
 
@@ -39,8 +41,8 @@ pub enum Commit {
         packet_hash: Hash32,
         /// Votes for `packet_hash` including this one.
         votes: u32,
-        /// The packet, when no attestor committed its hash before.
-        first_of_its_hash: Option<AttributionPacket>,
+        /// The packet and its entries' contributors, when no attestor committed its hash before.
+        first_of_its_hash: Option<Box<(AttributionPacket, Vec<Addr>)>>,
     },
 }
 
@@ -126,7 +128,7 @@ pub fn validate_commit(
         });
     }
     check_model(&request, &terms, &packet)?;
-    check_lineage(deps, config, &terms, &packet)?;
+    let contributors = check_lineage(deps, config, &terms, &packet)?;
 
     let votes = VOTES
         .may_load(deps.storage, (id, packet_hash.as_slice()))?
@@ -168,7 +170,7 @@ pub fn validate_commit(
         attestor: attestor.clone(),
         packet_hash,
         votes,
-        first_of_its_hash: first_of_its_hash.then_some(packet),
+        first_of_its_hash: first_of_its_hash.then(|| Box::new((packet, contributors))),
     })
 }
 
@@ -195,8 +197,10 @@ pub fn apply_commit(storage: &mut dyn Storage, commit: &Commit) -> Result<Event,
             COMMITS.save(storage, (id, attestor), &hash.to_vec())?;
             COMMITTERS.save(storage, (id, hash, attestor), &())?;
             VOTES.save(storage, (id, hash), votes)?;
-            if let Some(packet) = first_of_its_hash {
+            if let Some(first) = first_of_its_hash {
+                let (packet, contributors) = first.as_ref();
                 PACKETS.save(storage, (id, hash), packet)?;
+                PACKET_CONTRIBUTORS.save(storage, (id, hash), contributors)?;
             }
             REQUESTS.save(storage, id, request)?;
             commit_event(event, request, attestor, packet_hash, *votes)
@@ -284,13 +288,13 @@ fn check_model(
 }
 
 /// Every root is in the request's lineage and every entry is an accepted contribution frozen in
-/// one of those roots.
+/// one of those roots; returns each entry's contributor.
 fn check_lineage(
     deps: Deps,
     config: &Config,
     terms: &RequestTerms,
     packet: &AttributionPacket,
-) -> Result<(), ContractError> {
+) -> Result<Vec<Addr>, ContractError> {
     // Datanet id -> leaves covered by the largest listed version of it.
     let mut leaves: BTreeMap<u64, u64> = BTreeMap::new();
     for root in &packet.datanet_roots {
@@ -305,18 +309,20 @@ fn check_lineage(
         let count = leaves.entry(root.datanet_id).or_default();
         *count = (*count).max(frozen.contributions);
     }
+    let mut contributors = Vec::with_capacity(packet.entries.len());
     for entry in &packet.entries {
         let contribution_id = entry.contribution_id;
-        let in_lineage = querier::contribution(deps, config, contribution_id).is_some_and(|c| {
+        let contribution = querier::contribution(deps, config, contribution_id).filter(|c| {
             c.status == ContributionStatus::Accepted
                 && matches!(
                     (c.leaf_index, leaves.get(&c.datanet_id)),
                     (Some(leaf), Some(count)) if leaf < *count
                 )
         });
-        if !in_lineage {
-            return Err(ContractError::ContributionNotInLineage { contribution_id });
+        match contribution {
+            Some(c) => contributors.push(c.contributor),
+            None => return Err(ContractError::ContributionNotInLineage { contribution_id }),
         }
     }
-    Ok(())
+    Ok(contributors)
 }

@@ -1,11 +1,11 @@
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
-use cosmwasm_std::{Binary, Deps, DepsMut, Env, MessageInfo, Response};
+use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response};
 use tributary_types::payout::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
 use crate::error::ContractError;
-use crate::{admin, attribution, claim, escrow, query, settlement};
+use crate::{admin, attribution, claim, escrow, pool, query, settlement};
 
 /// The cw2 name of this contract.
 pub const CONTRACT_NAME: &str = "crates.io:tributary-payout";
@@ -43,6 +43,12 @@ pub fn execute(
         ExecuteMsg::Finalize { request_ids } => settlement::finalize(deps, env, request_ids),
         ExecuteMsg::Refund { request_id } => escrow::refund(deps, env, request_id),
         ExecuteMsg::Claim {} => claim::claim(deps, info),
+        ExecuteMsg::ClaimPool {
+            datanet_id,
+            version,
+            asset,
+            contribution_ids,
+        } => pool::claim_pool(deps, datanet_id, version, asset, contribution_ids),
         ExecuteMsg::BindChannel {
             channel_id,
             attestor,
@@ -92,6 +98,30 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             start_after,
             limit,
         } => query::balances(deps, address, start_after, limit),
+        QueryMsg::Pools {
+            datanet_id,
+            version,
+            start_after,
+            limit,
+        } => Ok(to_json_binary(&pool::pools(
+            deps,
+            datanet_id,
+            version,
+            start_after,
+            limit,
+        )?)?),
+        QueryMsg::PoolOwed {
+            datanet_id,
+            version,
+            asset,
+            contribution_id,
+        } => Ok(to_json_binary(&pool::owed(
+            deps,
+            datanet_id,
+            version,
+            asset,
+            contribution_id,
+        )?)?),
         QueryMsg::Channels { start_after, limit } => query::channels(deps, start_after, limit),
     }
 }

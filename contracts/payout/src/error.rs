@@ -146,6 +146,20 @@ pub enum ContractError {
         packet_hash: String,
     },
 
+    #[error("datanet {datanet_id} version {version} has no pool in {asset}")]
+    UnknownPool {
+        datanet_id: u64,
+        version: u32,
+        asset: AssetInfo,
+    },
+
+    #[error("contribution {contribution_id} is not an accepted contribution of datanet {datanet_id} version {version}")]
+    ContributionNotInPool {
+        contribution_id: u64,
+        datanet_id: u64,
+        version: u32,
+    },
+
     #[error("nothing to claim")]
     NothingToClaim,
 

@@ -5,6 +5,7 @@ pub mod contract;
 pub mod error;
 pub mod escrow;
 pub mod ibc;
+pub mod pool;
 pub mod querier;
 pub mod query;
 pub mod settlement;

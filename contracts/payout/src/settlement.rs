@@ -1,4 +1,21 @@
 //! Finalization: the agreed packet of each request splits its escrow into claimable balances.
+//!
+//! The split is [`tributary_types::split::settle`] under the request's own terms. Its rounding
+//! rule is chosen so that the contributors' share only ever reaches contributors:
+//!
+//! - the protocol, operators' and developer shares round down, and the contributors' pool is
+//!   what is left, so every remainder of the fee goes to contributors rather than the developer;
+//! - a packet with entries must weigh exactly 10 000 bps (`check_shape`), so it hands out the
+//!   whole pool; each entry rounds down and the pool's remainder goes to the entry with the
+//!   largest weight (the lowest contribution id among equals), a rule every attestor and client
+//!   computes the same way;
+//! - a packet with no entries sends the pool to the lineage's datanet pools ([`crate::pool`]),
+//!   where the versions' contributors claim it. Before, both the uncovered part of the pool and
+//!   the rounding dust went to the developer, so a model owner attesting its own requests could
+//!   commit empty or light packets and keep the contributors' share.
+//!
+//! Each entry's contributor was resolved when its packet was first committed, so finalization
+//! queries neither the registry nor the datanet contract for the money it moves.
 
 use cosmwasm_std::{
     to_json_binary, Addr, DepsMut, Env, Event, Order, Response, StdResult, Storage, Uint128,
@@ -10,8 +27,8 @@ use tributary_types::split::settle;
 use tributary_types::{AssetInfo, Settlement};
 
 use crate::error::ContractError;
-use crate::querier;
-use crate::state::{Config, BALANCES, COMMITTERS, CONFIG, PACKETS, REQUESTS};
+use crate::pool;
+use crate::state::{Config, BALANCES, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS};
 use crate::terms;
 
 /// Most requests one `Finalize` may settle.
@@ -94,6 +111,7 @@ fn settle_request(
     }
     let terms = terms::load(deps.as_ref(), id)?;
     let packet = PACKETS.load(deps.storage, (id, agreed.as_slice()))?;
+    let contributors = PACKET_CONTRIBUTORS.load(deps.storage, (id, agreed.as_slice()))?;
     let operators = COMMITTERS
         .prefix((id, agreed.as_slice()))
         .keys(deps.storage, None, None, Order::Ascending)
@@ -121,23 +139,22 @@ fn settle_request(
         &escrow.asset,
         settled.developer,
     )?;
-    for (contribution_id, amount) in &settled.contributions {
-        let contribution = querier::contribution(deps.as_ref(), config, *contribution_id).ok_or(
-            ContractError::ContributionNotInLineage {
-                contribution_id: *contribution_id,
-            },
-        )?;
-        credit(
-            deps.storage,
-            &contribution.contributor,
-            &escrow.asset,
-            *amount,
-        )?;
+    for ((contribution_id, amount), contributor) in settled.contributions.iter().zip(&contributors)
+    {
+        credit(deps.storage, contributor, &escrow.asset, *amount)?;
         records.push(UsageRecord {
             contribution_id: *contribution_id,
             asset: escrow.asset.clone(),
             amount: *amount,
         });
+    }
+    if !settled.unattributed.is_zero() {
+        pool::deposit(
+            deps.storage,
+            &terms.lineage,
+            &escrow.asset,
+            settled.unattributed,
+        )?;
     }
 
     request.status = RequestStatus::Finalized;
@@ -147,7 +164,7 @@ fn settle_request(
 }
 
 /// Adds `amount` to what `owner` can claim; zero amounts leave no entry behind.
-fn credit(
+pub fn credit(
     storage: &mut dyn Storage,
     owner: &Addr,
     asset: &AssetInfo,
@@ -177,6 +194,7 @@ fn settlement_event(request: &InferenceRequest, settled: &Settlement) -> Event {
             "contributors",
             total(settled.contributions.iter().map(|(_, amount)| amount)),
         )
+        .add_attribute("unattributed", settled.unattributed)
 }
 
 /// Sum of parts of one settlement, which never exceeds the escrowed amount.

@@ -1,3 +1,4 @@
+use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
 use tributary_types::payout::{ConfigResponse, InferenceRequest, RequestTerms};
@@ -19,6 +20,17 @@ impl IndexList<InferenceRequest> for RequestIndexes<'_> {
         let v: Vec<&dyn Index<InferenceRequest>> = vec![&self.status, &self.payer];
         Box::new(v.into_iter())
     }
+}
+
+/// One pool: the unattributed contributors' shares paid to a datanet version in one asset.
+#[cw_serde]
+pub struct PoolState {
+    /// The version's accepted contributions (frozen, so fixed).
+    pub contributions: u64,
+    /// Everything paid in.
+    pub total: Uint128,
+    /// Everything credited to contributors; `total - distributed` is held for them.
+    pub distributed: Uint128,
 }
 
 /// Contract-wide settings.
@@ -51,6 +63,14 @@ pub const COMMITTERS: Map<(u64, &[u8], &Addr), ()> = Map::new("committers");
 pub const VOTES: Map<(u64, &[u8]), u32> = Map::new("votes");
 /// (request id, packet hash) -> the packet, stored once per distinct hash.
 pub const PACKETS: Map<(u64, &[u8]), AttributionPacket> = Map::new("packets");
+/// (request id, packet hash) -> the contributor of each of the packet's entries, in entry order,
+/// resolved when the packet was first committed so finalization needs no datanet query.
+pub const PACKET_CONTRIBUTORS: Map<(u64, &[u8]), Vec<Addr>> = Map::new("packet_contributors");
+/// (datanet id, version, `AssetInfo::key()`) -> the contributors' pool of that version.
+pub const POOLS: Map<(u64, u32, &str), PoolState> = Map::new("pools");
+/// ((datanet id, version), `AssetInfo::key()`, contribution id) -> what that contribution was
+/// credited from the pool so far.
+pub const POOL_CREDITED: Map<((u64, u32), &str, u64), Uint128> = Map::new("pool_credited");
 /// (owner, `AssetInfo::key()`) -> claimable amount.
 pub const BALANCES: Map<(&Addr, &str), Uint128> = Map::new("balances");
 /// IBC channel id -> the attestor whose packets arrive on it.

@@ -416,7 +416,7 @@ fn an_empty_or_oversized_batch_is_refused() {
         err_of(w.commit(&attestor, vec![])),
         ContractError::EmptyBatch
     );
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     assert_eq!(
         err_of(w.commit(&attestor, vec![packet; 65])),
         ContractError::BatchTooLarge { count: 65, max: 64 }
@@ -451,7 +451,7 @@ fn malformed_packets_are_refused_with_the_shape_error() {
     let heavy = w.packet(1, model, 1, &[(a[0], 6_000), (a[1], 4_001)]);
     assert_eq!(
         err_of(w.commit(&attestor, vec![heavy])),
-        ContractError::Packet(PacketError::WeightsExceedTotal { sum: 10_001 })
+        ContractError::Packet(PacketError::WeightsSum { sum: 10_001 })
     );
 }
 
@@ -459,7 +459,7 @@ fn malformed_packets_are_refused_with_the_shape_error() {
 fn a_packet_for_an_unknown_request_is_refused() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
-    let packet = w.packet(7, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(7, model, 1, &[(w.accepted[0], 10_000)]);
     assert_eq!(
         err_of(w.commit(&attestor, vec![packet])),
         ContractError::UnknownRequest { id: 7 }
@@ -471,7 +471,7 @@ fn a_packet_after_expiry_is_refused() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
     w.advance(EXPIRY);
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     assert_eq!(
         err_of(w.commit(&attestor, vec![packet])),
         ContractError::RequestExpired { id: 1 }
@@ -482,7 +482,7 @@ fn a_packet_after_expiry_is_refused() {
 fn only_the_versions_attestors_may_commit() {
     let (mut w, model) = world_with_request();
     let outsider = w.attestors[3].clone();
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     assert_eq!(
         err_of(w.commit(&outsider, vec![packet])),
         ContractError::UnauthorizedAttestor {
@@ -497,7 +497,7 @@ fn only_the_versions_attestors_may_commit() {
 fn a_packet_must_describe_the_requested_model_exactly() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
-    let entries = [(w.accepted[0], 100)];
+    let entries = [(w.accepted[0], 10_000)];
 
     let mut wrong_model = w.packet(1, model, 1, &entries);
     wrong_model.model_version = 2;
@@ -547,7 +547,7 @@ fn a_packet_must_describe_the_requested_model_exactly() {
 fn a_root_outside_the_lineage_is_refused() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
-    let entries = [(w.accepted[0], 100)];
+    let entries = [(w.accepted[0], 10_000)];
     let mut forged = w.packet(1, model, 1, &entries);
     forged.datanet_roots[0].root = h("forged root");
     assert_eq!(
@@ -586,7 +586,7 @@ fn only_accepted_contributions_frozen_in_the_lineage_can_be_attributed() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
     for outside in [w.rejected, w.pending, w.late, w.foreign, 999] {
-        let packet = w.packet(1, model, 1, &[(w.accepted[0], 100), (outside, 100)]);
+        let packet = w.packet(1, model, 1, &[(w.accepted[0], 5_000), (outside, 5_000)]);
         assert_eq!(
             err_of(w.commit(&attestor, vec![packet])),
             ContractError::ContributionNotInLineage {
@@ -602,7 +602,7 @@ fn only_accepted_contributions_frozen_in_the_lineage_can_be_attributed() {
 fn committing_the_same_packet_twice_is_a_no_op() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     w.commit(&attestor, vec![packet.clone()]).unwrap();
     let before = w.request_state(1);
     let res = w.commit(&attestor, vec![packet.clone(), packet]).unwrap();
@@ -631,8 +631,8 @@ fn committing_the_same_packet_twice_is_a_no_op() {
 fn an_attestor_cannot_change_its_packet() {
     let (mut w, model) = world_with_request();
     let attestor = w.attestors[0].clone();
-    let first = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
-    let second = w.packet(1, model, 1, &[(w.accepted[0], 200)]);
+    let first = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    let second = w.packet(1, model, 1, &[(w.accepted[1], 10_000)]);
     w.commit(&attestor, vec![first]).unwrap();
     assert_eq!(
         err_of(w.commit(&attestor, vec![second])),
@@ -649,8 +649,8 @@ fn one_bad_packet_fails_the_whole_batch() {
     let payer = w.payers[0].clone();
     w.paid_request(&payer, model, PRICE);
     let attestor = w.attestors[0].clone();
-    let good = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
-    let bad = w.packet(2, model, 1, &[(w.rejected, 100)]);
+    let good = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    let bad = w.packet(2, model, 1, &[(w.rejected, 10_000)]);
     assert_eq!(
         err_of(w.commit(&attestor, vec![good, bad])),
         ContractError::ContributionNotInLineage {
@@ -722,7 +722,7 @@ fn finalizing_an_unknown_or_unattested_request_is_refused() {
     );
     // One vote of two is not quorum.
     let attestor = w.attestors[0].clone();
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     w.commit(&attestor, vec![packet]).unwrap();
     w.advance(WINDOW);
     assert_eq!(
@@ -737,7 +737,7 @@ fn finalizing_an_unknown_or_unattested_request_is_refused() {
 #[test]
 fn finalizing_inside_the_challenge_window_is_refused() {
     let (mut w, model) = world_with_request();
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
         w.commit(&attestor, vec![packet.clone()]).unwrap();
     }
@@ -754,7 +754,7 @@ fn finalizing_inside_the_challenge_window_is_refused() {
 #[test]
 fn a_finalized_request_is_closed_to_everything() {
     let (mut w, model) = world_with_request();
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
         w.commit(&attestor, vec![packet.clone()]).unwrap();
     }
@@ -776,7 +776,7 @@ fn one_unready_request_fails_the_whole_finalize() {
     let (mut w, model) = world_with_request();
     let payer = w.payers[1].clone();
     w.paid_request(&payer, model, PRICE);
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
         w.commit(&attestor, vec![packet.clone()]).unwrap();
     }
@@ -792,23 +792,6 @@ fn one_unready_request_fails_the_whole_finalize() {
     assert!(w.claimable(&w.treasury.clone()).is_empty());
 }
 
-#[test]
-fn a_packet_with_no_entries_pays_the_contributors_share_to_the_developer() {
-    let (mut w, model) = world_with_request();
-    let packet = w.packet(1, model, 1, &[]);
-    for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
-        w.commit(&attestor, vec![packet.clone()]).unwrap();
-    }
-    w.advance(WINDOW);
-    w.finalize(vec![1]).unwrap();
-    // 10_000 at 70/15/10/5: protocol 500, operators 500 each, developer 1_500 + 7_000.
-    let native = |amount| vec![(AssetInfo::native(DENOM), amount)];
-    assert_eq!(w.claimable(&w.developer.clone()), native(8_500));
-    assert_eq!(w.claimable(&w.treasury.clone()), native(500));
-    assert_eq!(w.claimable(&w.attestors[0].clone()), native(500));
-    assert_eq!(w.claimable(&w.attestors[1].clone()), native(500));
-}
-
 // ---------------------------------------------------------------- disputes and refunds
 
 #[test]
@@ -816,8 +799,8 @@ fn a_conflicting_packet_disputes_the_request_and_the_payer_is_refunded_at_expiry
     let (mut w, model) = world_with_request();
     let payer = w.payers[0].clone();
     let [a, b] = [w.attestors[0].clone(), w.attestors[1].clone()];
-    let honest = w.packet(1, model, 1, &[(w.accepted[0], 5_000)]);
-    let other = w.packet(1, model, 1, &[(w.accepted[1], 5_000)]);
+    let honest = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    let other = w.packet(1, model, 1, &[(w.accepted[1], 10_000)]);
     w.commit(&a, vec![honest]).unwrap();
     w.commit(&b, vec![other]).unwrap();
     let request = w.request_state(1);
@@ -862,7 +845,7 @@ fn with_quorum_one_a_challenger_makes_the_request_ambiguous() {
     let payer = w.payers[0].clone();
     w.paid_request(&payer, model, PRICE);
     let [a, challenger] = [w.attestors[0].clone(), w.attestors[1].clone()];
-    let first = w.packet(1, model, 1, &[(w.accepted[0], 5_000)]);
+    let first = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     w.commit(&a, vec![first.clone()]).unwrap();
     let attested = w.request_state(1);
     assert_eq!(attested.status, RequestStatus::Attested);
@@ -871,7 +854,7 @@ fn with_quorum_one_a_challenger_makes_the_request_ambiguous() {
         Some(first.packet_hash().unwrap().as_slice())
     );
 
-    let challenge = w.packet(1, model, 1, &[(w.accepted[0], 4_000)]);
+    let challenge = w.packet(1, model, 1, &[(w.accepted[1], 10_000)]);
     w.commit(&challenger, vec![challenge]).unwrap();
     let disputed = w.request_state(1);
     assert_eq!(disputed.status, RequestStatus::Disputed);
@@ -898,8 +881,8 @@ fn a_dispute_with_one_packet_at_quorum_still_finalizes_for_its_attestors() {
     let payer = w.payers[0].clone();
     w.paid_request(&payer, model, PRICE);
     let [a, b, c] = [0, 1, 2].map(|i| w.attestors[i].clone());
-    let agreed = w.packet(1, model, 1, &[(w.accepted[0], 5_000)]);
-    let minority = w.packet(1, model, 1, &[(w.accepted[1], 5_000)]);
+    let agreed = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    let minority = w.packet(1, model, 1, &[(w.accepted[1], 10_000)]);
     w.commit(&a, vec![agreed.clone()]).unwrap();
     w.commit(&b, vec![agreed.clone()]).unwrap();
     let ready_at = w.request_state(1).finalizable_at;
@@ -928,8 +911,8 @@ fn a_second_packet_reaching_quorum_clears_the_agreement() {
     let payer = w.payers[0].clone();
     w.paid_request(&payer, model, PRICE);
     let attestors: Vec<Addr> = w.attestors.clone();
-    let x = w.packet(1, model, 1, &[(w.accepted[0], 5_000)]);
-    let y = w.packet(1, model, 1, &[(w.accepted[1], 5_000)]);
+    let x = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    let y = w.packet(1, model, 1, &[(w.accepted[1], 10_000)]);
     w.commit(&attestors[0], vec![x.clone()]).unwrap();
     w.commit(&attestors[1], vec![x]).unwrap();
     w.commit(&attestors[2], vec![y.clone()]).unwrap();
@@ -978,7 +961,7 @@ fn a_request_nobody_attested_is_refunded_at_expiry() {
 #[test]
 fn a_finalizable_request_cannot_be_refunded() {
     let (mut w, model) = world_with_request();
-    let packet = w.packet(1, model, 1, &[(w.accepted[0], 100)]);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
     for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
         w.commit(&attestor, vec![packet.clone()]).unwrap();
     }

@@ -175,9 +175,9 @@ fn paid_inferences_settle_to_the_last_unit_and_the_contract_ends_empty() {
 
     // Both attestors compute the same packets and commit them in one batch each.
     let packets = vec![
-        w.packet(1, model_id, 1, &[(c1, 4000), (c3, 3000), (c4, 2000)]),
-        w.packet(2, model_id, 1, &[(c2, 5000), (c1, 2500)]),
-        w.packet(3, model_id, 2, &[(c4, 7000), (c2, 1000)]),
+        w.packet(1, model_id, 1, &[(c1, 4000), (c3, 3000), (c4, 3000)]),
+        w.packet(2, model_id, 1, &[(c2, 7500), (c1, 2500)]),
+        w.packet(3, model_id, 2, &[(c4, 7000), (c2, 3000)]),
     ];
     w.commit(&operators[0], packets.clone()).unwrap();
     for id in 1..=3 {
@@ -238,22 +238,24 @@ fn paid_inferences_settle_to_the_last_unit_and_the_contract_ends_empty() {
         vec![1, 2, 3]
     );
 
-    // Expected credits, from the rule: every share rounds down, the first operator (in address
-    // order) takes the operators' remainder, the developer takes everything else.
+    // Expected credits, from the rule: the protocol, operators' and developer shares round
+    // down, the first operator (in address order) takes the operators' remainder, and the
+    // contributors' pool is the rest; inside it each entry rounds down and the top weight takes
+    // the pool's remainder.
     //
     // Requests 1 and 2, 1_000_013 utrib at 70/15/10/5:
     //   protocol   = floor(1_000_013 * 0.05) = 50_000
     //   operators  = floor(1_000_013 * 0.10) = 100_001 -> 50_001 + 50_000
-    //   pool       = floor(1_000_013 * 0.70) = 700_009
-    //   request 1: c1 40% floor(280_003.6) = 280_003, c3 30% floor(210_002.7) = 210_002,
-    //              c4 20% floor(140_001.8) = 140_001; developer 1_000_013 - 50_000 - 100_001
-    //              - 630_006 = 220_006
-    //   request 2: c2 50% floor(350_004.5) = 350_004, c1 25% floor(175_002.25) = 175_002;
-    //              developer 1_000_013 - 50_000 - 100_001 - 525_006 = 325_006
+    //   developer  = floor(1_000_013 * 0.15) = 150_001
+    //   pool       = 1_000_013 - 50_000 - 100_001 - 150_001 = 700_011
+    //   request 1: c1 40% floor(280_004.4) = 280_004 + the 1 left, c3 30% floor(210_003.3)
+    //              = 210_003, c4 30% = 210_003
+    //   request 2: c2 75% floor(525_008.25) = 525_008 + the 1 left, c1 25% floor(175_002.75)
+    //              = 175_002
     // Request 3, 5_001 tokens at 60/20/15/5:
     //   protocol = floor(250.05) = 250, operators = floor(750.15) = 750 -> 375 + 375,
-    //   pool = floor(3_000.6) = 3_000: c4 70% = 2_100, c2 10% = 300;
-    //   developer 5_001 - 250 - 750 - 2_400 = 1_601
+    //   developer = floor(1_000.2) = 1_000, pool = 5_001 - 250 - 750 - 1_000 = 3_001:
+    //   c4 70% floor(2_100.7) = 2_100 + the 1 left, c2 30% floor(900.3) = 900
     let (first_op, second_op) = if operators[0] < operators[1] {
         (operators[0].clone(), operators[1].clone())
     } else {
@@ -266,13 +268,13 @@ fn paid_inferences_settle_to_the_last_unit_and_the_contract_ends_empty() {
         (w.treasury.clone(), vec![tokens(250), native(100_000)]),
         (first_op.clone(), vec![tokens(375), native(100_002)]),
         (second_op.clone(), vec![tokens(375), native(100_000)]),
-        (w.developer.clone(), vec![tokens(1_601), native(545_012)]),
+        (w.developer.clone(), vec![tokens(1_000), native(300_002)]),
         (
             alice.clone(),
-            vec![tokens(300), native(280_003 + 350_004 + 175_002)],
+            vec![tokens(900), native(280_005 + 525_009 + 175_002)],
         ),
-        (bob.clone(), vec![native(210_002)]),
-        (carol.clone(), vec![tokens(2_100), native(140_001)]),
+        (bob.clone(), vec![native(210_003)]),
+        (carol.clone(), vec![tokens(2_101), native(210_003)]),
     ];
     let native_total: u128 = expected
         .iter()
@@ -291,9 +293,9 @@ fn paid_inferences_settle_to_the_last_unit_and_the_contract_ends_empty() {
     assert_eq!(
         settlement.contributions,
         vec![
-            (c1, Uint128::new(280_003)),
-            (c3, Uint128::new(210_002)),
-            (c4, Uint128::new(140_001))
+            (c1, Uint128::new(280_005)),
+            (c3, Uint128::new(210_003)),
+            (c4, Uint128::new(210_003))
         ]
     );
 
@@ -368,16 +370,16 @@ fn paid_inferences_settle_to_the_last_unit_and_the_contract_ends_empty() {
     let tok = AssetInfo::cw20(token.as_str());
     let a = stats(&w, &alice);
     assert_eq!((a.contributed, a.accepted, a.usage), (2, 2, 4));
-    assert_eq!(earned(&a, &utrib), 805_009);
-    assert_eq!(earned(&a, &tok), 300);
+    assert_eq!(earned(&a, &utrib), 980_016);
+    assert_eq!(earned(&a, &tok), 900);
     let b = stats(&w, &bob);
     assert_eq!(b.usage, 1);
-    assert_eq!(earned(&b, &utrib), 210_002);
+    assert_eq!(earned(&b, &utrib), 210_003);
     assert_eq!(earned(&b, &tok), 0);
     let c = stats(&w, &carol);
     assert_eq!(c.usage, 2);
-    assert_eq!(earned(&c, &utrib), 140_001);
-    assert_eq!(earned(&c, &tok), 2_100);
+    assert_eq!(earned(&c, &utrib), 210_003);
+    assert_eq!(earned(&c, &tok), 2_101);
     let d = stats(&w, &dave);
     assert_eq!((d.rejected, d.usage), (1, 0));
     assert!(d.earned.is_empty());
@@ -437,11 +439,11 @@ fn a_finalize_of_many_requests_records_usage_in_bounded_batches() {
         contributions: 16,
         ..Setup::default()
     });
-    let model = w.native_model(10_000, 2, 2);
+    let model = w.native_model(20_000, 2, 2);
     let payer = w.payers[0].clone();
-    let entries: Vec<(u64, u16)> = w.accepted.iter().map(|&id| (id, 600)).collect();
+    let entries: Vec<(u64, u16)> = w.accepted.iter().map(|&id| (id, 625)).collect();
     let ids: Vec<u64> = (0..50)
-        .map(|_| w.paid_request(&payer, model, 10_000))
+        .map(|_| w.paid_request(&payer, model, 20_000))
         .collect();
     let packets: Vec<_> = ids
         .iter()
@@ -463,7 +465,7 @@ fn a_finalize_of_many_requests_records_usage_in_bounded_batches() {
         )
         .unwrap();
     assert_eq!(usage.usage_count, 50);
-    // 10_000 * 70% * 6% = 420 per entry and request.
+    // The pool is 20_000 - 1_000 - 2_000 - 3_000 = 14_000, 6.25% of it 875 per entry and request.
     let contributor = usage.contributor;
     let per_contributor = w
         .accepted
@@ -484,7 +486,7 @@ fn a_finalize_of_many_requests_records_usage_in_bounded_batches() {
         .count() as u128;
     assert_eq!(
         w.claimable(&contributor),
-        vec![(AssetInfo::native(DENOM), 50 * 420 * per_contributor)]
+        vec![(AssetInfo::native(DENOM), 50 * 875 * per_contributor)]
     );
 }
 

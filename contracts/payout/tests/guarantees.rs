@@ -5,10 +5,14 @@
 mod common;
 
 use common::*;
-use cosmwasm_std::Addr;
+use cosmwasm_std::{Addr, Uint128};
+use cw_multi_test::Executor;
 use tributary_payout::error::ContractError;
-use tributary_types::payout::{self, LineageVersion, RequestStatus, RequestTerms};
-use tributary_types::AssetInfo;
+use tributary_types::packet::PacketError;
+use tributary_types::payout::{
+    self, LineageVersion, Pool, PoolsResponse, RequestStatus, RequestTerms, MAX_POOL_CLAIMS,
+};
+use tributary_types::{registry, AssetInfo, Price};
 
 const PRICE: u128 = 10_000;
 
@@ -137,4 +141,283 @@ fn the_terms_of_a_request_are_those_of_the_version_when_it_was_paid() {
     assert_eq!(terms.price, w.request_state(1).price);
     assert_eq!(terms.split, default_split());
     assert_eq!(terms.challenge_window_seconds, WINDOW);
+}
+
+// ---------------------------------------------------------------- the contributors' share
+
+#[test]
+fn a_packet_whose_weights_sum_below_10000_is_refused() {
+    let (mut w, model) = paid(2, 2);
+    let attestor = w.attestors[0].clone();
+    let light = w.packet(
+        1,
+        model,
+        1,
+        &[(w.accepted[0], 6_000), (w.accepted[1], 3_999)],
+    );
+    assert_eq!(
+        err_of(w.commit(&attestor, vec![light])),
+        ContractError::Packet(PacketError::WeightsSum { sum: 9_999 })
+    );
+}
+
+#[test]
+fn a_packet_with_no_entries_pays_the_developer_only_its_own_share() {
+    let (mut w, model) = paid(1, 1);
+    let attestor = w.attestors[0].clone();
+    w.commit(&attestor, vec![w.packet(1, model, 1, &[])])
+        .unwrap();
+    w.advance(WINDOW);
+    w.finalize(vec![1]).unwrap();
+    // 10_000 at 70/15/10/5.
+    assert_eq!(w.claimable(&w.developer.clone()), native(1_500));
+    assert_eq!(w.claimable(&w.treasury.clone()), native(500));
+    assert_eq!(w.claimable(&attestor), native(1_000));
+    let settlement = w.request_state(1).settlement.unwrap();
+    assert_eq!(settlement.unattributed, Uint128::new(7_000));
+    assert!(settlement.contributions.is_empty());
+}
+
+#[test]
+fn the_contributors_share_of_a_packet_without_entries_is_claimed_by_the_versions_contributors() {
+    let (mut w, model) = paid(1, 1);
+    let attestor = w.attestors[0].clone();
+    w.commit(&attestor, vec![w.packet(1, model, 1, &[])])
+        .unwrap();
+    w.advance(WINDOW);
+    w.finalize(vec![1]).unwrap();
+    let utrib = AssetInfo::native(DENOM);
+    assert_eq!(
+        pools(&w, &w.root.clone()),
+        vec![Pool {
+            datanet_id: w.root.datanet_id,
+            version: w.root.version,
+            asset: utrib.clone(),
+            contributions: 4,
+            total: Uint128::new(7_000),
+            distributed: Uint128::zero(),
+        }]
+    );
+    assert_eq!(pool_owed(&w, &utrib, w.accepted[2]), 1_750);
+    // Anyone may credit the contributors; contributor 0 holds two of the four contributions.
+    let keeper = w.payers[2].clone();
+    let accepted = w.accepted.clone();
+    claim_pool(&mut w, &keeper, &utrib, &accepted[..1]).unwrap();
+    claim_pool(&mut w, &keeper, &utrib, &accepted).unwrap();
+    let [c0, c1, c2] = [0, 1, 2].map(|i| w.contributors[i].clone());
+    assert_eq!(w.claimable(&c0), native(3_500));
+    assert_eq!(w.claimable(&c1), native(1_750));
+    assert_eq!(w.claimable(&c2), native(1_750));
+    assert!(w.claimable(&keeper).is_empty());
+    assert_eq!(
+        pools(&w, &w.root.clone())[0].distributed,
+        Uint128::new(7_000)
+    );
+    assert_eq!(pool_owed(&w, &utrib, w.accepted[2]), 0);
+    assert_eq!(
+        err_of(claim_pool(&mut w, &keeper, &utrib, &accepted)),
+        ContractError::NothingToClaim
+    );
+    let before = w.native_balance(&c1);
+    w.claim(&c1).unwrap();
+    assert_eq!(w.native_balance(&c1), before + 1_750);
+}
+
+#[test]
+fn only_the_versions_accepted_contributions_share_its_pool() {
+    let (mut w, model) = paid(1, 1);
+    let attestor = w.attestors[0].clone();
+    w.commit(&attestor, vec![w.packet(1, model, 1, &[])])
+        .unwrap();
+    w.advance(WINDOW);
+    w.finalize(vec![1]).unwrap();
+    let keeper = w.payers[2].clone();
+    let utrib = AssetInfo::native(DENOM);
+    let (datanet_id, version) = (w.root.datanet_id, w.root.version);
+    for outside in [w.rejected, w.pending, w.late, w.foreign, 999] {
+        let ids = [w.accepted[0], outside];
+        assert_eq!(
+            err_of(claim_pool(&mut w, &keeper, &utrib, &ids)),
+            ContractError::ContributionNotInPool {
+                contribution_id: outside,
+                datanet_id,
+                version
+            },
+            "contribution {outside}"
+        );
+    }
+    let uatom = AssetInfo::native("uatom");
+    let ids = [w.accepted[0]];
+    assert_eq!(
+        err_of(claim_pool(&mut w, &keeper, &uatom, &ids)),
+        ContractError::UnknownPool {
+            datanet_id,
+            version,
+            asset: uatom.clone()
+        }
+    );
+    assert_eq!(
+        err_of(claim_pool(&mut w, &keeper, &utrib, &[])),
+        ContractError::EmptyBatch
+    );
+    let many = vec![w.accepted[0]; MAX_POOL_CLAIMS + 1];
+    assert_eq!(
+        err_of(claim_pool(&mut w, &keeper, &utrib, &many)),
+        ContractError::BatchTooLarge {
+            count: MAX_POOL_CLAIMS + 1,
+            max: MAX_POOL_CLAIMS
+        }
+    );
+}
+
+#[test]
+fn pool_remainders_stay_with_the_versions_contributors_across_requests() {
+    let mut w = World::new();
+    let model = w.native_model(10_003, 1, 1);
+    let payer = w.payers[0].clone();
+    let attestor = w.attestors[0].clone();
+    let keeper = w.payers[2].clone();
+    let utrib = AssetInfo::native(DENOM);
+    let accepted = w.accepted.clone();
+    // Each request leaves 10_003 - 500 - 1_000 - 1_500 = 7_003 to the pool of 4 contributions.
+    let mut credited = 0;
+    for round in 1..=3u64 {
+        let id = w.paid_request(&payer, model, 10_003);
+        w.commit(&attestor, vec![w.packet(id, model, 1, &[])])
+            .unwrap();
+        w.advance(WINDOW);
+        w.finalize(vec![id]).unwrap();
+        assert_eq!(
+            w.claimable(&w.developer.clone()),
+            native(1_500 * round as u128)
+        );
+        // Only the first contribution claims in the first rounds; the others catch up.
+        let ids = if round < 3 {
+            &accepted[..1]
+        } else {
+            &accepted[..]
+        };
+        claim_pool(&mut w, &keeper, &utrib, ids).unwrap();
+        credited = pools(&w, &w.root.clone())[0].distributed.u128();
+    }
+    // 21_009 over 4 leaves: 5_253 for the first leaf, 5_252 for the others.
+    assert_eq!(credited, 3 * 7_003);
+    let [c0, c1, c2] = [0, 1, 2].map(|i| w.contributors[i].clone());
+    assert_eq!(w.claimable(&c0), native(5_253 + 5_252));
+    assert_eq!(w.claimable(&c1), native(5_252));
+    assert_eq!(w.claimable(&c2), native(5_252));
+}
+
+#[test]
+fn a_lineage_of_two_datanets_splits_the_pool_by_their_sizes() {
+    let mut w = World::new();
+    let spec = ModelSpec {
+        price: Price {
+            asset: AssetInfo::native(DENOM),
+            amount: Uint128::new(PRICE),
+        },
+        split: default_split(),
+        attestors: w.attestors[..1].to_vec(),
+        quorum: 1,
+    };
+    let mut input = w.version_input("model-1-v1", &spec);
+    input.lineage.push(w.foreign_root.clone());
+    let developer = w.developer.clone();
+    w.app
+        .execute_contract(
+            developer,
+            w.registry.clone(),
+            &registry::ExecuteMsg::RegisterModel {
+                name: "two-datanets".into(),
+                description: String::new(),
+                architecture: "llama".into(),
+                version: input,
+            },
+            &[],
+        )
+        .unwrap();
+    let payer = w.payers[0].clone();
+    w.paid_request(&payer, 1, PRICE);
+    let attestor = w.attestors[0].clone();
+    w.commit(&attestor, vec![w.packet(1, 1, 1, &[])]).unwrap();
+    w.advance(WINDOW);
+    w.finalize(vec![1]).unwrap();
+    // 7_000 over 4 + 1 contributions: 5_600 to the first datanet, 1_400 to the other.
+    assert_eq!(pools(&w, &w.root.clone())[0].total, Uint128::new(5_600));
+    assert_eq!(
+        pools(&w, &w.foreign_root.clone())[0].total,
+        Uint128::new(1_400)
+    );
+}
+
+fn pools(w: &World, root: &tributary_types::DatanetRoot) -> Vec<Pool> {
+    let res: PoolsResponse = w
+        .app
+        .wrap()
+        .query_wasm_smart(
+            &w.payout,
+            &payout::QueryMsg::Pools {
+                datanet_id: root.datanet_id,
+                version: root.version,
+                start_after: None,
+                limit: None,
+            },
+        )
+        .unwrap();
+    res.pools
+}
+
+fn pool_owed(w: &World, asset: &AssetInfo, contribution_id: u64) -> u128 {
+    let owed: Uint128 = w
+        .app
+        .wrap()
+        .query_wasm_smart(
+            &w.payout,
+            &payout::QueryMsg::PoolOwed {
+                datanet_id: w.root.datanet_id,
+                version: w.root.version,
+                asset: asset.clone(),
+                contribution_id,
+            },
+        )
+        .unwrap();
+    owed.u128()
+}
+
+fn claim_pool(
+    w: &mut World,
+    sender: &Addr,
+    asset: &AssetInfo,
+    contribution_ids: &[u64],
+) -> cw_multi_test::error::AnyResult<cw_multi_test::AppResponse> {
+    let msg = payout::ExecuteMsg::ClaimPool {
+        datanet_id: w.root.datanet_id,
+        version: w.root.version,
+        asset: asset.clone(),
+        contribution_ids: contribution_ids.to_vec(),
+    };
+    w.execute_payout(sender, &msg)
+}
+
+#[test]
+fn the_contributors_rounding_dust_goes_to_the_top_entry() {
+    let mut w = World::new();
+    let model = w.native_model(1_003, 2, 2);
+    let payer = w.payers[0].clone();
+    w.paid_request(&payer, model, 1_003);
+    let a = w.accepted.clone();
+    let packet = w.packet(1, model, 1, &[(a[1], 3_333), (a[0], 3_334), (a[2], 3_333)]);
+    for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
+        w.commit(&attestor, vec![packet.clone()]).unwrap();
+    }
+    w.advance(WINDOW);
+    w.finalize(vec![1]).unwrap();
+    // protocol floor(50.15) = 50, operators floor(100.3) = 100, developer floor(150.45) = 150;
+    // the contributors get the rest, 703: 234 per third, and the dust unit to the top weight.
+    assert_eq!(w.claimable(&w.developer.clone()), native(150));
+    assert_eq!(w.claimable(&w.treasury.clone()), native(50));
+    let [c0, c1, c2] = [0, 1, 2].map(|i| w.contributors[i].clone());
+    assert_eq!(w.claimable(&c0), native(235));
+    assert_eq!(w.claimable(&c1), native(234));
+    assert_eq!(w.claimable(&c2), native(234));
 }

@@ -230,7 +230,7 @@ fn packet() -> AttributionPacket {
             },
             AttributionEntry {
                 contribution_id: 2,
-                weight_bps: 3000,
+                weight_bps: 4000,
             },
         ],
     }
@@ -524,9 +524,7 @@ fn bad_packets_get_an_error_ack_and_store_nothing() {
         ),
         (
             to_json_binary(&too_heavy).unwrap(),
-            ContractError::Packet(tributary_types::packet::PacketError::WeightsExceedTotal {
-                sum: 12000,
-            }),
+            ContractError::Packet(tributary_types::packet::PacketError::WeightsSum { sum: 13000 }),
         ),
     ];
     for (data, expected) in cases {

@@ -8,7 +8,7 @@ use common::*;
 use cosmwasm_std::{coins, Addr, Uint128};
 use proptest::prelude::*;
 use tributary_payout::error::ContractError;
-use tributary_types::payout::RequestStatus;
+use tributary_types::payout::{self, RequestStatus};
 use tributary_types::{AssetInfo, FeeSplit, Price};
 
 /// One generated scenario.
@@ -52,19 +52,29 @@ fn case() -> impl Strategy<Value = Case> {
                     protocol_bps: 10_000 - cuts[2],
                 };
                 let picked: Vec<usize> = picked.into_iter().take(max_entries as usize).collect();
-                // Scale the weights to leave room for the at-least-one floor: the sum stays <= 10 000.
+                // Scale the weights to sum to exactly 10 000, as the engine does (largest
+                // remainder); an entry left at zero is dropped.
                 let total: u32 = picked.iter().map(|&i| raw[i]).sum();
-                let room = 10_000 - picked.len() as u32;
-                let entries = picked
+                let mut weights: Vec<(usize, u32, u32)> = picked
                     .iter()
                     .map(|&i| {
-                        let w = if total > room {
-                            raw[i] * room / total
-                        } else {
-                            raw[i]
-                        };
-                        (i, w.max(1) as u16)
+                        (
+                            i,
+                            raw[i] * 10_000 / total.max(1),
+                            raw[i] * 10_000 % total.max(1),
+                        )
                     })
+                    .collect();
+                let given: u32 = weights.iter().map(|w| w.1).sum();
+                let mut order: Vec<usize> = (0..weights.len()).collect();
+                order.sort_by(|&a, &b| weights[b].2.cmp(&weights[a].2).then(a.cmp(&b)));
+                for &k in order.iter().take((10_000 - given.min(10_000)) as usize) {
+                    weights[k].1 += 1;
+                }
+                let entries = weights
+                    .into_iter()
+                    .filter(|w| w.1 > 0)
+                    .map(|(i, w, _)| (i, w as u16))
                     .collect();
                 let attestors = honest + usize::from(challenger);
                 Case {
@@ -156,6 +166,38 @@ fn run(case: Case) -> Result<(), TestCaseError> {
             );
             prop_assert!(refused);
             w.refund(1).unwrap();
+        }
+    }
+
+    // The developer is credited its own share, rounded down, and never a unit more.
+    let developer_share = if finalizable {
+        Uint128::new(case.price).multiply_ratio(case.split.developer_bps, 10_000u32)
+    } else {
+        Uint128::zero()
+    };
+    let credited: u128 = w
+        .claimable(&w.developer.clone())
+        .iter()
+        .map(|(_, a)| a)
+        .sum();
+    prop_assert_eq!(credited, developer_share.u128());
+
+    // A packet naming no contribution left the contributors' share in the datanet's pool.
+    let pool = payout::ExecuteMsg::ClaimPool {
+        datanet_id: w.root.datanet_id,
+        version: w.root.version,
+        asset: asset.clone(),
+        contribution_ids: w.accepted.clone(),
+    };
+    let anyone = w.payers[1].clone();
+    match w.execute_payout(&anyone, &pool) {
+        Ok(_) => prop_assert!(finalizable && case.entries.is_empty()),
+        Err(err) => {
+            let nothing = matches!(
+                contract_err(err),
+                ContractError::UnknownPool { .. } | ContractError::NothingToClaim
+            );
+            prop_assert!(nothing);
         }
     }
 

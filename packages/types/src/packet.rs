@@ -54,7 +54,8 @@ pub struct AttributionPacket {
     pub output_hash: HexBinary,
     /// Merkle root over the full score vector (leaves from [`crate::merkle::score_leaf`]).
     pub scores_root: HexBinary,
-    /// The top entries, at most the contract's K, weights summing to at most 10 000.
+    /// The top entries, at most the contract's K; when there are any, their weights sum to
+    /// exactly 10 000. No entries sends the contributors' share to the lineage's pools.
     pub entries: Vec<AttributionEntry>,
 }
 
@@ -63,8 +64,8 @@ pub struct AttributionPacket {
 pub enum PacketError {
     #[error("packet has {count} entries, at most {max} allowed")]
     TooManyEntries { count: usize, max: u32 },
-    #[error("packet weights sum to {sum} bps, at most 10000 allowed")]
-    WeightsExceedTotal { sum: u32 },
+    #[error("packet weights sum to {sum} bps, entries must sum to exactly 10000")]
+    WeightsSum { sum: u32 },
     #[error("contribution {contribution_id} has a zero weight")]
     ZeroWeight { contribution_id: u64 },
     #[error("contribution {contribution_id} appears more than once")]
@@ -82,6 +83,7 @@ impl AttributionPacket {
     }
 
     /// Checks everything that does not need chain state: entry count, weights, hash sizes.
+    /// Weights are `u16`, so their sum cannot overflow a `u32` for any number of entries.
     pub fn check_shape(&self, max_entries: u32) -> Result<(), PacketError> {
         if self.entries.len() > max_entries as usize {
             return Err(PacketError::TooManyEntries {
@@ -126,8 +128,9 @@ impl AttributionPacket {
             }
             sum += entry.weight_bps as u32;
         }
-        if sum > BPS_DENOMINATOR {
-            return Err(PacketError::WeightsExceedTotal { sum });
+        // Anything short of the whole pool would leave a part of it for someone to take.
+        if !self.entries.is_empty() && sum != BPS_DENOMINATOR {
+            return Err(PacketError::WeightsSum { sum });
         }
         Ok(())
     }
@@ -187,8 +190,17 @@ mod tests {
         q.entries[1].weight_bps = 4001;
         assert_eq!(
             q.check_shape(32),
-            Err(PacketError::WeightsExceedTotal { sum: 10001 })
+            Err(PacketError::WeightsSum { sum: 10001 })
         );
+        let mut q = p.clone();
+        q.entries[1].weight_bps = 3999;
+        assert_eq!(
+            q.check_shape(32),
+            Err(PacketError::WeightsSum { sum: 9999 })
+        );
+        let mut q = p.clone();
+        q.entries.clear();
+        assert_eq!(q.check_shape(32), Ok(()));
         let mut q = p.clone();
         q.entries[1].contribution_id = 1;
         assert_eq!(

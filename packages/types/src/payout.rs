@@ -5,7 +5,7 @@ use crate::datanet::Earning;
 use crate::packet::{AttributionPacket, DatanetRoot};
 use crate::split::{FeeSplit, Settlement};
 use cosmwasm_schema::{cw_serde, QueryResponses};
-use cosmwasm_std::{Addr, HexBinary, Timestamp};
+use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 use cw20::Cw20ReceiveMsg;
 
 #[cw_serde]
@@ -44,6 +44,16 @@ pub enum ExecuteMsg {
     Refund { request_id: u64 },
     /// Pays out everything the sender is owed (native and cw20).
     Claim {},
+    /// Anyone: credits the listed contributions' contributors with what they are owed from the
+    /// pool of `asset` of datanet `datanet_id` version `version` (the contributors' share of
+    /// finalized requests whose packet named no contribution). They then `Claim` it.
+    ClaimPool {
+        datanet_id: u64,
+        version: u32,
+        asset: AssetInfo,
+        /// At most [`MAX_POOL_CLAIMS`] accepted contributions frozen in that version.
+        contribution_ids: Vec<u64>,
+    },
     /// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`.
     BindChannel {
         channel_id: String,
@@ -61,6 +71,9 @@ pub enum ExecuteMsg {
         max_entries: Option<u32>,
     },
 }
+
+/// Most contributions one `ClaimPool` may credit.
+pub const MAX_POOL_CLAIMS: usize = 50;
 
 /// The message inside a cw20 `Send` to the payout contract.
 #[cw_serde]
@@ -194,6 +207,22 @@ pub enum QueryMsg {
         start_after: Option<AssetInfo>,
         limit: Option<u32>,
     },
+    /// The pools of a datanet version, one per asset, by asset key order.
+    #[returns(PoolsResponse)]
+    Pools {
+        datanet_id: u64,
+        version: u32,
+        start_after: Option<AssetInfo>,
+        limit: Option<u32>,
+    },
+    /// What a contribution can still be credited from a pool (zero when it is not in it).
+    #[returns(Uint128)]
+    PoolOwed {
+        datanet_id: u64,
+        version: u32,
+        asset: AssetInfo,
+        contribution_id: u64,
+    },
     /// IBC channels bound to attestors, by channel id.
     #[returns(Vec<ChannelBinding>)]
     Channels {
@@ -222,6 +251,25 @@ pub struct RequestsResponse {
 #[cw_serde]
 pub struct BalancesResponse {
     pub balances: Vec<Earning>,
+}
+
+/// The contributors' pool of one asset for one datanet version.
+#[cw_serde]
+pub struct Pool {
+    pub datanet_id: u64,
+    pub version: u32,
+    pub asset: AssetInfo,
+    /// The version's accepted contributions, who share the pool equally.
+    pub contributions: u64,
+    /// Everything paid in so far.
+    pub total: Uint128,
+    /// What has been credited to contributors so far.
+    pub distributed: Uint128,
+}
+
+#[cw_serde]
+pub struct PoolsResponse {
+    pub pools: Vec<Pool>,
 }
 
 #[cw_serde]

@@ -368,8 +368,11 @@ impl World {
         attr(&res, "datanet_id").unwrap().parse().unwrap()
     }
 
+    /// Commits to the content `label`, then reveals it in the next block; returns its id.
     pub fn contribute(&mut self, datanet_id: u64, contributor: &Addr, label: &str) -> u64 {
         let hash = content_hash(label);
+        let commitment =
+            datanet::contribution_commitment(contributor.as_str(), &sha256(label.as_bytes()));
         let res = self
             .app
             .execute_contract(
@@ -377,16 +380,32 @@ impl World {
                 self.datanet.clone(),
                 &datanet::ExecuteMsg::Contribute {
                     datanet_id,
-                    content_hash: hash.clone(),
+                    commitment: HexBinary::from(commitment.as_slice()),
                     size_bytes: 100,
-                    uri: format!("tributary://blobs/{hash}"),
                     media_type: "text/plain".to_string(),
                     metadata: None,
                 },
                 &[],
             )
             .unwrap();
-        attr(&res, "contribution_id").unwrap().parse().unwrap()
+        let id = attr(&res, "contribution_id").unwrap().parse().unwrap();
+        self.app.update_block(|block: &mut BlockInfo| {
+            block.height += 1;
+            block.time = block.time.plus_seconds(5);
+        });
+        self.app
+            .execute_contract(
+                contributor.clone(),
+                self.datanet.clone(),
+                &datanet::ExecuteMsg::RevealContribution {
+                    contribution_id: id,
+                    content_hash: hash.clone(),
+                    uri: format!("tributary://blobs/{hash}"),
+                },
+                &[],
+            )
+            .unwrap();
+        id
     }
 
     pub fn review(&mut self, contribution_id: u64, decision: ReviewDecision) {
