@@ -124,24 +124,27 @@ pub fn execute(
         } => execute::transfer_ownership(deps, info, datanet_id, new_owner),
         ExecuteMsg::Contribute {
             datanet_id,
-            content_hash,
+            commitment,
             size_bytes,
-            uri,
             media_type,
             metadata,
         } => execute::contribute(
             deps,
             env,
             info,
-            execute::NewContribution {
+            execute::NewCommitment {
                 datanet_id,
-                content_hash,
+                commitment,
                 size_bytes,
-                uri,
                 media_type,
                 metadata,
             },
         ),
+        ExecuteMsg::RevealContribution {
+            contribution_id,
+            content_hash,
+            uri,
+        } => execute::reveal_contribution(deps, env, info, contribution_id, content_hash, uri),
         ExecuteMsg::Withdraw { contribution_id } => execute::withdraw(deps, info, contribution_id),
         ExecuteMsg::Review {
             contribution_id,
@@ -186,6 +189,24 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             datanet_id,
             content_hash,
         )?),
+        QueryMsg::ContributionsByHash {
+            content_hash,
+            start_after,
+            limit,
+        } => to_json_binary(&query::contributions_by_hash(
+            deps,
+            content_hash,
+            start_after,
+            limit,
+        )?),
+        QueryMsg::Commitment { contribution_id } => {
+            to_json_binary(&query::commitment(deps, contribution_id)?)
+        }
+        QueryMsg::Commitments {
+            contributor,
+            start_after,
+            limit,
+        } => to_json_binary(&query::commitments(deps, contributor, start_after, limit)?),
         QueryMsg::Contributions {
             datanet_id,
             status,

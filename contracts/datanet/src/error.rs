@@ -1,4 +1,4 @@
-use cosmwasm_std::{Addr, OverflowError, StdError};
+use cosmwasm_std::{Addr, OverflowError, StdError, Timestamp};
 use cw_utils::PaymentError;
 use thiserror::Error;
 use tributary_types::datanet::ContributionStatus;
@@ -92,6 +92,33 @@ pub enum ContractError {
         content_hash: String,
         existing_id: u64,
     },
+
+    #[error("contribution {contribution_id} is committed to but not revealed yet")]
+    NotRevealed { contribution_id: u64 },
+
+    #[error("contribution {contribution_id} is revealed already")]
+    AlreadyRevealed { contribution_id: u64 },
+
+    #[error("contribution {contribution_id} was committed at height {committed_height}; reveal it in a later block (now {height})")]
+    RevealTooEarly {
+        contribution_id: u64,
+        committed_height: u64,
+        height: u64,
+    },
+
+    #[error("the commitment of contribution {contribution_id} expired at {expires_at}")]
+    CommitmentExpired {
+        contribution_id: u64,
+        expires_at: Timestamp,
+    },
+
+    #[error("the content hash does not match the commitment of contribution {contribution_id} and its contributor")]
+    CommitmentMismatch { contribution_id: u64 },
+
+    #[error(
+        "{contributor} holds {max} unrevealed commitments already; reveal or withdraw one first"
+    )]
+    TooManyOpenCommitments { contributor: Addr, max: usize },
 
     #[error("{contributor} is not on the allow list of datanet {datanet_id}")]
     NotAllowed { datanet_id: u64, contributor: Addr },

@@ -1,5 +1,32 @@
 //! One function per execute message.
 //!
+//! # Contributions: commit, then reveal
+//!
+//! Contributors upload their bytes to a public content store, so a contribution that named its
+//! content hash in one message could be taken by anyone who saw the bytes first and registered
+//! the hash before the contributor. A contribution is therefore made in two steps:
+//!
+//! 1. `Contribute` carries `contribution_commitment(sender, content_hash)` and gets the
+//!    contribution id, which is its place in commitment order. The commitment binds the
+//!    sender, so copying it gains nothing, and it names nothing about the content.
+//! 2. `RevealContribution`, from the same sender in a later block (in the commitment's own
+//!    block someone who saw the hash could still commit before it), names the content hash and
+//!    the uri; the contract recomputes the commitment and records the contribution.
+//!
+//! Who owns a content hash in a datanet is decided by commitment order, not reveal order: a
+//! reveal of a hash that an earlier commitment owns is refused (`DuplicateContent`); a reveal
+//! of a hash that a later commitment holds takes it over and marks the later one
+//! `Superseded`. Someone who learns the hash from a reveal, or the bytes from the store after
+//! a commitment, can only commit after the contributor did, and so never wins. A rejected or
+//! withdrawn contribution frees its hash, so rejecting a squatter's copy never blocks the
+//! owner. An accepted contribution that is superseded keeps its leaf (versions are immutable)
+//! and its usage is still recorded and provable.
+//!
+//! Unrevealed commitments are bounded: each may be revealed for `COMMITMENT_TTL_SECONDS`, a
+//! contributor holds at most `MAX_OPEN_COMMITMENTS` that have not expired, and a contributor's
+//! expired commitments are deleted when they commit again (or withdraw them). Contributors
+//! should upload their bytes after the reveal, when the chain already records who owns them.
+//!
 //! # The usage recorder
 //!
 //! The payout contract holds inference fees in escrow; its `Finalize` sends `RecordUsage` here,
@@ -21,22 +48,24 @@
 
 use cosmwasm_std::{
     Addr, Api, Binary, DepsMut, Env, HexBinary, MessageInfo, Order, OverflowError,
-    OverflowOperation, Response, Storage, Uint64,
+    OverflowOperation, Response, StdResult, Storage, Timestamp, Uint64,
 };
 use cw_storage_plus::Item;
 pub use tributary_types::datanet::MAX_USAGE_RECORDS;
 use tributary_types::datanet::{
-    Contribution, ContributionStatus, CurationPolicy, Datanet, DatanetVersion, ReviewDecision,
-    UsageRecord, MAX_ADDRESS_LIST_LEN, MAX_CONTRIBUTION_BYTES, MAX_RETIRED_USAGE_RECORDERS,
+    contribution_commitment, Commitment, Contribution, ContributionStatus, CurationPolicy, Datanet,
+    DatanetVersion, ReviewDecision, UsageRecord, COMMITMENT_TTL_SECONDS, MAX_ADDRESS_LIST_LEN,
+    MAX_CONTRIBUTION_BYTES, MAX_OPEN_COMMITMENTS, MAX_RETIRED_USAGE_RECORDERS,
 };
-use tributary_types::hash::{parse_content_hash, to_hex};
+use tributary_types::hash::{hash32, parse_content_hash, to_hex};
 use tributary_types::merkle::{contribution_leaf, Frontier};
 use tributary_types::validate;
 
 use crate::error::ContractError;
 use crate::state::{
-    Config, Stats, ALLOWED, CONFIG, CONTRIBUTIONS, CONTRIBUTION_SEQ, CURATORS, DATANETS,
-    DATANET_SEQ, DATANET_TAGS, EARNED, HASHES, LEAVES, NODES, STATS, VERSIONS,
+    Config, Stats, ALLOWED, COMMITMENTS, CONFIG, CONTRIBUTIONS, CONTRIBUTION_SEQ, CURATORS,
+    DATANETS, DATANET_SEQ, DATANET_TAGS, EARNED, HASHES, LEAVES, LIVE_HASHES, NODES,
+    OPEN_COMMITMENTS, STATS, VERSIONS,
 };
 
 /// Most domain tags a datanet may carry.
@@ -67,11 +96,10 @@ pub struct DatanetChanges {
 }
 
 /// The fields of a `Contribute` message.
-pub struct NewContribution {
+pub struct NewCommitment {
     pub datanet_id: u64,
-    pub content_hash: String,
+    pub commitment: HexBinary,
     pub size_bytes: u64,
-    pub uri: String,
     pub media_type: String,
     pub metadata: Option<String>,
 }
@@ -433,23 +461,74 @@ pub fn transfer_ownership(
         .add_attribute("new_owner", datanet.owner))
 }
 
-/// Registers content; accepted at once unless the datanet reviews contributions.
+fn ensure_allowed(
+    storage: &dyn Storage,
+    datanet: &Datanet,
+    contributor: &Addr,
+) -> Result<(), ContractError> {
+    if datanet.policy == CurationPolicy::AllowList
+        && !ALLOWED.has(storage, (datanet.id, contributor))
+    {
+        return Err(ContractError::NotAllowed {
+            datanet_id: datanet.id,
+            contributor: contributor.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Forgets the contributor's expired commitments and counts the others.
+fn open_commitments(
+    storage: &mut dyn Storage,
+    contributor: &Addr,
+    now: Timestamp,
+) -> Result<usize, ContractError> {
+    // At most MAX_OPEN_COMMITMENTS were open after the contributor's last commitment, so this
+    // scan is bounded.
+    let open = OPEN_COMMITMENTS
+        .prefix(contributor)
+        .range(storage, None, None, Order::Ascending)
+        .collect::<StdResult<Vec<_>>>()?;
+    let mut count = 0;
+    for (id, expires_at) in open {
+        if now >= expires_at {
+            COMMITMENTS.remove(storage, id);
+            OPEN_COMMITMENTS.remove(storage, (contributor, id));
+        } else {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+fn forget_commitment(storage: &mut dyn Storage, commitment: &Commitment) {
+    COMMITMENTS.remove(storage, commitment.contribution_id);
+    OPEN_COMMITMENTS.remove(
+        storage,
+        (&commitment.contributor, commitment.contribution_id),
+    );
+}
+
+/// Frees the content hash a contribution held, if it held it.
+fn release_hash(storage: &mut dyn Storage, contribution: &Contribution) -> StdResult<()> {
+    let key = (contribution.datanet_id, contribution.content_hash.as_str());
+    if HASHES.may_load(storage, key)? == Some(contribution.id) {
+        HASHES.remove(storage, key);
+    }
+    LIVE_HASHES.remove(storage, (&contribution.content_hash, contribution.id));
+    Ok(())
+}
+
+/// Commits to a contribution; its content is revealed later by `reveal_contribution`.
 pub fn contribute(
     deps: DepsMut,
     env: Env,
     info: MessageInfo,
-    msg: NewContribution,
+    msg: NewCommitment,
 ) -> Result<Response, ContractError> {
-    let mut datanet = load_datanet(deps.storage, msg.datanet_id)?;
-    if datanet.policy == CurationPolicy::AllowList
-        && !ALLOWED.has(deps.storage, (datanet.id, &info.sender))
-    {
-        return Err(ContractError::NotAllowed {
-            datanet_id: datanet.id,
-            contributor: info.sender,
-        });
-    }
-    let content_hash = to_hex(&parse_content_hash(&msg.content_hash)?);
+    let datanet = load_datanet(deps.storage, msg.datanet_id)?;
+    ensure_allowed(deps.storage, &datanet, &info.sender)?;
+    hash32(&msg.commitment)?;
     if msg.size_bytes == 0 {
         return Err(ContractError::EmptyContribution);
     }
@@ -459,31 +538,113 @@ pub fn contribute(
             max: datanet.max_contribution_bytes,
         });
     }
-    validate::uri(&msg.uri)?;
     validate::text("media_type", &msg.media_type, 1, 128)?;
     if let Some(metadata) = &msg.metadata {
         validate::text("metadata", metadata, 0, 2048)?;
     }
-    if let Some(existing_id) = HASHES.may_load(deps.storage, (datanet.id, &content_hash))? {
-        return Err(ContractError::DuplicateContent {
-            datanet_id: datanet.id,
-            content_hash,
-            existing_id,
+    if open_commitments(deps.storage, &info.sender, env.block.time)? >= MAX_OPEN_COMMITMENTS {
+        return Err(ContractError::TooManyOpenCommitments {
+            contributor: info.sender,
+            max: MAX_OPEN_COMMITMENTS,
         });
     }
 
     let id = next_id(deps.storage, &CONTRIBUTION_SEQ)?;
+    let expires_at = env.block.time.plus_seconds(COMMITMENT_TTL_SECONDS);
+    let commitment = Commitment {
+        contribution_id: id,
+        datanet_id: datanet.id,
+        contributor: info.sender.clone(),
+        commitment: msg.commitment,
+        size_bytes: msg.size_bytes,
+        media_type: msg.media_type,
+        metadata: msg.metadata,
+        committed_at: env.block.time,
+        committed_height: env.block.height,
+        expires_at,
+    };
+    COMMITMENTS.save(deps.storage, id, &commitment)?;
+    OPEN_COMMITMENTS.save(deps.storage, (&info.sender, id), &expires_at)?;
+    Ok(Response::new()
+        .add_attribute("action", "contribute")
+        .add_attribute("contribution_id", id.to_string())
+        .add_attribute("datanet_id", datanet.id.to_string())
+        .add_attribute("commitment", commitment.commitment.to_hex())
+        .add_attribute("status", "committed")
+        .add_attribute("expires_at", expires_at.seconds().to_string()))
+}
+
+/// The contributor's content hash and uri for a commitment: checked against it, then recorded
+/// as a contribution that owns its content hash in the datanet, unless an earlier commitment
+/// owns it.
+pub fn reveal_contribution(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    contribution_id: u64,
+    content_hash: String,
+    uri: String,
+) -> Result<Response, ContractError> {
+    let Some(commitment) = COMMITMENTS.may_load(deps.storage, contribution_id)? else {
+        load_contribution(deps.storage, contribution_id)?;
+        return Err(ContractError::AlreadyRevealed { contribution_id });
+    };
+    if commitment.contributor != info.sender {
+        return Err(ContractError::Unauthorized {
+            sender: info.sender,
+            action: "reveal this contribution",
+        });
+    }
+    // In the commitment's own block, someone who saw the hash could still commit before it.
+    if env.block.height <= commitment.committed_height {
+        return Err(ContractError::RevealTooEarly {
+            contribution_id,
+            committed_height: commitment.committed_height,
+            height: env.block.height,
+        });
+    }
+    if env.block.time >= commitment.expires_at {
+        return Err(ContractError::CommitmentExpired {
+            contribution_id,
+            expires_at: commitment.expires_at,
+        });
+    }
+    let hash = parse_content_hash(&content_hash)?;
+    validate::uri(&uri)?;
+    if contribution_commitment(info.sender.as_str(), &hash).as_slice()
+        != commitment.commitment.as_slice()
+    {
+        return Err(ContractError::CommitmentMismatch { contribution_id });
+    }
+    let mut datanet = load_datanet(deps.storage, commitment.datanet_id)?;
+    ensure_allowed(deps.storage, &datanet, &info.sender)?;
+    let content_hash = to_hex(&hash);
+
+    // Commitment order decides who owns the content: ids are handed out at commitment.
+    let superseded = match HASHES.may_load(deps.storage, (datanet.id, &content_hash))? {
+        Some(owner) if owner < contribution_id => {
+            return Err(ContractError::DuplicateContent {
+                datanet_id: datanet.id,
+                content_hash,
+                existing_id: owner,
+            })
+        }
+        Some(later) => Some(supersede(deps.storage, later, contribution_id)?),
+        None => None,
+    };
+
+    forget_commitment(deps.storage, &commitment);
     let mut contribution = Contribution {
-        id,
+        id: contribution_id,
         datanet_id: datanet.id,
         contributor: info.sender.clone(),
         content_hash,
-        size_bytes: msg.size_bytes,
-        uri: msg.uri,
-        media_type: msg.media_type,
-        metadata: msg.metadata,
+        size_bytes: commitment.size_bytes,
+        uri,
+        media_type: commitment.media_type,
+        metadata: commitment.metadata,
         status: ContributionStatus::Pending,
-        submitted_at: env.block.time,
+        submitted_at: commitment.committed_at,
         reviewed_by: None,
         reason: None,
         leaf_index: None,
@@ -494,27 +655,67 @@ pub fn contribute(
         accept(deps.storage, &mut datanet, &mut contribution)?;
     }
     datanet.contribution_count = checked_add(datanet.contribution_count, 1)?;
-    HASHES.save(deps.storage, (datanet.id, &contribution.content_hash), &id)?;
-    CONTRIBUTIONS.save(deps.storage, id, &contribution)?;
+    HASHES.save(
+        deps.storage,
+        (datanet.id, &contribution.content_hash),
+        &contribution_id,
+    )?;
+    LIVE_HASHES.save(
+        deps.storage,
+        (&contribution.content_hash, contribution_id),
+        &(),
+    )?;
+    CONTRIBUTIONS.save(deps.storage, contribution_id, &contribution)?;
     DATANETS.save(deps.storage, datanet.id, &datanet)?;
     let mut response = Response::new()
-        .add_attribute("action", "contribute")
-        .add_attribute("contribution_id", id.to_string())
+        .add_attribute("action", "reveal_contribution")
+        .add_attribute("contribution_id", contribution_id.to_string())
         .add_attribute("datanet_id", datanet.id.to_string())
         .add_attribute("content_hash", &contribution.content_hash)
         .add_attribute("status", contribution.status.as_str());
     if let Some(leaf_index) = contribution.leaf_index {
         response = response.add_attribute("leaf_index", leaf_index.to_string());
     }
+    if let Some(superseded) = superseded {
+        response = response.add_attribute("superseded", superseded.to_string());
+    }
     Ok(response)
 }
 
-/// The contributor takes back a pending contribution, freeing its hash.
+/// Marks the later contribution `id`, which holds content that the earlier commitment `by` has
+/// revealed, as superseded, and frees the content for `by`. An accepted one keeps its leaf.
+fn supersede(storage: &mut dyn Storage, id: u64, by: u64) -> Result<u64, ContractError> {
+    let mut contribution = load_contribution(storage, id)?;
+    release_hash(storage, &contribution)?;
+    contribution.status = ContributionStatus::Superseded;
+    contribution.reason = Some(format!(
+        "superseded by contribution {by}, an earlier commitment to the same content"
+    ));
+    CONTRIBUTIONS.save(storage, id, &contribution)?;
+    Ok(id)
+}
+
+/// The contributor takes back an unrevealed commitment or a pending contribution, freeing
+/// its hash.
 pub fn withdraw(
     deps: DepsMut,
     info: MessageInfo,
     contribution_id: u64,
 ) -> Result<Response, ContractError> {
+    if let Some(commitment) = COMMITMENTS.may_load(deps.storage, contribution_id)? {
+        if commitment.contributor != info.sender {
+            return Err(ContractError::Unauthorized {
+                sender: info.sender,
+                action: "withdraw this contribution",
+            });
+        }
+        forget_commitment(deps.storage, &commitment);
+        return Ok(Response::new()
+            .add_attribute("action", "withdraw")
+            .add_attribute("contribution_id", contribution_id.to_string())
+            .add_attribute("datanet_id", commitment.datanet_id.to_string())
+            .add_attribute("status", ContributionStatus::Withdrawn.as_str()));
+    }
     let mut contribution = load_contribution(deps.storage, contribution_id)?;
     if contribution.contributor != info.sender {
         return Err(ContractError::Unauthorized {
@@ -529,10 +730,7 @@ pub fn withdraw(
         });
     }
     contribution.status = ContributionStatus::Withdrawn;
-    HASHES.remove(
-        deps.storage,
-        (contribution.datanet_id, &contribution.content_hash),
-    );
+    release_hash(deps.storage, &contribution)?;
     CONTRIBUTIONS.save(deps.storage, contribution_id, &contribution)?;
     Ok(Response::new()
         .add_attribute("action", "withdraw")
@@ -549,6 +747,9 @@ pub fn review(
     decision: ReviewDecision,
     reason: Option<String>,
 ) -> Result<Response, ContractError> {
+    if COMMITMENTS.has(deps.storage, contribution_id) {
+        return Err(ContractError::NotRevealed { contribution_id });
+    }
     let mut contribution = load_contribution(deps.storage, contribution_id)?;
     let mut datanet = load_datanet(deps.storage, contribution.datanet_id)?;
     ensure_owner_or_curator(
@@ -576,7 +777,9 @@ pub fn review(
         }
         ReviewDecision::Reject => {
             contribution.status = ContributionStatus::Rejected;
-            // The hash stays reserved so rejected content cannot be submitted again.
+            // A rejection frees the hash: content that someone else submits (or the rightful
+            // owner, after a squatter's copy was rejected) gets its own review.
+            release_hash(deps.storage, &contribution)?;
             update_stats(deps.storage, &contribution.contributor, |s| s.rejected += 1)?;
         }
     }
@@ -670,7 +873,13 @@ pub fn record_usage(
     }
     for record in &records {
         let mut contribution = load_contribution(deps.storage, record.contribution_id)?;
-        if contribution.status != ContributionStatus::Accepted {
+        // A superseded contribution that was accepted is still a leaf of the versions a model
+        // may have been trained on, so its usage is recorded like any other leaf's.
+        let in_tree = matches!(
+            contribution.status,
+            ContributionStatus::Accepted | ContributionStatus::Superseded
+        ) && contribution.leaf_index.is_some();
+        if !in_tree {
             return Err(ContractError::NotAccepted {
                 contribution_id: contribution.id,
                 status: contribution.status,

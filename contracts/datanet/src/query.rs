@@ -2,8 +2,9 @@ use cosmwasm_std::{Addr, Deps, HexBinary, Order, StdResult, Storage};
 use cw_storage_plus::Bound;
 use tributary_types::asset::AssetInfo;
 use tributary_types::datanet::{
-    ConfigResponse, Contribution, ContributionStatus, ContributionsResponse, ContributorStats,
-    Datanet, DatanetVersion, DatanetsResponse, Earning, InclusionProofResponse, VersionsResponse,
+    Commitment, CommitmentsResponse, ConfigResponse, Contribution, ContributionStatus,
+    ContributionsResponse, ContributorStats, Datanet, DatanetVersion, DatanetsResponse, Earning,
+    InclusionProofResponse, VersionsResponse,
 };
 use tributary_types::hash::{parse_content_hash, to_hex, Hash32};
 use tributary_types::merkle::{inclusion_path, NodeSource};
@@ -12,8 +13,8 @@ use tributary_types::pagination::{page_limit, MAX_LIMIT};
 use crate::error::ContractError;
 use crate::execute::{load_contribution, load_datanet, validate_addr};
 use crate::state::{
-    ALLOWED, CONFIG, CONTRIBUTIONS, CURATORS, DATANETS, DATANET_TAGS, EARNED, HASHES, LEAVES,
-    NODES, STATS, VERSIONS,
+    ALLOWED, COMMITMENTS, CONFIG, CONTRIBUTIONS, CURATORS, DATANETS, DATANET_TAGS, EARNED, HASHES,
+    LEAVES, LIVE_HASHES, NODES, OPEN_COMMITMENTS, STATS, VERSIONS,
 };
 
 /// The stored subtree hashes of one datanet's tree, for rebuilding inclusion proofs.
@@ -109,12 +110,70 @@ pub fn is_allowed(deps: Deps, datanet_id: u64, contributor: String) -> Result<bo
     Ok(ALLOWED.has(deps.storage, (datanet_id, &contributor)))
 }
 
-/// One contribution.
+/// One revealed contribution.
 pub fn contribution(deps: Deps, contribution_id: u64) -> Result<Contribution, ContractError> {
+    if COMMITMENTS.has(deps.storage, contribution_id) {
+        return Err(ContractError::NotRevealed { contribution_id });
+    }
     load_contribution(deps.storage, contribution_id)
 }
 
-/// The contribution holding `content_hash` in a datanet, if any (withdrawn ones free their hash).
+/// One unrevealed commitment.
+pub fn commitment(deps: Deps, contribution_id: u64) -> Result<Commitment, ContractError> {
+    match COMMITMENTS.may_load(deps.storage, contribution_id)? {
+        Some(commitment) => Ok(commitment),
+        None => {
+            load_contribution(deps.storage, contribution_id)?;
+            Err(ContractError::AlreadyRevealed { contribution_id })
+        }
+    }
+}
+
+/// A contributor's unrevealed commitments, by id.
+pub fn commitments(
+    deps: Deps,
+    contributor: String,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<CommitmentsResponse, ContractError> {
+    let contributor = validate_addr(deps.api, &contributor)?;
+    let commitments = OPEN_COMMITMENTS
+        .prefix(&contributor)
+        .keys(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_limit(limit))
+        .map(|id| COMMITMENTS.load(deps.storage, id?))
+        .collect::<StdResult<Vec<_>>>()?;
+    Ok(CommitmentsResponse { commitments })
+}
+
+/// Every pending or accepted contribution of `content_hash`, in any datanet, by id.
+pub fn contributions_by_hash(
+    deps: Deps,
+    content_hash: String,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<ContributionsResponse, ContractError> {
+    let content_hash = to_hex(&parse_content_hash(&content_hash)?);
+    let contributions = LIVE_HASHES
+        .prefix(&content_hash)
+        .keys(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_limit(limit))
+        .map(|id| CONTRIBUTIONS.load(deps.storage, id?))
+        .collect::<StdResult<Vec<_>>>()?;
+    Ok(ContributionsResponse { contributions })
+}
+
+/// The pending or accepted contribution that owns `content_hash` in a datanet, if any.
 pub fn contribution_by_hash(
     deps: Deps,
     datanet_id: u64,
@@ -240,7 +299,8 @@ pub fn inclusion_proof(
     let contribution = load_contribution(deps.storage, contribution_id)?;
     let datanet_id = contribution.datanet_id;
     let frozen = load_version(deps.storage, datanet_id, version)?;
-    let (ContributionStatus::Accepted, Some(leaf_index)) =
+    // A superseded contribution that was accepted keeps its leaf, so it is proven like others.
+    let (ContributionStatus::Accepted | ContributionStatus::Superseded, Some(leaf_index)) =
         (contribution.status, contribution.leaf_index)
     else {
         return Err(ContractError::NotAccepted {

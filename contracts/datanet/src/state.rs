@@ -1,7 +1,7 @@
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Binary, Uint128};
+use cosmwasm_std::{Addr, Binary, Timestamp, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
-use tributary_types::datanet::{Contribution, Datanet, DatanetVersion};
+use tributary_types::datanet::{Commitment, Contribution, Datanet, DatanetVersion};
 
 /// Contract-wide settings.
 #[cw_serde]
@@ -21,7 +21,7 @@ pub struct Config {
 #[cw_serde]
 #[derive(Default)]
 pub struct Stats {
-    /// Contributions submitted, whatever became of them.
+    /// Contributions revealed, whatever became of them.
     pub contributed: u64,
     /// Contributions accepted into a datanet's tree.
     pub accepted: u64,
@@ -85,8 +85,18 @@ pub const CONTRIBUTIONS: IndexedMap<u64, Contribution, ContributionIndexes<'stat
             ),
         },
     );
-/// (datanet id, lowercase hex content hash) -> the contribution holding that content.
+/// (datanet id, lowercase hex content hash) -> the pending or accepted contribution that owns
+/// that content in the datanet (the earliest commitment that revealed it).
 pub const HASHES: Map<(u64, &str), u64> = Map::new("hashes");
+/// (lowercase hex content hash, contribution id) for every pending or accepted contribution, in
+/// any datanet: who may keep these bytes in the content store.
+pub const LIVE_HASHES: Map<(&str, u64), ()> = Map::new("live_hashes");
+/// Contribution id -> a commitment not revealed yet. Removed at reveal or withdrawal, or when
+/// its contributor commits again after it expired.
+pub const COMMITMENTS: Map<u64, Commitment> = Map::new("commitments");
+/// (contributor, contribution id) -> expiry of each of the contributor's unrevealed commitments,
+/// to count them against `MAX_OPEN_COMMITMENTS` and forget the expired ones.
+pub const OPEN_COMMITMENTS: Map<(&Addr, u64), Timestamp> = Map::new("open_commitments");
 /// (datanet id, leaf index) -> contribution id, the leaf order of the datanet's tree.
 pub const LEAVES: Map<(u64, u64), u64> = Map::new("leaves");
 /// (datanet id, height, index) -> 32-byte hash of every perfect subtree of the datanet's tree.

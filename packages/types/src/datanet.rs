@@ -1,6 +1,14 @@
 //! Messages of the datanet contract: datanets, contributions, curation, versions and usage.
+//!
+//! A contribution is made in two transactions. `Contribute` puts a commitment on chain, the
+//! [`contribution_commitment`] of the contributor's address and the content hash, which says
+//! nothing about the content; `RevealContribution`, in a later block, names the content hash
+//! and the contract checks it against the commitment. Whoever committed first owns a content
+//! hash in a datanet, so someone who learns the hash (or the bytes) from the reveal or the
+//! content store is always too late to take the contribution.
 
 use crate::asset::AssetInfo;
+use crate::hash::{sha256, Hash32};
 use crate::merkle::Frontier;
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
@@ -24,10 +32,14 @@ pub enum CurationPolicy {
 #[cw_serde]
 #[derive(Copy, Eq, Hash)]
 pub enum ContributionStatus {
+    /// Revealed, waiting for a curator.
     Pending,
     Accepted,
     Rejected,
     Withdrawn,
+    /// An earlier commitment revealed the same content in the same datanet and took it over.
+    /// An accepted contribution keeps its leaf: versions are immutable.
+    Superseded,
 }
 
 impl ContributionStatus {
@@ -38,8 +50,32 @@ impl ContributionStatus {
             ContributionStatus::Accepted => "accepted",
             ContributionStatus::Rejected => "rejected",
             ContributionStatus::Withdrawn => "withdrawn",
+            ContributionStatus::Superseded => "superseded",
         }
     }
+}
+
+/// Domain separator of [`contribution_commitment`].
+pub const CONTRIBUTION_COMMITMENT_DOMAIN: &[u8] = b"tributary-contribution-v1";
+
+/// How long a commitment may wait for its reveal; after that it can only be withdrawn, and the
+/// contract forgets it when its contributor commits again.
+pub const COMMITMENT_TTL_SECONDS: u64 = 24 * 60 * 60;
+
+/// Most unrevealed commitments one contributor may hold at once (expired ones do not count).
+pub const MAX_OPEN_COMMITMENTS: usize = 64;
+
+/// The commitment a `Contribute` carries: `sha256(CONTRIBUTION_COMMITMENT_DOMAIN || contributor
+/// || content_hash)`, with the contributor's address as its bech32 text and the content hash as
+/// its 32 bytes. Binding the contributor means nobody else can reveal it.
+pub fn contribution_commitment(contributor: &str, content_hash: &Hash32) -> Hash32 {
+    let mut preimage = Vec::with_capacity(
+        CONTRIBUTION_COMMITMENT_DOMAIN.len() + contributor.len() + content_hash.len(),
+    );
+    preimage.extend_from_slice(CONTRIBUTION_COMMITMENT_DOMAIN);
+    preimage.extend_from_slice(contributor.as_bytes());
+    preimage.extend_from_slice(content_hash);
+    sha256(&preimage)
 }
 
 /// A curator's decision on a pending contribution.
@@ -97,19 +133,34 @@ pub enum ExecuteMsg {
     },
     /// Owner only: hands the datanet to another owner.
     TransferOwnership { datanet_id: u64, new_owner: String },
-    /// Registers content by its SHA-256; the bytes live off chain at `uri`.
+    /// Commits to a contribution without revealing its content; the contribution id it gets
+    /// fixes its place in commitment order. Reveal it with `RevealContribution` in a later
+    /// block, within [`COMMITMENT_TTL_SECONDS`]. Nothing here may name the content: `metadata`
+    /// is public at once.
     Contribute {
         datanet_id: u64,
-        /// 64 hex characters.
-        content_hash: String,
+        /// [`contribution_commitment`] of the sender and the content hash (32 bytes).
+        commitment: HexBinary,
         size_bytes: u64,
-        uri: String,
         media_type: String,
         metadata: Option<String>,
     },
-    /// The contributor withdraws a contribution that is still pending.
+    /// The committer names the content of a commitment, in a later block than the commitment.
+    /// Accepted at once in open and allow-list datanets, pending in curated ones. Refused when
+    /// an earlier commitment owns the content in this datanet; when a later one holds it, that
+    /// one is superseded.
+    RevealContribution {
+        contribution_id: u64,
+        /// 64 hex characters, the SHA-256 of the content.
+        content_hash: String,
+        /// Where the bytes live; revealed here rather than committed since a content-addressed
+        /// URI names the content.
+        uri: String,
+    },
+    /// The contributor withdraws a commitment not yet revealed, or a contribution still
+    /// pending.
     Withdraw { contribution_id: u64 },
-    /// A curator (or the owner) accepts or rejects a pending contribution.
+    /// A curator (or the owner) accepts or rejects a pending (revealed) contribution.
     Review {
         contribution_id: u64,
         decision: ReviewDecision,
@@ -179,12 +230,35 @@ pub enum QueryMsg {
         datanet_id: u64,
         contributor: String,
     },
+    /// A revealed contribution; one not yet revealed is a `Commitment`.
     #[returns(Contribution)]
     Contribution { contribution_id: u64 },
+    /// The contribution that owns `content_hash` in a datanet: pending or accepted, revealed
+    /// from the earliest commitment. Rejected, withdrawn and superseded ones own nothing.
     #[returns(Option<Contribution>)]
     ContributionByHash {
         datanet_id: u64,
         content_hash: String,
+    },
+    /// Every pending or accepted contribution of `content_hash`, in any datanet, by id: who
+    /// may upload or keep these bytes in the content store.
+    #[returns(ContributionsResponse)]
+    ContributionsByHash {
+        content_hash: String,
+        /// Contribution id to start after.
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
+    /// A commitment not yet revealed (an expired one until it is withdrawn or forgotten).
+    #[returns(Commitment)]
+    Commitment { contribution_id: u64 },
+    /// The unrevealed commitments of one contributor, by id (at most
+    /// [`MAX_OPEN_COMMITMENTS`] that have not expired).
+    #[returns(CommitmentsResponse)]
+    Commitments {
+        contributor: String,
+        start_after: Option<u64>,
+        limit: Option<u32>,
     },
     /// Contributions of a datanet by id, optionally only those with `status`.
     #[returns(ContributionsResponse)]
@@ -245,7 +319,7 @@ pub struct Datanet {
     pub policy: CurationPolicy,
     pub max_contribution_bytes: u64,
     pub created_at: Timestamp,
-    /// Contributions ever submitted.
+    /// Contributions ever revealed (commitments not revealed are not counted).
     pub contribution_count: u64,
     /// Accepted contributions (the leaves of the next version).
     pub accepted_count: u64,
@@ -263,6 +337,7 @@ pub struct DatanetsResponse {
 
 #[cw_serde]
 pub struct Contribution {
+    /// Assigned at commitment, so ids are commitment order.
     pub id: u64,
     pub datanet_id: u64,
     pub contributor: Addr,
@@ -273,8 +348,10 @@ pub struct Contribution {
     pub media_type: String,
     pub metadata: Option<String>,
     pub status: ContributionStatus,
+    /// When it was committed to.
     pub submitted_at: Timestamp,
     pub reviewed_by: Option<Addr>,
+    /// The curator's reason for a rejection, or which contribution superseded this one.
     pub reason: Option<String>,
     /// Position in the datanet's tree once accepted.
     pub leaf_index: Option<u64>,
@@ -285,6 +362,30 @@ pub struct Contribution {
 #[cw_serde]
 pub struct ContributionsResponse {
     pub contributions: Vec<Contribution>,
+}
+
+/// A contribution committed to and not revealed yet.
+#[cw_serde]
+pub struct Commitment {
+    /// The id the contribution keeps once revealed; its commitment order.
+    pub contribution_id: u64,
+    pub datanet_id: u64,
+    pub contributor: Addr,
+    /// [`contribution_commitment`] of the contributor and the content hash.
+    pub commitment: HexBinary,
+    pub size_bytes: u64,
+    pub media_type: String,
+    pub metadata: Option<String>,
+    pub committed_at: Timestamp,
+    /// The reveal must come in a later block than this one.
+    pub committed_height: u64,
+    /// From this time on the commitment can no longer be revealed.
+    pub expires_at: Timestamp,
+}
+
+#[cw_serde]
+pub struct CommitmentsResponse {
+    pub commitments: Vec<Commitment>,
 }
 
 #[cw_serde]
@@ -352,5 +453,43 @@ impl InclusionProofResponse {
             }
         }
         crate::merkle::verify_inclusion(&leaf, self.leaf_index, self.tree_size, &path, &root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::to_hex;
+
+    #[test]
+    fn commitment_is_sha256_of_domain_contributor_and_hash_bytes() {
+        let content_hash = sha256(b"fn main() {}");
+        let mut preimage = b"tributary-contribution-v1trib1alice".to_vec();
+        preimage.extend_from_slice(&content_hash);
+        assert_eq!(
+            contribution_commitment("trib1alice", &content_hash),
+            sha256(&preimage)
+        );
+        // A fixed vector, which the TypeScript implementation checks too.
+        assert_eq!(
+            to_hex(&contribution_commitment(
+                "trib1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+                &sha256(b"tributary")
+            )),
+            "9a5240a4d6cde0eb578240684cd66c371bbf7cdbd1b9a4ba172fd09253b64e0e"
+        );
+    }
+
+    #[test]
+    fn commitments_differ_by_contributor_and_by_content() {
+        let a = sha256(b"a");
+        assert_ne!(
+            contribution_commitment("trib1alice", &a),
+            contribution_commitment("trib1bob", &a)
+        );
+        assert_ne!(
+            contribution_commitment("trib1alice", &a),
+            contribution_commitment("trib1alice", &sha256(b"b"))
+        );
     }
 }

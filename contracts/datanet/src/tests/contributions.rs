@@ -1,30 +1,42 @@
 //! Contributing and withdrawing under each curation policy.
 
-use cosmwasm_std::Uint64;
+use cosmwasm_std::{HexBinary, Uint64};
 use tributary_types::datanet::{
     ContributionStatus, ContributorStats, CurationPolicy, ExecuteMsg, QueryMsg, ReviewDecision,
 };
 use tributary_types::validate::TextError;
 use tributary_types::HashError;
 
-use super::suite::{attr, contribute_msg, hash_of, Suite};
+use super::suite::{attr, commit_msg, hash_of, reveal_msg, Suite};
 use crate::error::ContractError;
 
-fn with_fields(
+/// A `Contribute` with some of its fields changed.
+fn commit_with(
     msg: ExecuteMsg,
-    change: impl FnOnce(&mut String, &mut u64, &mut String, &mut String, &mut Option<String>),
+    change: impl FnOnce(&mut HexBinary, &mut u64, &mut String, &mut Option<String>),
 ) -> ExecuteMsg {
     let mut msg = msg;
     if let ExecuteMsg::Contribute {
-        content_hash,
+        commitment,
         size_bytes,
-        uri,
         media_type,
         metadata,
         ..
     } = &mut msg
     {
-        change(content_hash, size_bytes, uri, media_type, metadata);
+        change(commitment, size_bytes, media_type, metadata);
+    }
+    msg
+}
+
+/// A `RevealContribution` with its hash or uri changed.
+fn reveal_with(msg: ExecuteMsg, change: impl FnOnce(&mut String, &mut String)) -> ExecuteMsg {
+    let mut msg = msg;
+    if let ExecuteMsg::RevealContribution {
+        content_hash, uri, ..
+    } = &mut msg
+    {
+        change(content_hash, uri);
     }
     msg
 }
@@ -38,14 +50,23 @@ fn stats(suite: &Suite, who: &cosmwasm_std::Addr) -> ContributorStats {
 }
 
 #[test]
-fn open_contribution_is_accepted_into_the_tree_at_once() {
+fn open_contribution_is_accepted_into_the_tree_at_reveal() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::Open);
     let alice = suite.alice.clone();
-    let response = suite
-        .execute(&alice, &contribute_msg(id, b"fn main() {}"))
+    let committed = suite
+        .execute(&alice, &commit_msg(&alice, id, b"fn main() {}"))
         .unwrap();
-    assert_eq!(attr(&response, "action").unwrap(), "contribute");
+    assert_eq!(attr(&committed, "action").unwrap(), "contribute");
+    assert_eq!(attr(&committed, "contribution_id").unwrap(), "1");
+    assert_eq!(attr(&committed, "datanet_id").unwrap(), id.to_string());
+    assert_eq!(attr(&committed, "status").unwrap(), "committed");
+    assert_eq!(attr(&committed, "content_hash"), None);
+    let submitted_at = suite.app.block_info().time;
+
+    suite.next_block();
+    let response = suite.reveal(&alice, 1, b"fn main() {}");
+    assert_eq!(attr(&response, "action").unwrap(), "reveal_contribution");
     assert_eq!(attr(&response, "contribution_id").unwrap(), "1");
     assert_eq!(attr(&response, "datanet_id").unwrap(), id.to_string());
     assert_eq!(
@@ -53,15 +74,17 @@ fn open_contribution_is_accepted_into_the_tree_at_once() {
         hash_of(b"fn main() {}")
     );
     assert_eq!(attr(&response, "status").unwrap(), "accepted");
+    assert_eq!(attr(&response, "leaf_index").unwrap(), "0");
 
     let contribution = suite.contribution(1);
     assert_eq!(contribution.status, ContributionStatus::Accepted);
     assert_eq!(contribution.contributor, alice);
+    assert_eq!(contribution.content_hash, hash_of(b"fn main() {}"));
     assert_eq!(contribution.leaf_index, Some(0));
     assert_eq!(contribution.size_bytes, 12);
     assert_eq!(contribution.media_type, "text/plain");
     assert_eq!(contribution.usage_count, 0);
-    assert_eq!(contribution.submitted_at, suite.app.block_info().time);
+    assert_eq!(contribution.submitted_at, submitted_at);
 
     let datanet = suite.datanet(id);
     assert_eq!(datanet.contribution_count, 1);
@@ -77,14 +100,15 @@ fn open_contribution_is_accepted_into_the_tree_at_once() {
 }
 
 #[test]
-fn curator_review_contribution_waits_as_pending() {
+fn curator_review_contribution_waits_as_pending_after_reveal() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::CuratorReview);
     let alice = suite.alice.clone();
-    let response = suite
-        .execute(&alice, &contribute_msg(id, b"draft"))
-        .unwrap();
+    let cid = suite.commit(&alice, id, b"draft");
+    suite.next_block();
+    let response = suite.reveal(&alice, cid, b"draft");
     assert_eq!(attr(&response, "status").unwrap(), "pending");
+    assert_eq!(attr(&response, "leaf_index"), None);
 
     let contribution = suite.contribution(1);
     assert_eq!(contribution.status, ContributionStatus::Pending);
@@ -103,22 +127,20 @@ fn allow_list_admits_only_listed_contributors() {
     let id = suite.create_datanet(CurationPolicy::AllowList);
     let (owner, alice) = (suite.owner.clone(), suite.alice.clone());
     assert_eq!(
-        suite.execute_err(&alice, &contribute_msg(id, b"one")),
+        suite.execute_err(&alice, &commit_msg(&alice, id, b"one")),
         ContractError::NotAllowed {
             datanet_id: id,
             contributor: alice.clone()
         }
     );
 
+    let allow = |add: Vec<String>, remove: Vec<String>| ExecuteMsg::UpdateAllowList {
+        datanet_id: id,
+        add,
+        remove,
+    };
     suite
-        .execute(
-            &owner,
-            &ExecuteMsg::UpdateAllowList {
-                datanet_id: id,
-                add: vec![alice.to_string()],
-                remove: vec![],
-            },
-        )
+        .execute(&owner, &allow(vec![alice.to_string()], vec![]))
         .unwrap();
     let first = suite.contribute(&alice, id, b"one");
     assert_eq!(
@@ -126,22 +148,23 @@ fn allow_list_admits_only_listed_contributors() {
         ContributionStatus::Accepted
     );
 
+    // Removed between commitment and reveal: the reveal is refused too.
+    let second = suite.commit(&alice, id, b"two");
     suite
-        .execute(
-            &owner,
-            &ExecuteMsg::UpdateAllowList {
-                datanet_id: id,
-                add: vec![],
-                remove: vec![alice.to_string()],
-            },
-        )
+        .execute(&owner, &allow(vec![], vec![alice.to_string()]))
         .unwrap();
+    suite.next_block();
+    let refused = ContractError::NotAllowed {
+        datanet_id: id,
+        contributor: alice.clone(),
+    };
     assert_eq!(
-        suite.execute_err(&alice, &contribute_msg(id, b"two")),
-        ContractError::NotAllowed {
-            datanet_id: id,
-            contributor: alice
-        }
+        suite.execute_err(&alice, &reveal_msg(second, b"two")),
+        refused
+    );
+    assert_eq!(
+        suite.execute_err(&alice, &commit_msg(&alice, id, b"three")),
+        refused
     );
 }
 
@@ -163,24 +186,32 @@ fn contributing_to_an_unknown_datanet_fails() {
     let mut suite = Suite::new();
     let alice = suite.alice.clone();
     assert_eq!(
-        suite.execute_err(&alice, &contribute_msg(3, b"x")),
+        suite.execute_err(&alice, &commit_msg(&alice, 3, b"x")),
         ContractError::DatanetNotFound { datanet_id: 3 }
     );
 }
 
 #[test]
-fn malformed_content_hash_is_rejected() {
+fn malformed_commitment_and_content_hash_are_rejected() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::Open);
     let alice = suite.alice.clone();
-    let short = with_fields(contribute_msg(id, b"x"), |h, _, _, _, _| h.truncate(10));
+    let short = commit_with(commit_msg(&alice, id, b"x"), |c, _, _, _| {
+        *c = HexBinary::from(&c.as_slice()[..31])
+    });
+    assert_eq!(
+        suite.execute_err(&alice, &short),
+        ContractError::Hash(HashError::BadByteLength { len: 31 })
+    );
+
+    let cid = suite.commit(&alice, id, b"x");
+    suite.next_block();
+    let short = reveal_with(reveal_msg(cid, b"x"), |h, _| h.truncate(10));
     assert_eq!(
         suite.execute_err(&alice, &short),
         ContractError::Hash(HashError::BadLength { len: 10 })
     );
-    let not_hex = with_fields(contribute_msg(id, b"x"), |h, _, _, _, _| {
-        h.replace_range(5..6, "z")
-    });
+    let not_hex = reveal_with(reveal_msg(cid, b"x"), |h, _| h.replace_range(5..6, "z"));
     assert_eq!(
         suite.execute_err(&alice, &not_hex),
         ContractError::Hash(HashError::NotHex { position: 5 })
@@ -192,14 +223,16 @@ fn uppercase_hash_is_stored_lowercase() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::Open);
     let alice = suite.alice.clone();
-    let upper = with_fields(contribute_msg(id, b"x"), |h, _, _, _, _| {
-        *h = h.to_uppercase()
-    });
+    let cid = suite.commit(&alice, id, b"x");
+    suite.next_block();
+    let upper = reveal_with(reveal_msg(cid, b"x"), |h, _| *h = h.to_uppercase());
     suite.execute(&alice, &upper).unwrap();
-    assert_eq!(suite.contribution(1).content_hash, hash_of(b"x"));
+    assert_eq!(suite.contribution(cid).content_hash, hash_of(b"x"));
     // The lowercase form is the same content.
+    let again = suite.commit(&alice, id, b"x");
+    suite.next_block();
     assert!(matches!(
-        suite.execute_err(&alice, &contribute_msg(id, b"x")),
+        suite.execute_err(&alice, &reveal_msg(again, b"x")),
         ContractError::DuplicateContent { existing_id: 1, .. }
     ));
 }
@@ -209,12 +242,12 @@ fn empty_and_oversize_contributions_are_rejected() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::Open);
     let alice = suite.alice.clone();
-    let empty = with_fields(contribute_msg(id, b"x"), |_, size, _, _, _| *size = 0);
+    let empty = commit_with(commit_msg(&alice, id, b"x"), |_, size, _, _| *size = 0);
     assert_eq!(
         suite.execute_err(&alice, &empty),
         ContractError::EmptyContribution
     );
-    let big = with_fields(contribute_msg(id, b"x"), |_, size, _, _, _| {
+    let big = commit_with(commit_msg(&alice, id, b"x"), |_, size, _, _| {
         *size = 1_000_001
     });
     assert_eq!(
@@ -224,7 +257,7 @@ fn empty_and_oversize_contributions_are_rejected() {
             max: 1_000_000
         }
     );
-    let at_cap = with_fields(contribute_msg(id, b"x"), |_, size, _, _, _| {
+    let at_cap = commit_with(commit_msg(&alice, id, b"x"), |_, size, _, _| {
         *size = 1_000_000
     });
     suite.execute(&alice, &at_cap).unwrap();
@@ -235,16 +268,7 @@ fn uri_media_type_and_metadata_are_validated() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::Open);
     let alice = suite.alice.clone();
-    let bad_uri = with_fields(contribute_msg(id, b"x"), |_, _, uri, _, _| {
-        *uri = "no scheme".to_string()
-    });
-    assert_eq!(
-        suite.execute_err(&alice, &bad_uri),
-        ContractError::Text(TextError::Uri {
-            uri: "no scheme".to_string()
-        })
-    );
-    let no_media = with_fields(contribute_msg(id, b"x"), |_, _, _, media, _| media.clear());
+    let no_media = commit_with(commit_msg(&alice, id, b"x"), |_, _, media, _| media.clear());
     assert_eq!(
         suite.execute_err(&alice, &no_media),
         ContractError::Text(TextError::Length {
@@ -254,7 +278,7 @@ fn uri_media_type_and_metadata_are_validated() {
             len: 0
         })
     );
-    let long_media = with_fields(contribute_msg(id, b"x"), |_, _, _, media, _| {
+    let long_media = commit_with(commit_msg(&alice, id, b"x"), |_, _, media, _| {
         *media = "m".repeat(129)
     });
     assert!(matches!(
@@ -265,7 +289,7 @@ fn uri_media_type_and_metadata_are_validated() {
             ..
         })
     ));
-    let long_metadata = with_fields(contribute_msg(id, b"x"), |_, _, _, _, metadata| {
+    let long_metadata = commit_with(commit_msg(&alice, id, b"x"), |_, _, _, metadata| {
         *metadata = Some("m".repeat(2049))
     });
     assert_eq!(
@@ -277,13 +301,27 @@ fn uri_media_type_and_metadata_are_validated() {
             len: 2049
         })
     );
-    let metadata = with_fields(contribute_msg(id, b"x"), |_, _, _, _, metadata| {
+    let metadata = commit_with(commit_msg(&alice, id, b"x"), |_, _, _, metadata| {
         *metadata = Some("{\"lang\":\"rust\"}".to_string())
     });
     suite.execute(&alice, &metadata).unwrap();
+
+    suite.next_block();
+    let bad_uri = reveal_with(reveal_msg(1, b"x"), |_, uri| *uri = "no scheme".to_string());
+    assert_eq!(
+        suite.execute_err(&alice, &bad_uri),
+        ContractError::Text(TextError::Uri {
+            uri: "no scheme".to_string()
+        })
+    );
+    suite.reveal(&alice, 1, b"x");
     assert_eq!(
         suite.contribution(1).metadata.as_deref(),
         Some("{\"lang\":\"rust\"}")
+    );
+    assert_eq!(
+        suite.contribution(1).uri,
+        format!("tributary://blobs/{}", hash_of(b"x"))
     );
 }
 
@@ -294,15 +332,17 @@ fn duplicate_hash_is_rejected_within_a_datanet_only() {
     let second = suite.create_datanet(CurationPolicy::Open);
     let (alice, bob) = (suite.alice.clone(), suite.bob.clone());
     suite.contribute(&alice, first, b"same bytes");
+    let copy = suite.commit(&bob, first, b"same bytes");
+    suite.next_block();
     assert_eq!(
-        suite.execute_err(&bob, &contribute_msg(first, b"same bytes")),
+        suite.execute_err(&bob, &reveal_msg(copy, b"same bytes")),
         ContractError::DuplicateContent {
             datanet_id: first,
             content_hash: hash_of(b"same bytes"),
             existing_id: 1
         }
     );
-    assert_eq!(suite.contribute(&bob, second, b"same bytes"), 2);
+    assert_eq!(suite.contribute(&bob, second, b"same bytes"), 3);
 }
 
 #[test]
@@ -336,19 +376,29 @@ fn withdrawn_contribution_frees_its_hash() {
 }
 
 #[test]
-fn rejected_contribution_keeps_its_hash_reserved() {
+fn rejected_contribution_frees_its_hash_for_others() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::CuratorReview);
     let (alice, bob) = (suite.alice.clone(), suite.bob.clone());
-    let first = suite.contribute(&alice, id, b"spam");
+    let first = suite.contribute(&bob, id, b"alice's work");
     suite.review(first, ReviewDecision::Reject);
-    assert_eq!(
-        suite.execute_err(&bob, &contribute_msg(id, b"spam")),
-        ContractError::DuplicateContent {
+    let owner: Option<tributary_types::datanet::Contribution> = suite
+        .query(&QueryMsg::ContributionByHash {
             datanet_id: id,
-            content_hash: hash_of(b"spam"),
-            existing_id: first
-        }
+            content_hash: hash_of(b"alice's work"),
+        })
+        .unwrap();
+    assert_eq!(owner, None);
+    let mine = suite.contribute(&alice, id, b"alice's work");
+    assert_eq!(suite.contribution(mine).status, ContributionStatus::Pending);
+    suite.review(mine, ReviewDecision::Accept);
+    assert_eq!(
+        suite.contribution(mine).status,
+        ContributionStatus::Accepted
+    );
+    assert_eq!(
+        suite.contribution(first).status,
+        ContributionStatus::Rejected
     );
 }
 
@@ -408,8 +458,10 @@ fn accepted_bytes_overflow_is_refused() {
             .save(storage.as_mut(), id, &datanet)
             .unwrap();
     }
+    let two = suite.commit(&alice, id, b"two");
+    suite.next_block();
     assert_eq!(
-        suite.execute_err(&alice, &contribute_msg(id, b"two")),
+        suite.execute_err(&alice, &reveal_msg(two, b"two")),
         ContractError::Overflow(
             Uint64::new(u64::MAX - 1)
                 .checked_add(Uint64::new(3))

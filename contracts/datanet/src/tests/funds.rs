@@ -8,7 +8,7 @@ use tributary_types::datanet::{
     CurationPolicy, ExecuteMsg, InstantiateMsg, ReviewDecision, UsageRecord,
 };
 
-use super::suite::{contribute_msg, create_msg, Suite, DENOM, START_BALANCE};
+use super::suite::{commit_msg, create_msg, reveal_msg, Suite, DENOM, START_BALANCE};
 use crate::error::ContractError;
 
 /// `msg` with one coin attached is refused for the coin, and the coin stays with the sender;
@@ -95,8 +95,10 @@ fn every_execute_message_refuses_attached_funds() {
         },
     );
 
-    refuses_funds_then_runs(&mut suite, &alice, &contribute_msg(curated, b"kept"));
+    refuses_funds_then_runs(&mut suite, &alice, &commit_msg(&alice, curated, b"kept"));
     let kept = 1;
+    suite.next_block();
+    refuses_funds_then_runs(&mut suite, &alice, &reveal_msg(kept, b"kept"));
     refuses_funds_then_runs(
         &mut suite,
         &curator,
@@ -106,7 +108,11 @@ fn every_execute_message_refuses_attached_funds() {
             reason: None,
         },
     );
-    refuses_funds_then_runs(&mut suite, &alice, &contribute_msg(curated, b"taken back"));
+    refuses_funds_then_runs(
+        &mut suite,
+        &alice,
+        &commit_msg(&alice, curated, b"taken back"),
+    );
     refuses_funds_then_runs(
         &mut suite,
         &alice,

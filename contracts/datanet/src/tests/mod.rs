@@ -1,3 +1,4 @@
+mod commit_reveal;
 mod contributions;
 mod curation;
 mod datanets;

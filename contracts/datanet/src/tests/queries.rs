@@ -244,7 +244,12 @@ fn contribution_by_hash_finds_the_current_holder() {
         by_hash(&suite, hash_of(b"p").to_uppercase()).unwrap().id,
         pending
     );
-    assert_eq!(by_hash(&suite, hash_of(b"r")).unwrap().id, rejected);
+    // A rejected contribution holds nothing.
+    assert_eq!(
+        suite.contribution(rejected).status,
+        ContributionStatus::Rejected
+    );
+    assert_eq!(by_hash(&suite, hash_of(b"r")), None);
     assert_eq!(by_hash(&suite, hash_of(b"unknown")), None);
 
     suite

@@ -1,12 +1,13 @@
 //! A multi-test harness driving the contract through its entry points.
 
 use cosmwasm_std::{
-    coins, Addr, Binary, Coin, Deps, DepsMut, Empty, Env, MessageInfo, Response, StdError,
-    StdResult,
+    coins, Addr, Binary, Coin, Deps, DepsMut, Empty, Env, HexBinary, MessageInfo, Response,
+    StdError, StdResult,
 };
 use cw_multi_test::error::AnyResult;
 use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
 use serde::de::DeserializeOwned;
+use tributary_types::datanet::contribution_commitment;
 use tributary_types::datanet::{
     Contribution, CurationPolicy, Datanet, DatanetVersion, ExecuteMsg, InstantiateMsg, QueryMsg,
     ReviewDecision,
@@ -53,15 +54,28 @@ pub fn hash_of(content: &[u8]) -> String {
     to_hex(&sha256(content))
 }
 
-/// A valid `Contribute` of `content` (its size is its length).
-pub fn contribute_msg(datanet_id: u64, content: &[u8]) -> ExecuteMsg {
+/// The commitment `contributor` makes to `content`.
+pub fn commitment_of(contributor: &Addr, content: &[u8]) -> HexBinary {
+    HexBinary::from(contribution_commitment(contributor.as_str(), &sha256(content)).as_slice())
+}
+
+/// A valid `Contribute`: `contributor`'s commitment to `content` (its size is its length).
+pub fn commit_msg(contributor: &Addr, datanet_id: u64, content: &[u8]) -> ExecuteMsg {
     ExecuteMsg::Contribute {
         datanet_id,
-        content_hash: hash_of(content),
+        commitment: commitment_of(contributor, content),
         size_bytes: content.len() as u64,
-        uri: format!("tributary://blobs/{}", hash_of(content)),
         media_type: "text/plain".to_string(),
         metadata: None,
+    }
+}
+
+/// The `RevealContribution` of `content` for contribution `contribution_id`.
+pub fn reveal_msg(contribution_id: u64, content: &[u8]) -> ExecuteMsg {
+    ExecuteMsg::RevealContribution {
+        contribution_id,
+        content_hash: hash_of(content),
+        uri: format!("tributary://blobs/{}", hash_of(content)),
     }
 }
 
@@ -213,12 +227,31 @@ impl Suite {
         attr(&response, "datanet_id").unwrap().parse().unwrap()
     }
 
-    /// `sender` contributes `content`; returns the contribution id.
-    pub fn contribute(&mut self, sender: &Addr, datanet_id: u64, content: &[u8]) -> u64 {
+    /// Moves the chain to its next block.
+    pub fn next_block(&mut self) {
+        self.app.update_block(cw_multi_test::next_block);
+    }
+
+    /// `sender` commits to `content`; returns the contribution id.
+    pub fn commit(&mut self, sender: &Addr, datanet_id: u64, content: &[u8]) -> u64 {
         let response = self
-            .execute(sender, &contribute_msg(datanet_id, content))
+            .execute(sender, &commit_msg(sender, datanet_id, content))
             .unwrap();
         attr(&response, "contribution_id").unwrap().parse().unwrap()
+    }
+
+    /// `sender` reveals `content` for its commitment `contribution_id`.
+    pub fn reveal(&mut self, sender: &Addr, contribution_id: u64, content: &[u8]) -> AppResponse {
+        self.execute(sender, &reveal_msg(contribution_id, content))
+            .unwrap()
+    }
+
+    /// `sender` contributes `content`: commits, and reveals in the next block; returns the id.
+    pub fn contribute(&mut self, sender: &Addr, datanet_id: u64, content: &[u8]) -> u64 {
+        let id = self.commit(sender, datanet_id, content);
+        self.next_block();
+        self.reveal(sender, id, content);
+        id
     }
 
     /// The datanet's curator decides on a pending contribution.

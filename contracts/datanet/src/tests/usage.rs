@@ -215,6 +215,46 @@ fn usage_of_unknown_or_unaccepted_contributions_is_refused_atomically() {
 }
 
 #[test]
+fn usage_of_a_superseded_leaf_is_still_recorded() {
+    // A packet may name a leaf that was accepted when it was committed and superseded before
+    // the request finalized; refusing its usage would make the payout's finalization revert.
+    let mut suite = Suite::new();
+    let id = suite.create_datanet(CurationPolicy::Open);
+    let (alice, bob, recorder) = (
+        suite.alice.clone(),
+        suite.bob.clone(),
+        suite.recorder.clone(),
+    );
+    let earlier = suite.commit(&alice, id, b"leaked");
+    suite.next_block();
+    let squat = suite.contribute(&bob, id, b"leaked");
+    suite.reveal(&alice, earlier, b"leaked");
+    assert_eq!(
+        suite.contribution(squat).status,
+        ContributionStatus::Superseded
+    );
+    suite
+        .execute(
+            &recorder,
+            &ExecuteMsg::RecordUsage {
+                records: vec![record(squat, &AssetInfo::native("utrib"), 4)],
+            },
+        )
+        .unwrap();
+    assert_eq!(suite.contribution(squat).usage_count, 1);
+    let proof: tributary_types::datanet::InclusionProofResponse = {
+        let version = suite.snapshot(id);
+        suite
+            .query(&QueryMsg::InclusionProof {
+                contribution_id: squat,
+                version,
+            })
+            .unwrap()
+    };
+    assert!(proof.verify());
+}
+
+#[test]
 fn usage_batches_are_bounded() {
     let mut suite = Suite::new();
     let id = suite.create_datanet(CurationPolicy::Open);

@@ -7,8 +7,9 @@ use serde::de::DeserializeOwned;
 use tributary_model_registry::error::ContractError;
 use tributary_types::asset::{AssetInfo, Price};
 use tributary_types::datanet::{
-    CurationPolicy, DatanetVersion, DatanetsResponse, ExecuteMsg as DatanetExecuteMsg,
-    InstantiateMsg as DatanetInstantiateMsg, QueryMsg as DatanetQueryMsg,
+    contribution_commitment, CurationPolicy, DatanetVersion, DatanetsResponse,
+    ExecuteMsg as DatanetExecuteMsg, InstantiateMsg as DatanetInstantiateMsg,
+    QueryMsg as DatanetQueryMsg,
 };
 use tributary_types::hash::{sha256, to_hex};
 use tributary_types::registry::{
@@ -179,23 +180,45 @@ impl Suite {
         listed.datanets.last().unwrap().id
     }
 
-    /// Adds `count` distinct contributions (accepted at once, the datanet being open).
+    /// Adds `count` distinct contributions (accepted at once, the datanet being open): one
+    /// block commits to them all, the next reveals them.
     pub fn contribute(&mut self, datanet_id: u64, count: u64) {
         let contributor = self.app.api().addr_make("contributor");
+        let mut committed = Vec::new();
         for _ in 0..count {
             self.contributions += 1;
             let content = format!("contribution {}", self.contributions);
-            self.app
+            let content_hash = sha256(content.as_bytes());
+            let response = self
+                .app
                 .execute_contract(
                     contributor.clone(),
                     self.datanet.clone(),
                     &DatanetExecuteMsg::Contribute {
                         datanet_id,
-                        content_hash: to_hex(&sha256(content.as_bytes())),
+                        commitment: HexBinary::from(
+                            contribution_commitment(contributor.as_str(), &content_hash).as_slice(),
+                        ),
                         size_bytes: content.len() as u64,
-                        uri: format!("tributary://blobs/{}", self.contributions),
                         media_type: "text/plain".to_string(),
                         metadata: None,
+                    },
+                    &[],
+                )
+                .unwrap();
+            let id: u64 = attribute(&response, "contribution_id").parse().unwrap();
+            committed.push((id, content_hash));
+        }
+        self.app.update_block(cw_multi_test::next_block);
+        for (contribution_id, content_hash) in committed {
+            self.app
+                .execute_contract(
+                    contributor.clone(),
+                    self.datanet.clone(),
+                    &DatanetExecuteMsg::RevealContribution {
+                        contribution_id,
+                        content_hash: to_hex(&content_hash),
+                        uri: format!("tributary://blobs/{contribution_id}"),
                     },
                     &[],
                 )
