@@ -128,7 +128,7 @@ pub enum ContractError {
     #[error("{attestor} already committed a different packet for request {request_id}")]
     ConflictingCommit { request_id: u64, attestor: Addr },
 
-    #[error("request {id} has no packet holding quorum alone (status {})", .status.as_str())]
+    #[error("request {id} has no packet holding quorum alone and is not expired with commits (status {})", .status.as_str())]
     NotFinalizable { id: u64, status: RequestStatus },
 
     #[error("request {id} is in its challenge window until {ready_at}")]
@@ -137,7 +137,7 @@ pub enum ContractError {
     #[error("request {id} does not expire before {expires_at}")]
     NotExpired { id: u64, expires_at: Timestamp },
 
-    #[error("request {id} has an agreed packet; finalize it instead")]
+    #[error("request {id} was attested; finalize it instead")]
     NotRefundable { id: u64 },
 
     #[error("packet {packet_hash} was not committed for request {request_id}")]

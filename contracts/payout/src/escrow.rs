@@ -88,7 +88,7 @@ pub fn receive_cw20(
     open_request(deps, &env, &config, purchase, excess)
 }
 
-/// Anyone, after expiry: returns the escrow of a request without an agreed packet to its payer.
+/// Anyone, after expiry: returns the escrow of a request no attestor committed to its payer.
 pub fn refund(deps: DepsMut, env: Env, request_id: u64) -> Result<Response, ContractError> {
     let mut request = REQUESTS
         .may_load(deps.storage, request_id)?
@@ -108,8 +108,9 @@ pub fn refund(deps: DepsMut, env: Env, request_id: u64) -> Result<Response, Cont
             expires_at: request.expires_at,
         });
     }
-    // A packet at quorum pays the parties who did the work; only its absence returns the fee.
-    if request.agreed_packet.is_some() {
+    // An authorized attestor committed, so the inference was served: it is settled, never
+    // refunded (see `crate::settlement`). Only a request nobody attested returns the fee.
+    if request.distinct_packets > 0 {
         return Err(ContractError::NotRefundable { id: request_id });
     }
     request.status = RequestStatus::Refunded;

@@ -16,10 +16,31 @@
 //!
 //! Each entry's contributor was resolved when its packet was first committed, so finalization
 //! queries neither the registry nor the datanet contract for the money it moves.
+//!
+//! # Served but never agreed
+//!
+//! A request on which an authorized attestor (by the request's terms) committed a valid packet
+//! was served: the payer received a completion, whose hash the packet names. Such a request is
+//! never refunded. If no packet holds quorum alone by expiry (too few attestors answered, or
+//! they disagreed), it becomes finalizable at expiry, when no more commits are accepted, and is
+//! settled without attribution:
+//!
+//! - the protocol and developer shares as usual;
+//! - the operators' share equally among every attestor that committed a packet, in address
+//!   order: each of them did the work, and without quorum nothing on chain tells the right one
+//!   from the wrong one (telling them apart is the job of disputes and slashing, not of a vote
+//!   count);
+//! - the contributors' share to the lineage's datanet pools, as for a packet with no entries.
+//!
+//! The alternative of letting the packet with the most votes decide would hand the
+//! contributors' share to a single attestor whenever the others are slow: with quorum 2, one
+//! attestor (perhaps the model owner's) could commit alone and wait for expiry. Sending it to
+//! the pools gives nobody a reason to keep quorum from forming, and keeps it with the
+//! contributors. Refunding instead would let a payer who got a completion also get the fee back.
 
 use cosmwasm_std::{
-    to_json_binary, Addr, DepsMut, Env, Event, Order, Response, StdResult, Storage, Uint128,
-    WasmMsg,
+    to_json_binary, Addr, DepsMut, Env, Event, HexBinary, Order, Response, StdResult, Storage,
+    Uint128, WasmMsg,
 };
 use tributary_types::datanet::{self, UsageRecord, MAX_USAGE_RECORDS};
 use tributary_types::payout::{InferenceRequest, RequestStatus};
@@ -28,7 +49,9 @@ use tributary_types::{AssetInfo, Settlement};
 
 use crate::error::ContractError;
 use crate::pool;
-use crate::state::{Config, BALANCES, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS};
+use crate::state::{
+    Config, BALANCES, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS,
+};
 use crate::terms;
 
 /// Most requests one `Finalize` may settle.
@@ -78,6 +101,14 @@ pub fn finalize(
     Ok(response)
 }
 
+/// How a request is settled.
+enum Outcome {
+    /// The packet with this hash held quorum alone and its challenge window passed.
+    Agreed(HexBinary),
+    /// Attestors committed but no packet held quorum alone by expiry.
+    Unagreed,
+}
+
 /// Credits one request's escrow and marks it finalized; its usage is appended to `records`.
 fn settle_request(
     deps: &mut DepsMut,
@@ -89,40 +120,57 @@ fn settle_request(
     let mut request = REQUESTS
         .may_load(deps.storage, id)?
         .ok_or(ContractError::UnknownRequest { id })?;
-    let agreed = match (&request.status, &request.agreed_packet) {
-        (RequestStatus::Finalized | RequestStatus::Refunded, _) => {
-            return Err(ContractError::RequestClosed {
-                id,
-                status: request.status,
-            })
+    if matches!(
+        request.status,
+        RequestStatus::Finalized | RequestStatus::Refunded
+    ) {
+        return Err(ContractError::RequestClosed {
+            id,
+            status: request.status,
+        });
+    }
+    let terms = terms::load(deps.as_ref(), id)?;
+    let outcome = match &request.agreed_packet {
+        Some(agreed) => {
+            // Set together with the agreed packet, so the fallback is never used.
+            let ready_at = request.finalizable_at.unwrap_or(request.expires_at);
+            if env.block.time < ready_at {
+                return Err(ContractError::ChallengeWindowOpen { id, ready_at });
+            }
+            Outcome::Agreed(agreed.clone())
         }
-        (RequestStatus::Attested | RequestStatus::Disputed, Some(agreed)) => agreed.clone(),
-        _ => {
+        // Served but never agreed: settled without attribution once commits can no longer come.
+        None if request.distinct_packets > 0 && env.block.time >= request.expires_at => {
+            Outcome::Unagreed
+        }
+        None => {
             return Err(ContractError::NotFinalizable {
                 id,
                 status: request.status,
             })
         }
     };
-    // Set together with the agreed packet, so the fallback is never used.
-    let ready_at = request.finalizable_at.unwrap_or(request.expires_at);
-    if env.block.time < ready_at {
-        return Err(ContractError::ChallengeWindowOpen { id, ready_at });
-    }
-    let terms = terms::load(deps.as_ref(), id)?;
-    let packet = PACKETS.load(deps.storage, (id, agreed.as_slice()))?;
-    let contributors = PACKET_CONTRIBUTORS.load(deps.storage, (id, agreed.as_slice()))?;
-    let operators = COMMITTERS
-        .prefix((id, agreed.as_slice()))
-        .keys(deps.storage, None, None, Order::Ascending)
-        .collect::<StdResult<Vec<Addr>>>()?;
+    let (entries, contributors, operators) = match &outcome {
+        Outcome::Agreed(agreed) => {
+            let packet = PACKETS.load(deps.storage, (id, agreed.as_slice()))?;
+            let contributors = PACKET_CONTRIBUTORS.load(deps.storage, (id, agreed.as_slice()))?;
+            let operators = COMMITTERS
+                .prefix((id, agreed.as_slice()))
+                .keys(deps.storage, None, None, Order::Ascending)
+                .collect::<StdResult<Vec<Addr>>>()?;
+            (packet.entries, contributors, operators)
+        }
+        // One commit per attestor of the terms, so this is bounded by them.
+        Outcome::Unagreed => {
+            let operators = COMMITS
+                .prefix(id)
+                .keys(deps.storage, None, None, Order::Ascending)
+                .collect::<StdResult<Vec<Addr>>>()?;
+            (Vec::new(), Vec::new(), operators)
+        }
+    };
     let escrow = &request.price;
-    let settled = settle(
-        escrow.amount,
-        &terms.split,
-        &packet.entries,
-        operators.len(),
-    )?;
+    let settled = settle(escrow.amount, &terms.split, &entries, operators.len())?;
 
     credit(
         deps.storage,

@@ -795,7 +795,7 @@ fn one_unready_request_fails_the_whole_finalize() {
 // ---------------------------------------------------------------- disputes and refunds
 
 #[test]
-fn a_conflicting_packet_disputes_the_request_and_the_payer_is_refunded_at_expiry() {
+fn a_conflicting_packet_disputes_the_request_and_it_settles_without_attribution_at_expiry() {
     let (mut w, model) = world_with_request();
     let payer = w.payers[0].clone();
     let [a, b] = [w.attestors[0].clone(), w.attestors[1].clone()];
@@ -824,22 +824,28 @@ fn a_conflicting_packet_disputes_the_request_and_the_payer_is_refunded_at_expiry
         }
     );
     w.advance(EXPIRY - WINDOW);
+    // The completion was served and attested: no refund, a settlement without attribution.
+    assert_eq!(err_of(w.refund(1)), ContractError::NotRefundable { id: 1 });
+    w.finalize(vec![1]).unwrap();
     assert_eq!(w.native_balance(&payer), START_NATIVE - PRICE);
-    w.refund(1).unwrap();
-    assert_eq!(w.native_balance(&payer), START_NATIVE);
-    assert_eq!(w.native_balance(&w.payout), 0);
-    assert_eq!(w.request_state(1).status, RequestStatus::Refunded);
+    let request = w.request_state(1);
+    assert_eq!(request.status, RequestStatus::Finalized);
+    let settlement = request.settlement.unwrap();
+    assert_eq!(settlement.unattributed, Uint128::new(7_000));
+    assert_eq!(settlement.operators, vec![Uint128::new(500); 2]);
+    assert_eq!(w.claimable(&a), vec![(AssetInfo::native(DENOM), 500)]);
+    assert_eq!(w.claimable(&b), vec![(AssetInfo::native(DENOM), 500)]);
     assert_eq!(
         err_of(w.refund(1)),
         ContractError::RequestClosed {
             id: 1,
-            status: RequestStatus::Refunded
+            status: RequestStatus::Finalized
         }
     );
 }
 
 #[test]
-fn with_quorum_one_a_challenger_makes_the_request_ambiguous() {
+fn with_quorum_one_a_challenger_makes_the_request_ambiguous_until_expiry() {
     let mut w = World::new();
     let model = w.native_model(PRICE, 2, 1);
     let payer = w.payers[0].clone();
@@ -870,8 +876,14 @@ fn with_quorum_one_a_challenger_makes_the_request_ambiguous() {
         }
     );
     w.advance(EXPIRY);
-    w.refund(1).unwrap();
-    assert_eq!(w.native_balance(&payer), START_NATIVE);
+    assert_eq!(err_of(w.refund(1)), ContractError::NotRefundable { id: 1 });
+    w.finalize(vec![1]).unwrap();
+    assert_eq!(w.native_balance(&payer), START_NATIVE - PRICE);
+    assert_eq!(w.claimable(&a), vec![(AssetInfo::native(DENOM), 500)]);
+    assert_eq!(
+        w.claimable(&challenger),
+        vec![(AssetInfo::native(DENOM), 500)]
+    );
 }
 
 #[test]
@@ -921,7 +933,7 @@ fn a_second_packet_reaching_quorum_clears_the_agreement() {
     let request = w.request_state(1);
     assert_eq!(request.status, RequestStatus::Disputed);
     assert_eq!(request.agreed_packet, None);
-    w.advance(EXPIRY);
+    w.advance(WINDOW);
     assert_eq!(
         err_of(w.finalize(vec![1])),
         ContractError::NotFinalizable {
@@ -929,8 +941,20 @@ fn a_second_packet_reaching_quorum_clears_the_agreement() {
             status: RequestStatus::Disputed
         }
     );
-    w.refund(1).unwrap();
-    assert_eq!(w.native_balance(&payer), START_NATIVE);
+    // At expiry the four attestors who served it share the operators' part; no packet decides.
+    w.advance(EXPIRY);
+    assert_eq!(err_of(w.refund(1)), ContractError::NotRefundable { id: 1 });
+    w.finalize(vec![1]).unwrap();
+    assert_eq!(w.native_balance(&payer), START_NATIVE - PRICE);
+    for attestor in &attestors {
+        assert_eq!(w.claimable(attestor), vec![(AssetInfo::native(DENOM), 250)]);
+    }
+    assert!(w
+        .request_state(1)
+        .settlement
+        .unwrap()
+        .contributions
+        .is_empty());
 }
 
 #[test]

@@ -421,3 +421,43 @@ fn the_contributors_rounding_dust_goes_to_the_top_entry() {
     assert_eq!(w.claimable(&c1), native(234));
     assert_eq!(w.claimable(&c2), native(234));
 }
+// ---------------------------------------------------------------- a served request is settled
+
+#[test]
+fn a_request_with_a_commit_but_no_quorum_is_settled_at_expiry_not_refunded() {
+    let (mut w, model) = paid(2, 2);
+    let payer = w.payers[0].clone();
+    let a = w.attestors[0].clone();
+    w.commit(&a, vec![w.packet(1, model, 1, &[(w.accepted[0], 10_000)])])
+        .unwrap();
+    w.advance(EXPIRY);
+    assert_eq!(err_of(w.refund(1)), ContractError::NotRefundable { id: 1 });
+    w.finalize(vec![1]).unwrap();
+    assert_eq!(w.native_balance(&payer), START_NATIVE - PRICE);
+    assert_eq!(w.claimable(&a), native(1_000));
+    assert_eq!(w.claimable(&w.developer.clone()), native(1_500));
+    assert_eq!(w.claimable(&w.treasury.clone()), native(500));
+}
+
+#[test]
+fn conflicting_packets_without_quorum_pay_every_committed_attestor_at_expiry() {
+    let (mut w, model) = paid(3, 2);
+    let payer = w.payers[0].clone();
+    let [a, b, idle] = [0, 1, 2].map(|i| w.attestors[i].clone());
+    w.commit(&a, vec![w.packet(1, model, 1, &[(w.accepted[0], 10_000)])])
+        .unwrap();
+    w.commit(&b, vec![w.packet(1, model, 1, &[(w.accepted[1], 10_000)])])
+        .unwrap();
+    w.advance(EXPIRY);
+    assert_eq!(err_of(w.refund(1)), ContractError::NotRefundable { id: 1 });
+    w.finalize(vec![1]).unwrap();
+    assert_eq!(w.native_balance(&payer), START_NATIVE - PRICE);
+    assert_eq!(w.claimable(&a), native(500));
+    assert_eq!(w.claimable(&b), native(500));
+    assert!(w.claimable(&idle).is_empty());
+    // Neither packet is trusted with the contributors' share: it goes to the lineage's pool.
+    for contributor in w.contributors.clone() {
+        assert!(w.claimable(&contributor).is_empty());
+    }
+    assert_eq!(pools(&w, &w.root.clone())[0].total, Uint128::new(7_000));
+}

@@ -8,7 +8,7 @@ use common::*;
 use cosmwasm_std::{coins, Addr, Uint128};
 use proptest::prelude::*;
 use tributary_payout::error::ContractError;
-use tributary_types::payout::{self, RequestStatus};
+use tributary_types::payout;
 use tributary_types::{AssetInfo, FeeSplit, Price};
 
 /// One generated scenario.
@@ -150,31 +150,32 @@ fn run(case: Case) -> Result<(), TestCaseError> {
     }
 
     // From the rule: the honest packet holds quorum alone unless a challenger's packet does too.
+    // Either way the request was served, so at expiry it settles: by the agreed packet, or
+    // without attribution, the contributors' share going to the datanet's pool.
     let quorum = case.quorum as usize;
-    let finalizable = case.honest >= quorum && !(case.challenger && quorum == 1);
+    let agreed = case.honest >= quorum && !(case.challenger && quorum == 1);
     w.advance(EXPIRY);
-    match w.finalize(vec![1]) {
-        Ok(_) => prop_assert!(finalizable),
-        Err(err) => {
-            prop_assert!(!finalizable);
-            let refused = matches!(
-                contract_err(err),
-                ContractError::NotFinalizable {
-                    status: RequestStatus::Disputed | RequestStatus::Open,
-                    ..
-                }
-            );
-            prop_assert!(refused);
-            w.refund(1).unwrap();
-        }
-    }
+    let refused = matches!(
+        contract_err(w.refund(1).unwrap_err()),
+        ContractError::NotRefundable { id: 1 }
+    );
+    prop_assert!(refused);
+    w.finalize(vec![1]).unwrap();
+    let settlement = w.request_state(1).settlement.unwrap();
+    prop_assert_eq!(
+        settlement.contributions.is_empty(),
+        !agreed || case.entries.is_empty()
+    );
+    let committed = if agreed {
+        case.honest
+    } else {
+        case.honest + usize::from(case.challenger)
+    };
+    prop_assert_eq!(settlement.operators.len(), committed);
 
     // The developer is credited its own share, rounded down, and never a unit more.
-    let developer_share = if finalizable {
-        Uint128::new(case.price).multiply_ratio(case.split.developer_bps, 10_000u32)
-    } else {
-        Uint128::zero()
-    };
+    let developer_share =
+        Uint128::new(case.price).multiply_ratio(case.split.developer_bps, 10_000u32);
     let credited: u128 = w
         .claimable(&w.developer.clone())
         .iter()
@@ -191,7 +192,7 @@ fn run(case: Case) -> Result<(), TestCaseError> {
     };
     let anyone = w.payers[1].clone();
     match w.execute_payout(&anyone, &pool) {
-        Ok(_) => prop_assert!(finalizable && case.entries.is_empty()),
+        Ok(_) => prop_assert!(!settlement.unattributed.is_zero()),
         Err(err) => {
             let nothing = matches!(
                 contract_err(err),
@@ -215,7 +216,7 @@ fn run(case: Case) -> Result<(), TestCaseError> {
     }
     let spent = paid_before - holdings(&w, &payer);
     prop_assert_eq!(claimed, spent);
-    prop_assert_eq!(spent, if finalizable { case.price } else { 0 });
+    prop_assert_eq!(spent, case.price);
     prop_assert_eq!(w.native_balance(&w.payout), 0);
     prop_assert_eq!(w.token_balance(&token, &w.payout), 0);
     Ok(())

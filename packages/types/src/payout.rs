@@ -17,7 +17,8 @@ pub struct InstantiateMsg {
     pub treasury: String,
     /// Seconds between reaching quorum and the earliest finalization.
     pub challenge_window_seconds: u64,
-    /// Seconds after a request after which, without a finalizable attribution, the payer may be refunded.
+    /// Seconds after a request after which no commit is accepted: a request nobody attested is
+    /// then refunded, one with commits but no agreed packet is settled without attribution.
     pub request_expiry_seconds: u64,
     /// cw20 tokens accepted as payment.
     pub accepted_cw20: Vec<String>,
@@ -38,9 +39,10 @@ pub enum ExecuteMsg {
     Receive(Cw20ReceiveMsg),
     /// An attestor commits attribution packets (batched).
     CommitAttribution { packets: Vec<AttributionPacket> },
-    /// Anyone: settles requests whose quorum packet has passed the challenge window.
+    /// Anyone: settles requests whose quorum packet has passed the challenge window, and expired
+    /// requests that were attested without an agreed packet (without attribution).
     Finalize { request_ids: Vec<u64> },
-    /// Anyone, after expiry: returns the escrow of a request that cannot be finalized to its payer.
+    /// Anyone, after expiry: returns the escrow of a request no attestor committed to its payer.
     Refund { request_id: u64 },
     /// Pays out everything the sender is owed (native and cw20).
     Claim {},
@@ -96,7 +98,8 @@ pub enum RequestStatus {
     Open,
     /// One packet reached quorum; finalizable after the challenge window.
     Attested,
-    /// Conflicting packets; refundable at expiry unless exactly one packet holds quorum.
+    /// Conflicting packets; finalized by the packet holding quorum alone if there is one, else
+    /// settled without attribution at expiry.
     Disputed,
     Finalized,
     Refunded,
