@@ -1,11 +1,16 @@
 //! Attribution quality and speed, printed as tables.
 //!
 //! ```text
-//! cargo bench -p tributary-attrib --bench attribution -- [planted] [lds] [speed] [--models 50] [--examples 100000] [--no-torch]
+//! cargo bench -p tributary-attrib --bench attribution -- [scan] [planted] [lds] [speed] [--models 50] [--examples 100000] [--scan-examples 100000,1000000] [--no-torch]
 //! ```
-//! With no section named, all three run. `speed` compares with the PyTorch reference in
-//! `attribution-engine/bench/` (installed by `bench/setup-torch`) on the same model and data shape.
+//! With no section named, all four run. `scan` times one query's scoring (the query gradient
+//! excluded) over synthetic indexes, the full scan of every row against the per-contribution
+//! sums, next to the memory-bandwidth floor measured in the same run. `speed` times training,
+//! indexing and whole attributions (the query gradient included) on a trained model, and
+//! compares with the PyTorch reference in `attribution-engine/bench/` (installed by
+//! `bench/setup-torch`) on the same model and data shape.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -17,14 +22,19 @@ use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::data::{examples, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
 use tributary_attrib::eval::{evaluate_lds, evaluate_planted, PlantedSpec};
-use tributary_attrib::index::Method;
-use tributary_attrib::model::LmConfig;
+use tributary_attrib::index::{
+    CheckpointRef, GradientIndex, IndexHeader, IndexWriter, KernelChoice, Method, PreparedQuery,
+    ScanConfig, DEFAULT_DAMPING, DEFAULT_FISHER_ROWS,
+};
+use tributary_attrib::model::{LayerId, LinearKind, LmConfig};
+use tributary_attrib::projection::LayerSpec;
 use tributary_attrib::training::{train, TrainConfig};
 
 struct Args {
     sections: Vec<String>,
     models: usize,
     examples: usize,
+    scan_examples: Vec<usize>,
     torch: bool,
 }
 
@@ -33,6 +43,7 @@ fn args() -> Args {
         sections: Vec::new(),
         models: 50,
         examples: 100_000,
+        scan_examples: vec![100_000, 1_000_000],
         torch: true,
     };
     let mut it = std::env::args().skip(1);
@@ -42,6 +53,11 @@ fn args() -> Args {
             "--examples" => {
                 a.examples = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.examples)
             }
+            "--scan-examples" => {
+                if let Some(v) = it.next() {
+                    a.scan_examples = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+                }
+            }
             "--no-torch" => a.torch = false,
             "--bench" => {}
             s if !s.starts_with('-') => a.sections.push(s.to_string()),
@@ -49,7 +65,12 @@ fn args() -> Args {
         }
     }
     if a.sections.is_empty() {
-        a.sections = vec!["planted".into(), "lds".into(), "speed".into()];
+        a.sections = vec![
+            "scan".into(),
+            "planted".into(),
+            "lds".into(),
+            "speed".into(),
+        ];
     }
     a
 }
@@ -72,6 +93,19 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    let wants = |name: &str| args.sections.iter().any(|s| s == name);
+    let bandwidth = (wants("scan") || wants("speed")).then(memory_bandwidth);
+    if let Some(b) = bandwidth {
+        println!(
+            "memory bandwidth (parallel sum of a 512 MiB buffer, best of 5): {:.1} GB/s",
+            b / 1e9
+        );
+    }
+    if wants("scan") {
+        for &n in &args.scan_examples {
+            scan(work.path(), n, bandwidth.unwrap_or(f64::NAN));
+        }
+    }
     if args.sections.iter().any(|s| s == "planted") {
         planted(work.path());
     }
@@ -79,7 +113,12 @@ fn main() {
         lds_section(work.path(), args.models);
     }
     if args.sections.iter().any(|s| s == "speed") {
-        speed(work.path(), args.examples, args.torch);
+        speed(
+            work.path(),
+            args.examples,
+            args.torch,
+            bandwidth.unwrap_or(f64::NAN),
+        );
     }
 }
 
@@ -165,7 +204,7 @@ fn random_text(rng: &mut ChaCha8Rng, bytes: usize) -> Vec<u8> {
     text
 }
 
-fn speed(work: &Path, n_examples: usize, torch: bool) {
+fn speed(work: &Path, n_examples: usize, torch: bool, bandwidth: f64) {
     let model = small_model();
     let context = model.context;
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -222,21 +261,42 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
 
     let engine =
         Engine::open(&work.join("speed-model"), &work.join("speed-index")).expect("engine");
-    let mut latencies = Vec::new();
-    for q in 0..40 {
-        let prompt = random_text(&mut rng, 40);
-        let completion = random_text(&mut rng, 20);
-        let t = Instant::now();
+    let completions: Vec<(Vec<u8>, Vec<u8>)> = (0..40)
+        .map(|_| (random_text(&mut rng, 40), random_text(&mut rng, 20)))
+        .collect();
+    let gradient = time_queries(5, 35, |q| {
+        let (prompt, completion) = &completions[q];
+        std::hint::black_box(engine.query_gradients(prompt, completion));
+    });
+    let attribute = time_queries(5, 35, |q| {
+        let (prompt, completion) = &completions[q];
         let attribution = engine
-            .attribute(&prompt, &completion, Method::Preconditioned)
+            .attribute(prompt, completion, Method::Preconditioned)
             .expect("attribute");
-        if q >= 5 {
-            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        assert_eq!(attribution.example_scores.len(), all_examples.len());
-    }
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+        assert_eq!(
+            attribution.contributions.len(),
+            engine.artifact.manifest.lineage.contributions.len()
+        );
+    });
+    let full_scan = time_queries(2, 10, |q| {
+        let (prompt, completion) = &completions[q];
+        let gradients = engine.query_gradients(prompt, completion);
+        let prepared = engine
+            .index
+            .prepare(&gradients, Method::Preconditioned)
+            .expect("query");
+        score_by_example(&engine.index, &prepared);
+    });
+    let precond = file_bytes(&engine.index, "preconditioner");
+    let new_bytes = file_bytes(&engine.index, "contribution-sums")
+        + precond
+        + (tributary_attrib::engine::PASSAGE_CONTRIBUTIONS
+            * per
+            * engine.index.dim()
+            * 2
+            * engine.index.n_checkpoints()) as u64;
+    let old_bytes = file_bytes(&engine.index, "gradients") + precond;
+    let floor = |bytes: u64| bytes as f64 / bandwidth * 1000.0;
 
     println!("\n## Speed (d_model 64, 2 layers, context 64, projection 32x32 on fc1/fc2 of each block)\n");
     println!("| measure | Rust (Burn, flex) |\n|---|---|");
@@ -249,9 +309,20 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
         index_bytes as f64 / all_examples.len() as f64
     );
     println!(
-        "| query latency p50 / p95 (ms) | {:.1} / {:.1} |",
-        pct(0.5),
-        pct(0.95)
+        "| query gradient p50 / p95 (ms) | {:.1} / {:.1} |",
+        gradient.0, gradient.1
+    );
+    println!(
+        "| attribute, per contribution, gradient included: p50 / p95 (ms) | {:.1} / {:.1} (scoring floor {:.1}) |",
+        attribute.0,
+        attribute.1,
+        floor(new_bytes)
+    );
+    println!(
+        "| attribute, full scan, gradient included: p50 / p95 (ms) | {:.1} / {:.1} (scoring floor {:.1}) |",
+        full_scan.0,
+        full_scan.1,
+        floor(old_bytes)
     );
 
     if !torch {
@@ -322,4 +393,258 @@ fn speed(work: &Path, n_examples: usize, torch: bool) {
         "| indexing examples/s | {index_eps:.0} | {torch_index:.0} | {:.2} |",
         index_eps / torch_index
     );
+}
+
+/// Bytes per second of a parallel sum over a buffer far larger than the caches: the floor no
+/// scan of stored data beats.
+fn memory_bandwidth() -> f64 {
+    use rayon::prelude::*;
+    let words: usize = 64 << 20;
+    let buffer: Vec<u64> = (0..words as u64)
+        .into_par_iter()
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let sum = buffer
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().fold(0u64, |a, &b| a.wrapping_add(b)))
+            .reduce(|| 0, u64::wrapping_add);
+        let seconds = t.elapsed().as_secs_f64();
+        std::hint::black_box(sum);
+        best = best.max((words * 8) as f64 / seconds);
+    }
+    best
+}
+
+/// Examples per contribution in the synthetic indexes, as in `speed`.
+const EXAMPLES_PER_CONTRIBUTION: usize = 100;
+
+/// Writes a one-checkpoint index of `n` random rows over four `k × k` layers, in contributions
+/// of [`EXAMPLES_PER_CONTRIBUTION`] consecutive examples.
+fn synthetic_index(dir: &Path, n: usize, k: usize) {
+    let layers: Vec<LayerSpec> = (0..2)
+        .flat_map(|block| {
+            [LinearKind::Fc1, LinearKind::Fc2].map(|kind| LayerSpec {
+                layer: LayerId::Block { block, kind },
+                d_in: 64,
+                d_out: 256,
+                k_in: k,
+                k_out: k,
+            })
+        })
+        .collect();
+    let header = IndexHeader {
+        weights_hash: "00".repeat(32),
+        datanet_roots: Vec::new(),
+        layers,
+        projection_seed: 1,
+        checkpoints: vec![CheckpointRef {
+            name: "final".into(),
+            step: 1,
+            weights_hash: "11".repeat(32),
+        }],
+        contribution_ids: (0..n)
+            .map(|i| (i / EXAMPLES_PER_CONTRIBUTION) as u64 + 1)
+            .collect(),
+        damping: DEFAULT_DAMPING,
+        fisher_rows_max: DEFAULT_FISHER_ROWS,
+    };
+    let dim = header.dim();
+    let mut writer = IndexWriter::create(dir, header).expect("index writer");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let chunk = 2048;
+    let mut rows = vec![0f32; chunk * dim];
+    for start in (0..n).step_by(chunk) {
+        let count = chunk.min(n - start);
+        for (i, v) in rows[..count * dim].iter_mut().enumerate() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let unit = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            *v = unit * 1.0e-2 * (1 + i % dim % 13) as f32;
+        }
+        writer
+            .push_rows(0, &rows[..count * dim])
+            .expect("push rows");
+    }
+    writer.finish().expect("finish the index");
+}
+
+fn random_query(rng: &mut ChaCha8Rng, checkpoints: usize, dim: usize) -> Vec<Vec<f32>> {
+    (0..checkpoints)
+        .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+        .collect()
+}
+
+/// What the engine's attribution reads and computes, without the lineage: every
+/// contribution's score from its sums, and the best examples of the top ones. Returns the
+/// bytes of rows the passages read.
+fn score_by_contribution(index: &GradientIndex, query: &PreparedQuery) -> u64 {
+    let scores = index.contribution_scores(query);
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order.truncate(tributary_attrib::engine::PASSAGE_CONTRIBUTIONS);
+    std::hint::black_box(index.best_examples(query, &order));
+    let rows: usize = order
+        .iter()
+        .map(|&j| index.contributions().examples(j).len())
+        .sum();
+    (rows * index.dim() * 2 * index.n_checkpoints()) as u64
+}
+
+/// The full scan the engine did before contribution sums: every example scored, summed per
+/// contribution, with each contribution's best example.
+fn score_by_example(index: &GradientIndex, query: &PreparedQuery) {
+    let scores = index.example_scores(query);
+    let mut per: BTreeMap<u64, (f64, Option<(usize, f64)>)> = index
+        .contributions()
+        .ids()
+        .iter()
+        .map(|&id| (id, (0.0, None)))
+        .collect();
+    for (i, (id, &s)) in index.contribution_ids().iter().zip(&scores).enumerate() {
+        if let Some((sum, best)) = per.get_mut(id) {
+            *sum += s;
+            if best.is_none_or(|(_, b)| s > b) {
+                *best = Some((i, s));
+            }
+        }
+    }
+    std::hint::black_box(per);
+}
+
+/// Bytes of the index files whose names start with `prefix`.
+fn file_bytes(index: &GradientIndex, prefix: &str) -> u64 {
+    index
+        .manifest()
+        .files
+        .iter()
+        .filter(|f| f.name.starts_with(prefix))
+        .map(|f| f.bytes)
+        .sum()
+}
+
+/// p50 and p95 of `samples` (milliseconds).
+fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    (pct(0.5), pct(0.95))
+}
+
+/// Times `f` on `reps` queries after `warmup` untimed ones; returns p50, p95 in ms.
+fn time_queries(warmup: usize, reps: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(reps);
+    for q in 0..warmup + reps {
+        let t = Instant::now();
+        f(q);
+        if q >= warmup {
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    percentiles(samples)
+}
+
+fn scan(work: &Path, n: usize, bandwidth: f64) {
+    // 32 × 32 per layer as the engine's default; 16 × 16 past 100 000 examples, so a million
+    // rows (2 GB) fit this machine's memory and disk.
+    let k = if n <= 100_000 { 32 } else { 16 };
+    let dir = work.join(format!("scan-{n}"));
+    let started = Instant::now();
+    synthetic_index(&dir, n, k);
+    let write_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let index = GradientIndex::open(&dir).expect("open the synthetic index");
+    let open_seconds = started.elapsed().as_secs_f64();
+    let (dim, checkpoints) = (index.dim(), index.n_checkpoints());
+    println!(
+        "\n## Scan: {n} examples, {} contributions, dim {dim}, {checkpoints} checkpoint, kernel {:?} (query gradient excluded; written in {write_seconds:.0} s, opened and verified in {open_seconds:.1} s)\n",
+        index.contributions().len(),
+        index.kernel(),
+    );
+    println!("| method | path | MB read | p50 ms | p95 ms | floor ms | p50 / floor |\n|---|---|---|---|---|---|---|");
+    let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+    let queries: Vec<Vec<Vec<f32>>> = (0..64)
+        .map(|_| random_query(&mut rng, checkpoints, dim))
+        .collect();
+    let row = |method: Method, path: &str, bytes: u64, (p50, p95): (f64, f64)| {
+        let floor = bytes as f64 / bandwidth * 1000.0;
+        println!(
+            "| {} | {path} | {:.1} | {p50:.2} | {p95:.2} | {floor:.2} | {:.1} |",
+            method.id(),
+            bytes as f64 / 1e6,
+            p50 / floor
+        );
+    };
+    let precond = file_bytes(&index, "preconditioner");
+    let mut index = Some(index);
+    for method in Method::ALL {
+        let idx = index.as_ref().expect("index");
+        let extra = if method == Method::Preconditioned {
+            precond
+        } else {
+            0
+        };
+        let sums = if method == Method::Cosine {
+            file_bytes(idx, "contribution-unit-sums")
+        } else {
+            file_bytes(idx, "contribution-sums")
+        };
+        let mut passages = 0;
+        let times = time_queries(5, 40, |q| {
+            let prepared = idx
+                .prepare(&queries[q % queries.len()], method)
+                .expect("query");
+            passages = score_by_contribution(idx, &prepared);
+        });
+        row(method, "per contribution", sums + extra + passages, times);
+        if method == Method::Preconditioned {
+            let reps = if n <= 100_000 { 12 } else { 6 };
+            let times = time_queries(2, reps, |q| {
+                let prepared = idx
+                    .prepare(&queries[q % queries.len()], method)
+                    .expect("query");
+                score_by_example(idx, &prepared);
+            });
+            row(
+                method,
+                "full scan",
+                file_bytes(idx, "gradients") + extra,
+                times,
+            );
+            for (label, scan) in [
+                (
+                    "per contribution, scalar kernel",
+                    ScanConfig {
+                        kernel: KernelChoice::Scalar,
+                        threads: None,
+                    },
+                ),
+                (
+                    "per contribution, 1 thread",
+                    ScanConfig {
+                        kernel: KernelChoice::Auto,
+                        threads: Some(1),
+                    },
+                ),
+            ] {
+                let idx = index
+                    .take()
+                    .expect("index")
+                    .with_scan(scan)
+                    .expect("scan config");
+                let times = time_queries(5, 40, |q| {
+                    let prepared = idx
+                        .prepare(&queries[q % queries.len()], method)
+                        .expect("query");
+                    passages = score_by_contribution(&idx, &prepared);
+                });
+                row(method, label, sums + extra + passages, times);
+                index = Some(idx.with_scan(ScanConfig::default()).expect("scan config"));
+            }
+        }
+    }
+    drop(index);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,8 +12,8 @@ use crate::artifact::ModelArtifact;
 use crate::data::{batch, query, Example};
 use crate::error::EngineError;
 use crate::index::{
-    CheckpointRef, GradientIndex, IndexHeader, IndexManifest, IndexWriter, Method, DEFAULT_DAMPING,
-    DEFAULT_FISHER_ROWS,
+    CheckpointRef, GradientIndex, IndexHeader, IndexManifest, IndexWriter, Method, PreparedQuery,
+    DEFAULT_DAMPING, DEFAULT_FISHER_ROWS,
 };
 use crate::inference::{generate, Sampling};
 use crate::model::{LayerId, LinearKind, Lm, LmConfig};
@@ -176,9 +176,14 @@ pub struct ContributionScore {
     pub contribution_id: u64,
     pub contributor: String,
     pub score: f64,
-    /// Index of this contribution's highest-scoring training example.
+    /// Index of this contribution's highest-scoring training example: found for the
+    /// [`PASSAGE_CONTRIBUTIONS`] best-ranked contributions only (their rows are scanned),
+    /// `None` for the others.
     pub best_example: Option<usize>,
 }
+
+/// How many of the best-ranked contributions get their best example looked up.
+pub const PASSAGE_CONTRIBUTIONS: usize = 10;
 
 /// A contributor's summed score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,8 +200,6 @@ pub struct Attribution {
     pub contributions: Vec<ContributionScore>,
     /// Contributors, highest score first (ties by address).
     pub contributors: Vec<ContributorScore>,
-    #[serde(skip)]
-    pub example_scores: Vec<f32>,
 }
 
 impl Attribution {
@@ -320,42 +323,60 @@ impl Engine {
             ));
         }
         let gradients = self.query_gradients(prompt, completion);
-        let scores = self.index.score(&gradients, method)?;
-        Ok(self.aggregate(method, scores))
+        let query = self.index.prepare(&gradients, method)?;
+        Ok(self.aggregate(&query))
     }
 
-    /// Sums example scores per contribution and per contributor.
-    pub fn aggregate(&self, method: Method, example_scores: Vec<f32>) -> Attribution {
+    /// Scores every contribution of the lineage and contributor for a prepared query, from
+    /// the index's contribution sums; scans the rows of the [`PASSAGE_CONTRIBUTIONS`] best
+    /// contributions for their best examples. A lineage contribution without examples in the
+    /// index scores 0; index contributions outside the lineage are left out.
+    pub fn aggregate(&self, query: &PreparedQuery) -> Attribution {
         let lineage = &self.artifact.manifest.lineage;
-        let mut per_contribution: BTreeMap<u64, (f64, Option<(usize, f32)>)> = lineage
+        let indexed = self.index.contributions();
+        let scores = self.index.contribution_scores(query);
+        let mut per_contribution: BTreeMap<u64, f64> = lineage
             .contributions
             .iter()
-            .map(|c| (c.contribution_id, (0.0, None)))
+            .map(|c| (c.contribution_id, 0.0))
             .collect();
-        for (i, (&id, &s)) in self
-            .index
-            .contribution_ids()
-            .iter()
-            .zip(&example_scores)
-            .enumerate()
-        {
-            if let Some((sum, best)) = per_contribution.get_mut(&id) {
-                *sum += s as f64;
-                if best.is_none_or(|(_, b)| s > b) {
-                    *best = Some((i, s));
-                }
+        for (id, &score) in indexed.ids().iter().zip(&scores) {
+            if let Some(sum) = per_contribution.get_mut(id) {
+                *sum = score;
             }
         }
         let contributors = lineage.contributors();
-        let contributions: Vec<ContributionScore> = per_contribution
+        let mut contributions: Vec<ContributionScore> = per_contribution
             .into_iter()
-            .map(|(id, (score, best))| ContributionScore {
+            .map(|(id, score)| ContributionScore {
                 contribution_id: id,
                 contributor: contributors.get(&id).cloned().unwrap_or_default(),
                 score,
-                best_example: best.map(|(i, _)| i),
+                best_example: None,
             })
             .collect();
+
+        let mut ranked: Vec<usize> = (0..contributions.len())
+            .filter(|&i| indexed.position(contributions[i].contribution_id).is_some())
+            .collect();
+        ranked.sort_by(|&a, &b| {
+            let (a, b) = (&contributions[a], &contributions[b]);
+            b.score
+                .total_cmp(&a.score)
+                .then(a.contribution_id.cmp(&b.contribution_id))
+        });
+        ranked.truncate(PASSAGE_CONTRIBUTIONS);
+        let positions: Vec<usize> = ranked
+            .iter()
+            .filter_map(|&i| indexed.position(contributions[i].contribution_id))
+            .collect();
+        for (&i, best) in ranked
+            .iter()
+            .zip(self.index.best_examples(query, &positions))
+        {
+            contributions[i].best_example = best.map(|(example, _)| example);
+        }
+
         let mut by_contributor: BTreeMap<&str, f64> = BTreeMap::new();
         for c in &contributions {
             *by_contributor.entry(&c.contributor).or_default() += c.score;
@@ -373,10 +394,9 @@ impl Engine {
                 .then(a.contributor.cmp(&b.contributor))
         });
         Attribution {
-            method,
+            method: query.method(),
             contributions,
             contributors,
-            example_scores,
         }
     }
 

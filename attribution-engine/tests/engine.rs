@@ -1,5 +1,6 @@
 //! The engine end to end on a generated corpus: planted-source accuracy, packets, refusal of
-//! corrupted indexes and artifacts, and byte-identical packets across processes.
+//! corrupted indexes and artifacts, and byte-identical packets across processes, scan kernels
+//! and thread counts.
 
 mod common;
 
@@ -8,12 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::engine::{Engine, IndexSettings};
 use tributary_attrib::error::EngineError;
 use tributary_attrib::eval::{
     planted_accuracy, planted_corpus, train_and_index, PlantedCorpus, PlantedSpec,
 };
-use tributary_attrib::index::Method;
+use tributary_attrib::index::{
+    GradientIndex, Kernel, KernelChoice, Method, ScanConfig, KERNEL_ENV, THREADS_ENV,
+};
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::packet::PacketRequest;
 use tributary_attrib::training::TrainConfig;
@@ -133,6 +137,58 @@ fn packets_are_well_formed_and_repeatable_in_process() {
     assert_ne!(first.params_hash, packet(Method::GradDot).params_hash);
 }
 
+#[test]
+fn packets_are_byte_identical_across_kernels_and_thread_counts() {
+    let f = fixture();
+    let fact = &f.planted.facts[2];
+    let request = PacketRequest {
+        request_id: 6,
+        model_id: 1,
+        model_version: 1,
+        top_k: 4,
+    };
+    let artifact = ModelArtifact::open(&f.dir.join("model")).unwrap();
+    let mut kernels = vec![KernelChoice::Scalar];
+    if Kernel::simd_available() {
+        kernels.push(KernelChoice::Simd);
+    }
+    let outputs = |engine: &Engine| -> Vec<(Vec<u8>, Vec<Option<usize>>)> {
+        Method::ALL
+            .into_iter()
+            .map(|method| {
+                let a = engine
+                    .attribute(fact.prompt.as_bytes(), fact.completion.as_bytes(), method)
+                    .unwrap();
+                let packet = engine
+                    .packet(&request, fact.completion.as_bytes(), &a)
+                    .unwrap();
+                let passages = a.contributions.iter().map(|c| c.best_example).collect();
+                (serde_json::to_vec(&packet).unwrap(), passages)
+            })
+            .collect()
+    };
+    let reference = outputs(&f.engine);
+    assert!(reference[0].1.iter().any(Option::is_some));
+    for kernel in kernels {
+        for threads in [1, 2, 3] {
+            let index = GradientIndex::open_with(
+                &f.dir.join("index"),
+                ScanConfig {
+                    kernel,
+                    threads: Some(threads),
+                },
+            )
+            .unwrap();
+            let engine = Engine::new(artifact.clone(), index).unwrap();
+            assert_eq!(
+                outputs(&engine),
+                reference,
+                "{kernel:?} on {threads} threads"
+            );
+        }
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
@@ -198,6 +254,19 @@ fn tampered_index_is_refused() {
 }
 
 #[test]
+fn edited_contribution_sums_are_refused() {
+    let message = corrupted("sums", |dir| {
+        let path = dir.join("index/contribution-sums-0.bin");
+        let mut bytes = fs::read(&path).unwrap();
+        // Raise one contribution's sum a little: a forged boost of its score.
+        let value = f32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        bytes[8..12].copy_from_slice(&(value * 1.5 + 1.0).to_le_bytes());
+        fs::write(&path, bytes).unwrap();
+    });
+    assert!(message.contains("contribution-sums-0.bin"), "{message}");
+}
+
+#[test]
 fn tampered_weights_are_refused() {
     let message = corrupted("weights", |dir| {
         let path = dir.join("model/weights.bpk");
@@ -238,12 +307,13 @@ fn an_index_of_another_model_is_refused() {
     }
 }
 
-/// Two separate processes attributing the same completion commit byte-identical packets.
+/// Separate processes attributing the same completion commit byte-identical packets, whichever
+/// scan kernel and thread count the environment forces.
 #[test]
 fn packets_are_byte_identical_across_processes() {
     let f = fixture();
     let fact = &f.planted.facts[1];
-    let run = || {
+    let run = |env: &[(&str, &str)]| {
         let out = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
             .args(["--json", "attribute", "--model"])
             .arg(f.dir.join("model"))
@@ -258,17 +328,41 @@ fn packets_are_byte_identical_across_processes() {
                 "--model-version",
                 "2",
             ])
+            .envs(env.iter().copied())
             .output()
             .expect("run tributary-attrib");
         assert!(
             out.status.success(),
-            "{}",
+            "{env:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
         serde_json::to_vec(&json["packet"]).unwrap()
     };
-    let (a, b) = (run(), run());
+    let a = run(&[]);
     assert!(a.len() > 100, "no packet in the output");
-    assert_eq!(a, b);
+    assert_eq!(a, run(&[]));
+    assert_eq!(a, run(&[(KERNEL_ENV, "scalar"), (THREADS_ENV, "1")]));
+    if Kernel::simd_available() {
+        assert_eq!(a, run(&[(KERNEL_ENV, "simd"), (THREADS_ENV, "2")]));
+    }
+}
+
+#[test]
+fn a_bad_scan_setting_is_refused() {
+    let f = fixture();
+    for (name, value) in [(KERNEL_ENV, "avx9"), (THREADS_ENV, "0")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
+            .args(["attribute", "--model"])
+            .arg(f.dir.join("model"))
+            .arg("--index")
+            .arg(f.dir.join("index"))
+            .args(["--prompt", "a", "--completion", "b"])
+            .env(name, value)
+            .output()
+            .expect("run tributary-attrib");
+        assert!(!out.status.success(), "{name}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(name), "{stderr}");
+    }
 }
