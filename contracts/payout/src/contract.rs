@@ -1,3 +1,11 @@
+//! The entry points, each a dispatch to one function per message.
+//!
+//! Funds: only `RequestInference` takes native coins. Every other message, `Receive` included
+//! (a cw20 contract calls it with tokens, never with coins), refuses attached funds with
+//! [`ContractError::FundsNotAccepted`]: coins sent with them would belong to no request and no
+//! balance, so nothing could ever pay them out, and an accounting where the contract holds
+//! exactly its escrow, balances and pools is what the invariant tests check.
+
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response};
@@ -30,6 +38,11 @@ pub fn execute(
     info: MessageInfo,
     msg: ExecuteMsg,
 ) -> Result<Response, ContractError> {
+    // Only a native payment carries funds; anything attached to another message would be
+    // stuck in the contract, held by no request and no balance.
+    if !matches!(msg, ExecuteMsg::RequestInference { .. }) {
+        cw_utils::nonpayable(&info)?;
+    }
     match msg {
         ExecuteMsg::RequestInference {
             model_id,

@@ -1,4 +1,5 @@
 use cosmwasm_std::{Addr, IbcOrder, OverflowError, StdError, Timestamp, Uint128};
+use cw_utils::PaymentError;
 use thiserror::Error;
 use tributary_types::packet::PacketError;
 use tributary_types::payout::RequestStatus;
@@ -25,6 +26,9 @@ pub enum ContractError {
 
     #[error("invalid prompt hash: {0}")]
     InvalidHash(#[from] HashError),
+
+    #[error("this message takes no funds: {0}")]
+    FundsNotAccepted(#[from] PaymentError),
 
     #[error("{sender} is not allowed to {action}")]
     Unauthorized { sender: Addr, action: &'static str },

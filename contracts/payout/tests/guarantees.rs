@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
-use cosmwasm_std::{Addr, Uint128};
-use cw_multi_test::Executor;
+use cosmwasm_std::{coins, to_json_binary, Addr, Uint128};
+use cw_multi_test::{BankSudo, Executor, SudoMsg};
+use cw_utils::PaymentError;
 use tributary_payout::error::ContractError;
 use tributary_types::packet::PacketError;
 use tributary_types::payout::{
@@ -460,4 +461,133 @@ fn conflicting_packets_without_quorum_pay_every_committed_attestor_at_expiry() {
         assert!(w.claimable(&contributor).is_empty());
     }
     assert_eq!(pools(&w, &w.root.clone())[0].total, Uint128::new(7_000));
+}
+
+// ---------------------------------------------------------------- funds sent by mistake
+
+/// Every execute message that takes no funds, each valid apart from the funds, with its sender.
+fn unpaid_messages(w: &mut World) -> Vec<(Addr, payout::ExecuteMsg)> {
+    // Request 1 is finalized (its pool and balances claimable), request 2 is refundable,
+    // request 3 finalizable, request 4 open for a commit.
+    let model = w.native_model(PRICE, 2, 2);
+    let payer = w.payers[0].clone();
+    for _ in 0..3 {
+        w.paid_request(&payer, model, PRICE);
+    }
+    for request_id in [1, 3] {
+        let packet = w.packet(request_id, model, 1, &[]);
+        for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
+            w.commit(&attestor, vec![packet.clone()]).unwrap();
+        }
+    }
+    w.advance(EXPIRY);
+    w.finalize(vec![1]).unwrap();
+    let id = w.paid_request(&payer, model, PRICE);
+    let token_model = w.cw20_model(PRICE);
+    let prompt = to_json_binary(&payout::ReceiveMsg::RequestInference {
+        model_id: token_model,
+        version: 1,
+        prompt_hash: h("prompt"),
+    })
+    .unwrap();
+    vec![
+        (
+            w.token.clone(),
+            payout::ExecuteMsg::Receive(cw20::Cw20ReceiveMsg {
+                sender: payer.to_string(),
+                amount: Uint128::new(PRICE),
+                msg: prompt,
+            }),
+        ),
+        (
+            w.attestors[0].clone(),
+            payout::ExecuteMsg::CommitAttribution {
+                packets: vec![w.packet(id, model, 1, &[])],
+            },
+        ),
+        (
+            payer.clone(),
+            payout::ExecuteMsg::Finalize {
+                request_ids: vec![3],
+            },
+        ),
+        (payer.clone(), payout::ExecuteMsg::Refund { request_id: 2 }),
+        (w.treasury.clone(), payout::ExecuteMsg::Claim {}),
+        (
+            payer.clone(),
+            payout::ExecuteMsg::ClaimPool {
+                datanet_id: w.root.datanet_id,
+                version: w.root.version,
+                asset: AssetInfo::native(DENOM),
+                contribution_ids: w.accepted.clone(),
+            },
+        ),
+        (
+            w.admin.clone(),
+            payout::ExecuteMsg::BindChannel {
+                channel_id: "channel-0".into(),
+                attestor: w.attestors[0].to_string(),
+            },
+        ),
+        (
+            w.admin.clone(),
+            payout::ExecuteMsg::UnbindChannel {
+                channel_id: "channel-0".into(),
+            },
+        ),
+        (
+            w.admin.clone(),
+            payout::ExecuteMsg::UpdateConfig {
+                admin: None,
+                treasury: None,
+                challenge_window_seconds: None,
+                request_expiry_seconds: None,
+                accepted_cw20: None,
+                max_entries: None,
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_message_but_a_payment_refuses_attached_funds() {
+    let mut w = World::new();
+    let messages = unpaid_messages(&mut w);
+    let funds = coins(7, DENOM);
+    let mut accepted = Vec::new();
+    for (sender, msg) in messages {
+        w.app
+            .sudo(SudoMsg::Bank(BankSudo::Mint {
+                to_address: sender.to_string(),
+                amount: funds.clone(),
+            }))
+            .unwrap();
+        let held = w.native_balance(&w.payout);
+        let result = w
+            .app
+            .execute_contract(sender.clone(), w.payout.clone(), &msg, &funds);
+        match result {
+            Err(err) => assert_eq!(
+                contract_err(err),
+                ContractError::FundsNotAccepted(PaymentError::NonPayable {}),
+                "{msg:?}"
+            ),
+            Ok(_) => accepted.push(format!("{msg:?}")),
+        }
+        assert_eq!(w.native_balance(&w.payout), held, "{msg:?}");
+    }
+    assert!(accepted.is_empty(), "accepted funds: {accepted:#?}");
+    // Without the funds the same messages go through, but for the channel ones, which need an
+    // open channel that multi-test cannot connect (see tests/ibc.rs).
+    let mut w = World::new();
+    for (sender, msg) in unpaid_messages(&mut w) {
+        let channel = matches!(
+            msg,
+            payout::ExecuteMsg::BindChannel { .. } | payout::ExecuteMsg::UnbindChannel { .. }
+        );
+        if !channel {
+            let result = w.app.execute_contract(sender, w.payout.clone(), &msg, &[]);
+            assert!(result.is_ok(), "{msg:?}");
+        }
+    }
 }

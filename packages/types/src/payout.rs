@@ -26,6 +26,7 @@ pub struct InstantiateMsg {
     pub max_entries: u32,
 }
 
+/// Only `RequestInference` takes native funds; every other message refuses them.
 #[cw_serde]
 pub enum ExecuteMsg {
     /// Pays for an inference in native coins; the exact price is escrowed and any excess refunded.
