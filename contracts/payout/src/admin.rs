@@ -1,7 +1,19 @@
 //! Configuration and IBC channel bindings, the admin's side of the contract.
+//!
+//! Instantiation and `UpdateConfig` check the whole configuration the same way: a challenge window from 1 s to 30 days (a zero window would let a packet
+//! be finalized in the block it reached quorum, before anyone could see it), an expiry longer
+//! than the window and at most a year (longer would hold a payer's escrow hostage, and an expiry
+//! near `u64::MAX / 1e9` seconds made every deadline overflow and abort every payment), at most
+//! [`MAX_ACCEPTED_CW20`] accepted tokens, and 1 to [`MAX_ENTRIES_LIMIT`] entries per packet.
+//! Deadlines are computed with checked arithmetic ([`crate::time::later`]) in any case. A
+//! request keeps the window and packet limit it was paid under (see [`crate::terms`]), so a
+//! configuration change never moves the goalposts of a request already paid.
 
 use cosmwasm_std::{Addr, Api, DepsMut, MessageInfo, Response};
-use tributary_types::payout::InstantiateMsg;
+use tributary_types::payout::{
+    InstantiateMsg, MAX_ACCEPTED_CW20, MAX_CHALLENGE_WINDOW_SECONDS, MAX_REQUEST_EXPIRY_SECONDS,
+    MIN_CHALLENGE_WINDOW_SECONDS,
+};
 
 use crate::error::ContractError;
 use crate::state::{Config, CHANNELS, CONFIG, REQUEST_SEQ};
@@ -128,7 +140,30 @@ fn ensure_admin(config: &Config, sender: &Addr, action: &'static str) -> Result<
     Ok(())
 }
 
+/// Every duration and list is bounded, so no configuration can make a deadline overflow a
+/// timestamp (which would abort every payment), let a packet be finalized without any window
+/// for a challenge, hold escrow for more than a year, or make the token check unbounded.
 fn check_config(config: &Config) -> Result<(), ContractError> {
+    let window = config.challenge_window_seconds;
+    if !(MIN_CHALLENGE_WINDOW_SECONDS..=MAX_CHALLENGE_WINDOW_SECONDS).contains(&window) {
+        return Err(ContractError::InvalidChallengeWindow {
+            window,
+            min: MIN_CHALLENGE_WINDOW_SECONDS,
+            max: MAX_CHALLENGE_WINDOW_SECONDS,
+        });
+    }
+    if config.request_expiry_seconds > MAX_REQUEST_EXPIRY_SECONDS {
+        return Err(ContractError::ExpiryTooLong {
+            expiry: config.request_expiry_seconds,
+            max: MAX_REQUEST_EXPIRY_SECONDS,
+        });
+    }
+    if config.accepted_cw20.len() > MAX_ACCEPTED_CW20 {
+        return Err(ContractError::TooManyTokens {
+            count: config.accepted_cw20.len(),
+            max: MAX_ACCEPTED_CW20,
+        });
+    }
     if config.request_expiry_seconds <= config.challenge_window_seconds {
         return Err(ContractError::ExpiryNotAfterWindow {
             expiry: config.request_expiry_seconds,
@@ -146,6 +181,13 @@ fn check_config(config: &Config) -> Result<(), ContractError> {
 
 /// Validated token addresses, sorted and without repeats.
 fn validate_tokens(api: &dyn Api, tokens: &[String]) -> Result<Vec<Addr>, ContractError> {
+    // Checked before validating each, so a huge list costs little to refuse.
+    if tokens.len() > MAX_ACCEPTED_CW20 {
+        return Err(ContractError::TooManyTokens {
+            count: tokens.len(),
+            max: MAX_ACCEPTED_CW20,
+        });
+    }
     let mut addrs = tokens
         .iter()
         .map(|t| api.addr_validate(t))

@@ -8,7 +8,9 @@
 
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
-use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response};
+use cosmwasm_std::{
+    to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Reply, Response, SubMsgResult,
+};
 use tributary_types::payout::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
@@ -136,6 +138,17 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             contribution_id,
         )?)?),
         QueryMsg::Channels { start_after, limit } => query::channels(deps, start_after, limit),
+    }
+}
+
+/// Replies of the submessages this contract sends.
+#[cfg_attr(not(feature = "library"), entry_point)]
+pub fn reply(_deps: DepsMut, _env: Env, msg: Reply) -> Result<Response, ContractError> {
+    match (msg.id, msg.result) {
+        (settlement::USAGE_REPLY_ID, SubMsgResult::Err(error)) => {
+            Ok(settlement::usage_not_recorded(error))
+        }
+        (id, _) => Err(ContractError::UnknownReply { id }),
     }
 }
 

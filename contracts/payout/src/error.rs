@@ -33,6 +33,15 @@ pub enum ContractError {
     #[error("{sender} is not allowed to {action}")]
     Unauthorized { sender: Addr, action: &'static str },
 
+    #[error("the challenge window must be between {min}s and {max}s, got {window}s")]
+    InvalidChallengeWindow { window: u64, min: u64, max: u64 },
+
+    #[error("request expiry must be at most {max}s, got {expiry}s")]
+    ExpiryTooLong { expiry: u64, max: u64 },
+
+    #[error("at most {max} cw20 tokens can be accepted, got {count}")]
+    TooManyTokens { count: usize, max: usize },
+
     #[error("request expiry ({expiry}s) must be longer than the challenge window ({window}s)")]
     ExpiryNotAfterWindow { expiry: u64, window: u64 },
 
@@ -166,6 +175,9 @@ pub enum ContractError {
 
     #[error("nothing to claim")]
     NothingToClaim,
+
+    #[error("no submessage with reply id {id} is awaited")]
+    UnknownReply { id: u64 },
 
     #[error("channel {channel_id} is not bound to an attestor")]
     UnboundChannel { channel_id: String },

@@ -12,6 +12,7 @@ use tributary_types::AssetInfo;
 use crate::error::ContractError;
 use crate::state::{Config, CONFIG, REQUESTS, REQUEST_SEQ, TERMS};
 use crate::terms;
+use crate::time::later;
 
 /// Native payment: escrows exactly the price from `info.funds` and refunds the excess.
 pub fn request_inference(
@@ -192,7 +193,7 @@ fn open_request(
         prompt_hash: purchase.prompt_hash,
         price: purchase.terms.price.clone(),
         created_at,
-        expires_at: created_at.plus_seconds(config.request_expiry_seconds),
+        expires_at: later(created_at, config.request_expiry_seconds)?,
         status: RequestStatus::Open,
         agreed_packet: None,
         finalizable_at: None,

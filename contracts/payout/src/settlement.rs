@@ -15,7 +15,11 @@
 //!   commit empty or light packets and keep the contributors' share.
 //!
 //! Each entry's contributor was resolved when its packet was first committed, so finalization
-//! queries neither the registry nor the datanet contract for the money it moves.
+//! queries neither the registry nor the datanet contract for the money it moves. The usage
+//! records it sends the datanet contract go as submessages that reply on error: if recording
+//! fails (a datanet contract migrated, paused or refusing this recorder), the finalization and
+//! its credits stand, the failure is an `usage_not_recorded` event, and escrow is never locked
+//! behind a statistics update.
 //!
 //! # Served but never agreed
 //!
@@ -40,7 +44,7 @@
 
 use cosmwasm_std::{
     to_json_binary, Addr, DepsMut, Env, Event, HexBinary, Order, Response, StdResult, Storage,
-    Uint128, WasmMsg,
+    SubMsg, Uint128, WasmMsg,
 };
 use tributary_types::datanet::{self, UsageRecord, MAX_USAGE_RECORDS};
 use tributary_types::payout::{InferenceRequest, RequestStatus};
@@ -56,6 +60,8 @@ use crate::terms;
 
 /// Most requests one `Finalize` may settle.
 pub const MAX_FINALIZE: usize = 50;
+/// The reply id of the `RecordUsage` submessages.
+pub const USAGE_REPLY_ID: u64 = 0;
 
 /// Anyone: settles every listed request, or none if one of them cannot be settled yet.
 pub fn finalize(
@@ -88,17 +94,29 @@ pub fn finalize(
         let (request, settled) = settle_request(&mut deps, &env, &config, id, &mut records)?;
         response = response.add_event(settlement_event(&request, &settled));
     }
-    // The datanet contract takes a bounded batch, and a full finalize can exceed it.
+    // The datanet contract takes a bounded batch, and a full finalize can exceed it. The usage
+    // counts are statistics; the money is already credited here, so a failing datanet contract
+    // must not revert the finalization with it.
     for batch in records.chunks(MAX_USAGE_RECORDS) {
-        response = response.add_message(WasmMsg::Execute {
+        let record = WasmMsg::Execute {
             contract_addr: config.datanet_contract.to_string(),
             msg: to_json_binary(&datanet::ExecuteMsg::RecordUsage {
                 records: batch.to_vec(),
             })?,
             funds: vec![],
-        });
+        };
+        response = response.add_submessage(SubMsg::reply_on_error(record, USAGE_REPLY_ID));
     }
     Ok(response)
+}
+
+/// A `RecordUsage` failed: its records are lost to the statistics, the finalization stands.
+pub fn usage_not_recorded(error: String) -> Response {
+    Response::new().add_event(
+        Event::new("usage_not_recorded")
+            .add_attribute("action", "usage_not_recorded")
+            .add_attribute("error", error),
+    )
 }
 
 /// How a request is settled.

@@ -9,8 +9,11 @@ use cosmwasm_std::{coins, Addr, Coin, HexBinary, Uint128};
 use cw_multi_test::Executor;
 use tributary_payout::contract::{instantiate, migrate, CONTRACT_NAME};
 use tributary_payout::error::ContractError;
-use tributary_types::packet::PacketError;
-use tributary_types::payout::{self, ExecuteMsg, InstantiateMsg, MigrateMsg, RequestStatus};
+use tributary_types::packet::{PacketError, MAX_DATANET_ROOTS};
+use tributary_types::payout::{
+    self, ExecuteMsg, InstantiateMsg, MigrateMsg, RequestStatus, MAX_ACCEPTED_CW20,
+    MAX_CHALLENGE_WINDOW_SECONDS, MAX_REQUEST_EXPIRY_SECONDS,
+};
 use tributary_types::registry;
 use tributary_types::upgrade::UpgradeError;
 use tributary_types::{AssetInfo, DatanetRoot, HashError};
@@ -79,6 +82,92 @@ fn max_entries_outside_one_to_sixty_four_is_refused() {
     let mut deps = mock_dependencies();
     let (msg, admin) = instantiate_msg(100, 1_000, 64);
     assert!(instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).is_ok());
+}
+
+#[test]
+fn durations_that_could_brick_the_contract_are_refused_at_instantiation() {
+    // (window, expiry): a zero window, a window over 30 days, an expiry over a year, and an
+    // expiry whose deadline would overflow a timestamp.
+    let window_error = |window| ContractError::InvalidChallengeWindow {
+        window,
+        min: 1,
+        max: MAX_CHALLENGE_WINDOW_SECONDS,
+    };
+    let expiry_error = |expiry| ContractError::ExpiryTooLong {
+        expiry,
+        max: MAX_REQUEST_EXPIRY_SECONDS,
+    };
+    for (window, expiry, expected) in [
+        (0, 1_000, window_error(0)),
+        (30 * 86_400 + 1, 40 * 86_400, window_error(30 * 86_400 + 1)),
+        (100, 365 * 86_400 + 1, expiry_error(365 * 86_400 + 1)),
+        (100, 18_000_000_000, expiry_error(18_000_000_000)),
+    ] {
+        let mut deps = mock_dependencies();
+        let (msg, admin) = instantiate_msg(window, expiry, 8);
+        let result = instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg);
+        assert_eq!(result, Err(expected));
+    }
+    let mut deps = mock_dependencies();
+    let (msg, admin) = instantiate_msg(30 * 86_400, 365 * 86_400, 8);
+    instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg).unwrap();
+}
+
+#[test]
+fn durations_that_could_brick_the_contract_are_refused_by_update_config() {
+    let mut w = World::new();
+    let admin = w.admin.clone();
+    for (window, expiry, expected) in [
+        (
+            Some(0),
+            None,
+            ContractError::InvalidChallengeWindow {
+                window: 0,
+                min: 1,
+                max: MAX_CHALLENGE_WINDOW_SECONDS,
+            },
+        ),
+        (
+            None,
+            Some(18_000_000_000),
+            ContractError::ExpiryTooLong {
+                expiry: 18_000_000_000,
+                max: MAX_REQUEST_EXPIRY_SECONDS,
+            },
+        ),
+    ] {
+        let update = ExecuteMsg::UpdateConfig {
+            admin: None,
+            treasury: None,
+            challenge_window_seconds: window,
+            request_expiry_seconds: expiry,
+            accepted_cw20: None,
+            max_entries: None,
+        };
+        assert_eq!(err_of(w.execute_payout(&admin, &update)), expected);
+    }
+    // Requests can still be paid.
+    let model = w.native_model(PRICE, 2, 2);
+    let payer = w.payers[0].clone();
+    w.paid_request(&payer, model, PRICE);
+}
+
+#[test]
+fn an_unbounded_list_of_accepted_tokens_is_refused() {
+    let api = cosmwasm_std::testing::MockApi::default();
+    let tokens: Vec<String> = (0..33)
+        .map(|i| api.addr_make(&format!("token-{i}")).to_string())
+        .collect();
+    let mut deps = mock_dependencies();
+    let (mut msg, admin) = instantiate_msg(100, 1_000, 8);
+    msg.accepted_cw20 = tokens;
+    assert_eq!(
+        instantiate(deps.as_mut(), mock_env(), message_info(&admin, &[]), msg),
+        Err(ContractError::TooManyTokens {
+            count: 33,
+            max: MAX_ACCEPTED_CW20
+        })
+    );
 }
 
 #[test]
@@ -579,6 +668,31 @@ fn a_root_outside_the_lineage_is_refused() {
             version: 2
         }
     );
+}
+
+#[test]
+fn a_packet_naming_a_datanet_version_twice_or_too_many_is_refused() {
+    let (mut w, model) = world_with_request();
+    let attestor = w.attestors[0].clone();
+    let mut twice = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    twice.datanet_roots.push(w.root.clone());
+    assert_eq!(
+        err_of(w.commit(&attestor, vec![twice])),
+        ContractError::Packet(PacketError::DuplicateDatanetRoot {
+            datanet_id: w.root.datanet_id,
+            version: w.root.version
+        })
+    );
+    let mut many = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    many.datanet_roots = vec![w.root.clone(); MAX_DATANET_ROOTS + 1];
+    assert_eq!(
+        err_of(w.commit(&attestor, vec![many])),
+        ContractError::Packet(PacketError::TooManyDatanetRoots {
+            count: MAX_DATANET_ROOTS + 1,
+            max: MAX_DATANET_ROOTS
+        })
+    );
+    assert_eq!(w.request_state(1).distinct_packets, 0);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use tributary_types::packet::PacketError;
 use tributary_types::payout::{
     self, LineageVersion, Pool, PoolsResponse, RequestStatus, RequestTerms, MAX_POOL_CLAIMS,
 };
-use tributary_types::{registry, AssetInfo, Price};
+use tributary_types::{datanet, registry, AssetInfo, Price};
 
 const PRICE: u128 = 10_000;
 
@@ -590,4 +590,55 @@ fn every_message_but_a_payment_refuses_attached_funds() {
             assert!(result.is_ok(), "{msg:?}");
         }
     }
+}
+
+// ---------------------------------------------------------------- peers that fail
+
+/// The datanet contract, except that it refuses every `RecordUsage`.
+fn datanet_refusing_usage() -> Box<dyn cw_multi_test::Contract<cosmwasm_std::Empty>> {
+    fn execute(
+        deps: cosmwasm_std::DepsMut,
+        env: cosmwasm_std::Env,
+        info: cosmwasm_std::MessageInfo,
+        msg: datanet::ExecuteMsg,
+    ) -> Result<cosmwasm_std::Response, cosmwasm_std::StdError> {
+        if let datanet::ExecuteMsg::RecordUsage { .. } = msg {
+            return Err(cosmwasm_std::StdError::generic_err(
+                "usage recording is down",
+            ));
+        }
+        tributary_datanet::contract::execute(deps, env, info, msg)
+            .map_err(|e| cosmwasm_std::StdError::generic_err(e.to_string()))
+    }
+    Box::new(
+        cw_multi_test::ContractWrapper::new(
+            execute,
+            tributary_datanet::contract::instantiate,
+            tributary_datanet::contract::query,
+        )
+        .with_migrate(tributary_datanet::contract::migrate),
+    )
+}
+
+#[test]
+fn a_failing_usage_record_does_not_stop_finalization() {
+    let (mut w, model) = paid(2, 2);
+    let packet = w.packet(1, model, 1, &[(w.accepted[0], 10_000)]);
+    for attestor in [w.attestors[0].clone(), w.attestors[1].clone()] {
+        w.commit(&attestor, vec![packet.clone()]).unwrap();
+    }
+    let code = w.app.store_code(datanet_refusing_usage());
+    let (admin, datanet) = (w.admin.clone(), w.datanet.clone());
+    w.app
+        .migrate_contract(admin, datanet, &datanet::MigrateMsg {}, code)
+        .unwrap();
+    w.advance(WINDOW);
+    let res = w.finalize(vec![1]).unwrap();
+    assert!(res.events.iter().any(|e| e.ty == "wasm-usage_not_recorded"
+        && e.attributes
+            .iter()
+            .any(|a| a.value.contains("usage recording is down"))));
+    assert_eq!(w.request_state(1).status, RequestStatus::Finalized);
+    let contributor = w.contributors[0].clone();
+    assert_eq!(w.claimable(&contributor), native(7_000));
 }

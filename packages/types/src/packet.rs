@@ -74,6 +74,10 @@ pub enum PacketError {
     BadHash { field: &'static str, len: usize },
     #[error("packet names no datanet version")]
     NoDatanetRoots,
+    #[error("packet names {count} datanet versions, at most {max} allowed")]
+    TooManyDatanetRoots { count: usize, max: usize },
+    #[error("packet names datanet {datanet_id} version {version} more than once")]
+    DuplicateDatanetRoot { datanet_id: u64, version: u32 },
 }
 
 impl AttributionPacket {
@@ -89,6 +93,13 @@ impl AttributionPacket {
             return Err(PacketError::TooManyEntries {
                 count: self.entries.len(),
                 max: max_entries,
+            });
+        }
+        // Bounded before anything iterates them: each root costs a lookup in the lineage.
+        if self.datanet_roots.len() > MAX_DATANET_ROOTS {
+            return Err(PacketError::TooManyDatanetRoots {
+                count: self.datanet_roots.len(),
+                max: MAX_DATANET_ROOTS,
             });
         }
         for (field, value) in [
@@ -112,6 +123,15 @@ impl AttributionPacket {
         }
         if self.datanet_roots.is_empty() {
             return Err(PacketError::NoDatanetRoots);
+        }
+        let mut versions = std::collections::BTreeSet::new();
+        for root in &self.datanet_roots {
+            if !versions.insert((root.datanet_id, root.version)) {
+                return Err(PacketError::DuplicateDatanetRoot {
+                    datanet_id: root.datanet_id,
+                    version: root.version,
+                });
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut sum = 0u32;
@@ -222,8 +242,33 @@ mod tests {
                 len: 3
             })
         );
-        let mut q = p;
+        let mut q = p.clone();
         q.datanet_roots.clear();
         assert_eq!(q.check_shape(32), Err(PacketError::NoDatanetRoots));
+        let mut q = p.clone();
+        let mut other = q.datanet_roots[0].clone();
+        other.root = HexBinary::from(sha256(b"y").as_slice());
+        q.datanet_roots.push(other);
+        assert_eq!(
+            q.check_shape(32),
+            Err(PacketError::DuplicateDatanetRoot {
+                datanet_id: 1,
+                version: 1
+            })
+        );
+        let mut q = p;
+        q.datanet_roots = (0..=MAX_DATANET_ROOTS as u32)
+            .map(|version| DatanetRoot {
+                version,
+                ..q.datanet_roots[0].clone()
+            })
+            .collect();
+        assert_eq!(
+            q.check_shape(32),
+            Err(PacketError::TooManyDatanetRoots {
+                count: MAX_DATANET_ROOTS + 1,
+                max: MAX_DATANET_ROOTS
+            })
+        );
     }
 }

@@ -8,6 +8,16 @@ use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 use cw20::Cw20ReceiveMsg;
 
+/// Shortest challenge window: a packet at quorum is always open to challenge for a moment.
+pub const MIN_CHALLENGE_WINDOW_SECONDS: u64 = 1;
+/// Longest challenge window (30 days).
+pub const MAX_CHALLENGE_WINDOW_SECONDS: u64 = 30 * 24 * 60 * 60;
+/// Longest request expiry (365 days): escrow is never held longer, and deadlines stay far from
+/// the end of the timestamp range.
+pub const MAX_REQUEST_EXPIRY_SECONDS: u64 = 365 * 24 * 60 * 60;
+/// Most cw20 tokens the contract accepts as payment.
+pub const MAX_ACCEPTED_CW20: usize = 32;
+
 #[cw_serde]
 pub struct InstantiateMsg {
     pub admin: Option<String>,
@@ -15,12 +25,14 @@ pub struct InstantiateMsg {
     pub registry_contract: String,
     /// Receives the protocol share.
     pub treasury: String,
-    /// Seconds between reaching quorum and the earliest finalization.
+    /// Seconds between reaching quorum and the earliest finalization, from
+    /// [`MIN_CHALLENGE_WINDOW_SECONDS`] to [`MAX_CHALLENGE_WINDOW_SECONDS`].
     pub challenge_window_seconds: u64,
-    /// Seconds after a request after which no commit is accepted: a request nobody attested is
+    /// Seconds, longer than the window and at most [`MAX_REQUEST_EXPIRY_SECONDS`], after a
+    /// request after which no commit is accepted: a request nobody attested is
     /// then refunded, one with commits but no agreed packet is settled without attribution.
     pub request_expiry_seconds: u64,
-    /// cw20 tokens accepted as payment.
+    /// cw20 tokens accepted as payment, at most [`MAX_ACCEPTED_CW20`].
     pub accepted_cw20: Vec<String>,
     /// Most entries a packet may carry (K).
     pub max_entries: u32,

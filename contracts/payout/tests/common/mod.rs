@@ -45,6 +45,7 @@ pub fn payout_contract() -> Box<dyn Contract<Empty>> {
             tributary_payout::contract::instantiate,
             tributary_payout::contract::query,
         )
+        .with_reply(tributary_payout::contract::reply)
         .with_migrate(tributary_payout::contract::migrate),
     )
 }
