@@ -1,22 +1,30 @@
 //! Configuration and IBC channel bindings, the admin's side of the contract.
 //!
-//! Instantiation and `UpdateConfig` check the whole configuration the same way: a challenge window from 1 s to 30 days (a zero window would let a packet
-//! be finalized in the block it reached quorum, before anyone could see it), an expiry longer
-//! than the window and at most a year (longer would hold a payer's escrow hostage, and an expiry
+//! Instantiation and `UpdateConfig` check the whole configuration the same way: a challenge window from 1 s to 30 days (a
+//! zero window would let a packet be finalized in the block it reached quorum, before anyone
+//! could see it), an expiry longer than the window and at most a year (longer would hold a payer's escrow hostage, and an expiry
 //! near `u64::MAX / 1e9` seconds made every deadline overflow and abort every payment), at most
 //! [`MAX_ACCEPTED_CW20`] accepted tokens, and 1 to [`MAX_ENTRIES_LIMIT`] entries per packet.
 //! Deadlines are computed with checked arithmetic ([`crate::time::later`]) in any case. A
 //! request keeps the window and packet limit it was paid under (see [`crate::terms`]), so a
 //! configuration change never moves the goalposts of a request already paid.
+//!
+//! A channel binding says which attestor the packets arriving on a channel vote for, so binding
+//! the wrong channel hands that attestor's vote to whoever controls its counterparty. Channels
+//! are therefore recorded when their handshake completes on this contract's port
+//! (`ibc_channel_connect`, with their connection and counterparty), and `BindChannel` accepts
+//! only such an open channel, and only when the admin names the connection and counterparty
+//! port it expects. A channel id that does not exist yet cannot be bound, so nobody who opens
+//! it later inherits a binding made in advance; a closed channel loses its record and binding.
 
 use cosmwasm_std::{Addr, Api, DepsMut, MessageInfo, Response};
 use tributary_types::payout::{
-    InstantiateMsg, MAX_ACCEPTED_CW20, MAX_CHALLENGE_WINDOW_SECONDS, MAX_REQUEST_EXPIRY_SECONDS,
-    MIN_CHALLENGE_WINDOW_SECONDS,
+    ChannelBinding, InstantiateMsg, MAX_ACCEPTED_CW20, MAX_CHALLENGE_WINDOW_SECONDS,
+    MAX_REQUEST_EXPIRY_SECONDS, MIN_CHALLENGE_WINDOW_SECONDS,
 };
 
 use crate::error::ContractError;
-use crate::state::{Config, CHANNELS, CONFIG, REQUEST_SEQ};
+use crate::state::{Config, CHANNELS, CONFIG, OPEN_CHANNELS, REQUEST_SEQ};
 
 /// The largest K (entries per packet) the contract can be configured with.
 pub const MAX_ENTRIES_LIMIT: u32 = 64;
@@ -96,21 +104,53 @@ pub fn update_config(
         .add_attribute("admin", config.admin))
 }
 
-/// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`.
+/// The fields of `ExecuteMsg::BindChannel`.
+pub struct ChannelRequest {
+    pub channel_id: String,
+    pub attestor: String,
+    pub connection_id: String,
+    pub counterparty_port_id: String,
+}
+
+/// Admin only: packets arriving on an open channel are committed on behalf of `attestor`.
 pub fn bind_channel(
     deps: DepsMut,
     info: MessageInfo,
-    channel_id: String,
-    attestor: String,
+    request: ChannelRequest,
 ) -> Result<Response, ContractError> {
     let config = CONFIG.load(deps.storage)?;
     ensure_admin(&config, &info.sender, "bind a channel")?;
-    let attestor = deps.api.addr_validate(&attestor)?;
-    CHANNELS.save(deps.storage, &channel_id, &attestor)?;
+    let attestor = deps.api.addr_validate(&request.attestor)?;
+    let channel_id = request.channel_id;
+    let open = OPEN_CHANNELS
+        .may_load(deps.storage, &channel_id)?
+        .ok_or_else(|| ContractError::ChannelNotOpen {
+            channel_id: channel_id.clone(),
+        })?;
+    if open.connection_id != request.connection_id
+        || open.counterparty_port_id != request.counterparty_port_id
+    {
+        return Err(ContractError::ChannelMismatch {
+            channel_id,
+            connection_id: open.connection_id,
+            counterparty_port_id: open.counterparty_port_id,
+        });
+    }
+    let binding = ChannelBinding {
+        channel_id: channel_id.clone(),
+        attestor,
+        connection_id: open.connection_id,
+        counterparty_port_id: open.counterparty_port_id,
+        counterparty_channel_id: open.counterparty_channel_id,
+    };
+    CHANNELS.save(deps.storage, &channel_id, &binding)?;
     Ok(Response::new()
         .add_attribute("action", "bind_channel")
         .add_attribute("channel_id", channel_id)
-        .add_attribute("attestor", attestor))
+        .add_attribute("attestor", binding.attestor)
+        .add_attribute("connection_id", binding.connection_id)
+        .add_attribute("counterparty_port_id", binding.counterparty_port_id)
+        .add_attribute("counterparty_channel_id", binding.counterparty_channel_id))
 }
 
 /// Admin only: packets on `channel_id` are refused from now on.

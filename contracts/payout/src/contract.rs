@@ -67,7 +67,18 @@ pub fn execute(
         ExecuteMsg::BindChannel {
             channel_id,
             attestor,
-        } => admin::bind_channel(deps, info, channel_id, attestor),
+            connection_id,
+            counterparty_port_id,
+        } => admin::bind_channel(
+            deps,
+            info,
+            admin::ChannelRequest {
+                channel_id,
+                attestor,
+                connection_id,
+                counterparty_port_id,
+            },
+        ),
         ExecuteMsg::UnbindChannel { channel_id } => admin::unbind_channel(deps, info, channel_id),
         ExecuteMsg::UpdateConfig {
             admin,

@@ -179,6 +179,16 @@ pub enum ContractError {
     #[error("no submessage with reply id {id} is awaited")]
     UnknownReply { id: u64 },
 
+    #[error("channel {channel_id} is not open on this contract's port")]
+    ChannelNotOpen { channel_id: String },
+
+    #[error("channel {channel_id} runs over {connection_id} to port {counterparty_port_id}, not the ones named")]
+    ChannelMismatch {
+        channel_id: String,
+        connection_id: String,
+        counterparty_port_id: String,
+    },
+
     #[error("channel {channel_id} is not bound to an attestor")]
     UnboundChannel { channel_id: String },
 

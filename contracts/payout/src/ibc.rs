@@ -1,6 +1,7 @@
 //! Attribution packets over IBC: an unordered channel of version [`IBC_APP_VERSION`] carries one
 //! `AttributionPacket` (JSON) per IBC packet, committed on behalf of the attestor the admin bound
-//! to the channel.
+//! to the channel. Channels are recorded when they open and forgotten when they close; only an
+//! open channel can be bound (see [`crate::admin`]).
 
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
@@ -14,7 +15,7 @@ use tributary_types::{AttributionPacket, IBC_APP_VERSION};
 
 use crate::attribution::{apply_commit, validate_commit};
 use crate::error::ContractError;
-use crate::state::{CHANNELS, CONFIG};
+use crate::state::{OpenChannel, CHANNELS, CONFIG, OPEN_CHANNELS};
 
 /// Accepts unordered channels of our version; proposes it when the counterparty left it empty.
 #[cfg_attr(not(feature = "library"), entry_point)]
@@ -37,10 +38,11 @@ pub fn ibc_channel_open(
     Ok(None)
 }
 
-/// Checks the negotiated channel once more; binding it to an attestor is the admin's call.
+/// Checks the negotiated channel once more and records it as open with its connection and
+/// counterparty; binding it to an attestor is the admin's call (see [`crate::admin`]).
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn ibc_channel_connect(
-    _deps: DepsMut,
+    deps: DepsMut,
     _env: Env,
     msg: IbcChannelConnectMsg,
 ) -> Result<IbcBasicResponse, ContractError> {
@@ -50,9 +52,18 @@ pub fn ibc_channel_connect(
     if let Some(version) = msg.counterparty_version() {
         check_version(version)?;
     }
+    let open = OpenChannel {
+        connection_id: channel.connection_id.clone(),
+        counterparty_port_id: channel.counterparty_endpoint.port_id.clone(),
+        counterparty_channel_id: channel.counterparty_endpoint.channel_id.clone(),
+    };
+    OPEN_CHANNELS.save(deps.storage, &channel.endpoint.channel_id, &open)?;
     Ok(IbcBasicResponse::new()
         .add_attribute("action", "ibc_channel_connect")
-        .add_attribute("channel_id", channel.endpoint.channel_id.as_str()))
+        .add_attribute("channel_id", channel.endpoint.channel_id.as_str())
+        .add_attribute("connection_id", open.connection_id)
+        .add_attribute("counterparty_port_id", open.counterparty_port_id)
+        .add_attribute("counterparty_channel_id", open.counterparty_channel_id))
 }
 
 /// A closed channel carries no more packets; its binding goes with it.
@@ -65,11 +76,12 @@ pub fn ibc_channel_close(
     let channel_id = msg.channel().endpoint.channel_id.as_str();
     let binding = CHANNELS.may_load(deps.storage, channel_id)?;
     CHANNELS.remove(deps.storage, channel_id);
+    OPEN_CHANNELS.remove(deps.storage, channel_id);
     let mut response = IbcBasicResponse::new()
         .add_attribute("action", "ibc_channel_close")
         .add_attribute("channel_id", channel_id);
-    if let Some(attestor) = binding {
-        response = response.add_attribute("attestor", attestor);
+    if let Some(binding) = binding {
+        response = response.add_attribute("attestor", binding.attestor);
     }
     Ok(response)
 }
@@ -125,7 +137,8 @@ fn receive(
         .may_load(deps.storage, channel_id)?
         .ok_or_else(|| ContractError::UnboundChannel {
             channel_id: channel_id.clone(),
-        })?;
+        })?
+        .attestor;
     let attribution: AttributionPacket = from_json(&packet.data)?;
     let config = CONFIG.load(deps.storage)?;
     let commit = validate_commit(deps.as_ref(), &env, &config, &attestor, attribution)?;

@@ -145,12 +145,7 @@ pub fn channels(
     let bindings = CHANNELS
         .range(deps.storage, start, None, Order::Ascending)
         .take(page_limit(limit))
-        .map(|item| {
-            item.map(|(channel_id, attestor)| ChannelBinding {
-                channel_id,
-                attestor,
-            })
-        })
-        .collect::<StdResult<Vec<_>>>()?;
+        .map(|item| item.map(|(_, binding)| binding))
+        .collect::<StdResult<Vec<ChannelBinding>>>()?;
     Ok(to_json_binary(&bindings)?)
 }

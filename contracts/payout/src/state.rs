@@ -1,7 +1,7 @@
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
-use tributary_types::payout::{ConfigResponse, InferenceRequest, RequestTerms};
+use tributary_types::payout::{ChannelBinding, ConfigResponse, InferenceRequest, RequestTerms};
 use tributary_types::AttributionPacket;
 
 /// Contract-wide settings; stored in the shape the `Config` query returns.
@@ -31,6 +31,14 @@ pub struct PoolState {
     pub total: Uint128,
     /// Everything credited to contributors; `total - distributed` is held for them.
     pub distributed: Uint128,
+}
+
+/// An attribution channel that completed its handshake on this contract's port.
+#[cw_serde]
+pub struct OpenChannel {
+    pub connection_id: String,
+    pub counterparty_port_id: String,
+    pub counterparty_channel_id: String,
 }
 
 /// Contract-wide settings.
@@ -73,5 +81,8 @@ pub const POOLS: Map<(u64, u32, &str), PoolState> = Map::new("pools");
 pub const POOL_CREDITED: Map<((u64, u32), &str, u64), Uint128> = Map::new("pool_credited");
 /// (owner, `AssetInfo::key()`) -> claimable amount.
 pub const BALANCES: Map<(&Addr, &str), Uint128> = Map::new("balances");
-/// IBC channel id -> the attestor whose packets arrive on it.
-pub const CHANNELS: Map<&str, Addr> = Map::new("channels");
+/// IBC channel id -> the binding of an open channel to the attestor whose packets arrive on it.
+pub const CHANNELS: Map<&str, ChannelBinding> = Map::new("channels");
+/// IBC channel id -> the channel as it was when it opened on this contract's port; only these
+/// can be bound.
+pub const OPEN_CHANNELS: Map<&str, OpenChannel> = Map::new("open_channels");

@@ -527,6 +527,8 @@ fn unpaid_messages(w: &mut World) -> Vec<(Addr, payout::ExecuteMsg)> {
             payout::ExecuteMsg::BindChannel {
                 channel_id: "channel-0".into(),
                 attestor: w.attestors[0].to_string(),
+                connection_id: "connection-0".into(),
+                counterparty_port_id: "wasm.attestation".into(),
             },
         ),
         (

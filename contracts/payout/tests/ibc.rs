@@ -167,6 +167,39 @@ fn mock_peers(deps: &mut MockDeps, a: &Actors) {
     });
 }
 
+/// Completes the handshake of `channel` (over `connection-2` to `their_port`, as the mocks
+/// have it) and binds it to `attestor`.
+fn open_and_bind(deps: &mut MockDeps, a: &Actors, channel: &str, attestor: &Addr) {
+    let connect = mock_ibc_channel_connect_ack(channel, IbcOrder::Unordered, IBC_APP_VERSION);
+    ibc_channel_connect(deps.as_mut(), mock_env(), connect).unwrap();
+    execute(
+        deps.as_mut(),
+        mock_env(),
+        message_info(&a.admin, &[]),
+        bind_msg(channel, attestor),
+    )
+    .unwrap();
+}
+
+fn bind_msg(channel: &str, attestor: &Addr) -> ExecuteMsg {
+    ExecuteMsg::BindChannel {
+        channel_id: channel.into(),
+        attestor: attestor.to_string(),
+        connection_id: "connection-2".into(),
+        counterparty_port_id: "their_port".into(),
+    }
+}
+
+fn binding(channel: &str, attestor: &Addr) -> ChannelBinding {
+    ChannelBinding {
+        channel_id: channel.into(),
+        attestor: attestor.clone(),
+        connection_id: "connection-2".into(),
+        counterparty_port_id: "their_port".into(),
+        counterparty_channel_id: "channel-7".into(),
+    }
+}
+
 /// A payout contract with one paid request (id 1) and `CHANNEL` bound to the first attestor.
 fn setup() -> (MockDeps, Actors) {
     let mut deps = mock_dependencies();
@@ -199,16 +232,8 @@ fn setup() -> (MockDeps, Actors) {
         },
     )
     .unwrap();
-    execute(
-        deps.as_mut(),
-        mock_env(),
-        message_info(&a.admin, &[]),
-        ExecuteMsg::BindChannel {
-            channel_id: CHANNEL.into(),
-            attestor: a.attestors[0].to_string(),
-        },
-    )
-    .unwrap();
+    let first = a.attestors[0].clone();
+    open_and_bind(&mut deps, &a, CHANNEL, &first);
     (deps, a)
 }
 
@@ -369,13 +394,7 @@ fn closing_a_channel_removes_its_binding() {
             limit: None,
         },
     );
-    assert_eq!(
-        bindings,
-        vec![ChannelBinding {
-            channel_id: CHANNEL.into(),
-            attestor: a.attestors[0].clone(),
-        }]
-    );
+    assert_eq!(bindings, vec![binding(CHANNEL, &a.attestors[0])]);
     let close = mock_ibc_channel_close_confirm(CHANNEL, IbcOrder::Unordered, IBC_APP_VERSION);
     ibc_channel_close(deps.as_mut(), mock_env(), close).unwrap();
     let bindings: Vec<ChannelBinding> = query_json(
@@ -448,16 +467,8 @@ fn a_packet_on_a_bound_channel_commits_like_commit_attribution() {
 #[test]
 fn the_second_attestor_over_ibc_brings_the_request_to_quorum() {
     let (mut deps, a) = setup();
-    execute(
-        deps.as_mut(),
-        mock_env(),
-        message_info(&a.admin, &[]),
-        ExecuteMsg::BindChannel {
-            channel_id: "channel-4".into(),
-            attestor: a.attestors[1].to_string(),
-        },
-    )
-    .unwrap();
+    let second = a.attestors[1].clone();
+    open_and_bind(&mut deps, &a, "channel-4", &second);
     let env = mock_env();
     assert_eq!(
         ack(&receive(&mut deps, env.clone(), CHANNEL, &packet())),
@@ -546,16 +557,8 @@ fn bad_packets_get_an_error_ack_and_store_nothing() {
     assert_eq!(dump(&deps.storage), before);
 
     // A channel bound to an address that is not an attestor of the version.
-    execute(
-        deps.as_mut(),
-        mock_env(),
-        message_info(&a.admin, &[]),
-        ExecuteMsg::BindChannel {
-            channel_id: "channel-9".into(),
-            attestor: a.outsider.to_string(),
-        },
-    )
-    .unwrap();
+    let outsider = a.outsider.clone();
+    open_and_bind(&mut deps, &a, "channel-9", &outsider);
     let before = dump(&deps.storage);
     let response = receive(&mut deps, mock_env(), "channel-9", &packet());
     assert_eq!(
@@ -613,4 +616,128 @@ fn acks_and_timeouts_are_accepted_without_effect() {
     let timeout = mock_ibc_packet_timeout(CHANNEL, &packet()).unwrap();
     ibc_packet_timeout(deps.as_mut(), mock_env(), timeout).unwrap();
     assert_eq!(dump(&deps.storage), before);
+}
+
+#[test]
+fn binding_a_channel_that_was_never_opened_is_refused() {
+    let (mut deps, a) = setup();
+    // Whoever opens channel-9 later must not inherit a binding made in advance.
+    let result = execute(
+        deps.as_mut(),
+        mock_env(),
+        message_info(&a.admin, &[]),
+        bind_msg("channel-9", &a.attestors[1]),
+    );
+    assert_eq!(
+        result,
+        Err(ContractError::ChannelNotOpen {
+            channel_id: "channel-9".into()
+        })
+    );
+    let open = mock_ibc_channel_connect_ack("channel-9", IbcOrder::Unordered, IBC_APP_VERSION);
+    ibc_channel_connect(deps.as_mut(), mock_env(), open).unwrap();
+    let response = receive(&mut deps, mock_env(), "channel-9", &packet());
+    assert_eq!(
+        ack(&response),
+        StdAck::error(
+            ContractError::UnboundChannel {
+                channel_id: "channel-9".into()
+            }
+            .to_string()
+        )
+    );
+}
+
+#[test]
+fn a_closed_channel_cannot_be_bound_again() {
+    let (mut deps, a) = setup();
+    let close = mock_ibc_channel_close_confirm(CHANNEL, IbcOrder::Unordered, IBC_APP_VERSION);
+    ibc_channel_close(deps.as_mut(), mock_env(), close).unwrap();
+    let result = execute(
+        deps.as_mut(),
+        mock_env(),
+        message_info(&a.admin, &[]),
+        bind_msg(CHANNEL, &a.attestors[0]),
+    );
+    assert_eq!(
+        result,
+        Err(ContractError::ChannelNotOpen {
+            channel_id: CHANNEL.into()
+        })
+    );
+}
+
+#[test]
+fn binding_names_the_connection_and_counterparty_it_expects() {
+    let (mut deps, a) = setup();
+    let connect = mock_ibc_channel_connect_ack("channel-5", IbcOrder::Unordered, IBC_APP_VERSION);
+    ibc_channel_connect(deps.as_mut(), mock_env(), connect).unwrap();
+    let mismatch = || ContractError::ChannelMismatch {
+        channel_id: "channel-5".into(),
+        connection_id: "connection-2".into(),
+        counterparty_port_id: "their_port".into(),
+    };
+    for (connection_id, counterparty_port_id) in [
+        ("connection-9", "their_port"),
+        ("connection-2", "wasm.other"),
+    ] {
+        let result = execute(
+            deps.as_mut(),
+            mock_env(),
+            message_info(&a.admin, &[]),
+            ExecuteMsg::BindChannel {
+                channel_id: "channel-5".into(),
+                attestor: a.attestors[1].to_string(),
+                connection_id: connection_id.into(),
+                counterparty_port_id: counterparty_port_id.into(),
+            },
+        );
+        assert_eq!(result, Err(mismatch()));
+    }
+}
+
+#[test]
+fn bindings_are_listed_with_their_connection_and_counterparty() {
+    let (mut deps, a) = setup();
+    let second = a.attestors[1].clone();
+    open_and_bind(&mut deps, &a, "channel-1", &second);
+    let bindings: Vec<ChannelBinding> = query_json(
+        deps.as_ref(),
+        QueryMsg::Channels {
+            start_after: None,
+            limit: None,
+        },
+    );
+    assert_eq!(
+        bindings,
+        vec![
+            binding("channel-1", &a.attestors[1]),
+            binding(CHANNEL, &a.attestors[0])
+        ]
+    );
+    let page: Vec<ChannelBinding> = query_json(
+        deps.as_ref(),
+        QueryMsg::Channels {
+            start_after: Some("channel-1".into()),
+            limit: Some(1),
+        },
+    );
+    assert_eq!(page, vec![binding(CHANNEL, &a.attestors[0])]);
+    // Unbinding leaves the channel open, so it can be bound again.
+    execute(
+        deps.as_mut(),
+        mock_env(),
+        message_info(&a.admin, &[]),
+        ExecuteMsg::UnbindChannel {
+            channel_id: "channel-1".into(),
+        },
+    )
+    .unwrap();
+    execute(
+        deps.as_mut(),
+        mock_env(),
+        message_info(&a.admin, &[]),
+        bind_msg("channel-1", &a.attestors[0]),
+    )
+    .unwrap();
 }

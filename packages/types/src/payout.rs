@@ -69,10 +69,14 @@ pub enum ExecuteMsg {
         /// At most [`MAX_POOL_CLAIMS`] accepted contributions frozen in that version.
         contribution_ids: Vec<u64>,
     },
-    /// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`.
+    /// Admin only: packets arriving on `channel_id` are committed on behalf of `attestor`. The
+    /// channel must be open on this contract's port, over `connection_id`, to
+    /// `counterparty_port_id`: naming them makes sure the channel bound is the one intended.
     BindChannel {
         channel_id: String,
         attestor: String,
+        connection_id: String,
+        counterparty_port_id: String,
     },
     /// Admin only.
     UnbindChannel { channel_id: String },
@@ -288,8 +292,14 @@ pub struct PoolsResponse {
     pub pools: Vec<Pool>,
 }
 
+/// An open attribution channel bound to the attestor whose packets it carries.
 #[cw_serde]
 pub struct ChannelBinding {
     pub channel_id: String,
     pub attestor: Addr,
+    /// The IBC connection the channel runs over, as recorded when it opened.
+    pub connection_id: String,
+    /// The counterparty's port and channel, as recorded when it opened.
+    pub counterparty_port_id: String,
+    pub counterparty_channel_id: String,
 }
