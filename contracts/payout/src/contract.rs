@@ -154,11 +154,12 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
 
 /// Replies of the submessages this contract sends.
 #[cfg_attr(not(feature = "library"), entry_point)]
-pub fn reply(_deps: DepsMut, _env: Env, msg: Reply) -> Result<Response, ContractError> {
+pub fn reply(deps: DepsMut, _env: Env, msg: Reply) -> Result<Response, ContractError> {
     match (msg.id, msg.result) {
         (settlement::USAGE_REPLY_ID, SubMsgResult::Err(error)) => {
             Ok(settlement::usage_not_recorded(error))
         }
+        (id, result) if claim::is_payout_reply(id) => claim::payout_replied(deps, id, result),
         (id, _) => Err(ContractError::UnknownReply { id }),
     }
 }

@@ -33,6 +33,14 @@ pub struct PoolState {
     pub distributed: Uint128,
 }
 
+/// What one payout submessage of a claim pays.
+#[cw_serde]
+pub struct PendingPayout {
+    pub owner: Addr,
+    /// `(AssetInfo::key(), amount)` per asset it pays.
+    pub amounts: Vec<(String, Uint128)>,
+}
+
 /// An attribution channel that completed its handshake on this contract's port.
 #[cw_serde]
 pub struct OpenChannel {
@@ -81,6 +89,10 @@ pub const POOLS: Map<(u64, u32, &str), PoolState> = Map::new("pools");
 pub const POOL_CREDITED: Map<((u64, u32), &str, u64), Uint128> = Map::new("pool_credited");
 /// (owner, `AssetInfo::key()`) -> claimable amount.
 pub const BALANCES: Map<(&Addr, &str), Uint128> = Map::new("balances");
+/// The last reply id handed to a claim's payout submessage.
+pub const PAYOUT_REPLY_SEQ: Item<u64> = Item::new("payout_reply_seq");
+/// Reply id -> what that payout submessage pays, until its reply arrives (see [`crate::claim`]).
+pub const PENDING_PAYOUTS: Map<u64, PendingPayout> = Map::new("pending_payouts");
 /// IBC channel id -> the binding of an open channel to the attestor whose packets arrive on it.
 pub const CHANNELS: Map<&str, ChannelBinding> = Map::new("channels");
 /// IBC channel id -> the channel as it was when it opened on this contract's port; only these

@@ -644,3 +644,135 @@ fn a_failing_usage_record_does_not_stop_finalization() {
     let contributor = w.contributors[0].clone();
     assert_eq!(w.claimable(&contributor), native(7_000));
 }
+
+/// A cw20 that takes payments (`Send` calls the recipient's hook) but refuses every transfer.
+fn frozen_token() -> Box<dyn cw_multi_test::Contract<cosmwasm_std::Empty>> {
+    use cosmwasm_std::{
+        Binary, Deps, DepsMut, Empty, Env, MessageInfo, Response, StdError, StdResult,
+    };
+    fn instantiate(_: DepsMut, _: Env, _: MessageInfo, _: Empty) -> StdResult<Response> {
+        Ok(Response::new())
+    }
+    fn execute(
+        _: DepsMut,
+        _: Env,
+        info: MessageInfo,
+        msg: cw20::Cw20ExecuteMsg,
+    ) -> StdResult<Response> {
+        match msg {
+            cw20::Cw20ExecuteMsg::Send {
+                contract,
+                amount,
+                msg,
+            } => Ok(Response::new().add_message(
+                cw20::Cw20ReceiveMsg {
+                    sender: info.sender.to_string(),
+                    amount,
+                    msg,
+                }
+                .into_cosmos_msg(contract)?,
+            )),
+            _ => Err(StdError::generic_err("transfers are frozen")),
+        }
+    }
+    fn query(_: Deps, _: Env, _: Empty) -> StdResult<Binary> {
+        Err(StdError::generic_err("no queries"))
+    }
+    Box::new(cw_multi_test::ContractWrapper::new(
+        execute,
+        instantiate,
+        query,
+    ))
+}
+
+#[test]
+fn a_claim_pays_every_other_asset_when_one_token_refuses_its_transfer() {
+    let mut w = World::new();
+    let code = w.app.store_code(frozen_token());
+    let admin = w.admin.clone();
+    let frozen = w
+        .app
+        .instantiate_contract(
+            code,
+            admin.clone(),
+            &cosmwasm_std::Empty {},
+            &[],
+            "frozen",
+            None,
+        )
+        .unwrap();
+    let update = payout::ExecuteMsg::UpdateConfig {
+        admin: None,
+        treasury: None,
+        challenge_window_seconds: None,
+        request_expiry_seconds: None,
+        accepted_cw20: Some(vec![w.token.to_string(), frozen.to_string()]),
+        max_entries: None,
+    };
+    w.execute_payout(&admin, &update).unwrap();
+    let spec = ModelSpec {
+        price: Price {
+            asset: AssetInfo::cw20(frozen.as_str()),
+            amount: Uint128::new(PRICE),
+        },
+        split: default_split(),
+        attestors: w.attestors[..1].to_vec(),
+        quorum: 1,
+    };
+    let frozen_model = w.register_model(spec);
+    let token_model = w.register_model(ModelSpec {
+        price: Price {
+            asset: AssetInfo::cw20(w.token.as_str()),
+            amount: Uint128::new(PRICE),
+        },
+        split: default_split(),
+        attestors: w.attestors[..1].to_vec(),
+        quorum: 1,
+    });
+    let native_model = w.native_model(PRICE, 1, 1);
+    let (payer, token) = (w.payers[0].clone(), w.token.clone());
+    w.request_cw20(&payer, &frozen, frozen_model, 1, PRICE)
+        .unwrap();
+    w.request_cw20(&payer, &token, token_model, 1, PRICE)
+        .unwrap();
+    w.paid_request(&payer, native_model, PRICE);
+    let attestor = w.attestors[0].clone();
+    let packets = vec![
+        w.packet(1, frozen_model, 1, &[(w.accepted[0], 10_000)]),
+        w.packet(2, token_model, 1, &[(w.accepted[0], 10_000)]),
+        w.packet(3, native_model, 1, &[(w.accepted[0], 10_000)]),
+    ];
+    w.commit(&attestor, packets).unwrap();
+    w.advance(WINDOW);
+    w.finalize(vec![1, 2, 3]).unwrap();
+
+    let treasury = w.treasury.clone();
+    let frozen_share = vec![(AssetInfo::cw20(frozen.as_str()), 500)];
+    for round in 1..=2 {
+        let res = w.claim(&treasury).unwrap();
+        let failed: Vec<_> = res
+            .events
+            .iter()
+            .filter(|e| e.ty == "wasm-claim_payout_failed")
+            .collect();
+        assert_eq!(failed.len(), 1, "round {round}");
+        assert!(failed[0]
+            .attributes
+            .iter()
+            .any(|a| a.key == "credited_back" && a.value == format!("500 cw20:{frozen}")));
+        // The other assets were paid; the frozen token's share is still the treasury's.
+        assert_eq!(w.native_balance(&treasury), 500);
+        assert_eq!(w.token_balance(&token, &treasury), 500);
+        assert_eq!(w.claimable(&treasury), frozen_share);
+    }
+    // Every payout's record went with its reply.
+    for id in 1..=6u64 {
+        let key = tributary_payout::state::PENDING_PAYOUTS.key(id);
+        let raw = w
+            .app
+            .wrap()
+            .query_wasm_raw(&w.payout, key.to_vec())
+            .unwrap();
+        assert_eq!(raw, None, "pending payout {id}");
+    }
+}
