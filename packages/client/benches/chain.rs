@@ -17,7 +17,7 @@ use tributary_client::{
     deploy, Any, Client, ContractCall, DeploySettings, InferenceRequested, NewDatanet, Signer,
     TxOptions,
 };
-use tributary_types::datanet::{self, CurationPolicy};
+use tributary_types::datanet::CurationPolicy;
 use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
 use tributary_types::payout;
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
@@ -130,35 +130,14 @@ async fn measure(net: &LiveNet) -> Report {
         )
         .await
         .expect("create a datanet");
-    let calls = (0..ENTRIES_PER_PACKET)
-        .map(|i| {
-            let c = content(&format!("benchmark contribution {i}"));
-            ContractCall::new(
-                datanets.address(),
-                &datanet::ExecuteMsg::Contribute {
-                    datanet_id,
-                    content_hash: c.content_hash,
-                    size_bytes: c.size_bytes,
-                    uri: c.uri,
-                    media_type: c.media_type,
-                    metadata: None,
-                },
-                Vec::new(),
-            )
-            .expect("a contribute call")
-        })
+    let contributions: Vec<_> = (0..ENTRIES_PER_PACKET)
+        .map(|i| content(&format!("benchmark contribution {i}")))
         .collect();
-    let contributed = client
-        .execute_many(&contributor, calls)
+    let contribution_ids = datanets
+        .contribute_many(&contributor, datanet_id, &contributions)
         .await
-        .expect("contribute");
-    let contribution_ids: Vec<u64> = contributed
-        .events
-        .iter()
-        .filter(|e| e.kind == "wasm")
-        .filter_map(|e| e.attribute("contribution_id"))
-        .map(|id| id.parse().expect("a contribution id"))
-        .collect();
+        .expect("contribute")
+        .ids;
     assert_eq!(contribution_ids.len(), ENTRIES_PER_PACKET);
     let version = datanets
         .snapshot(&admin, datanet_id, None)

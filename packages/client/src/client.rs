@@ -11,13 +11,15 @@ use cosmrs::tendermint::abci::Code;
 use cosmrs::{AccountId, Coin};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::endpoint::abci_query::AbciQuery;
 use tendermint_rpc::{Client as _, HttpClient, HttpClientUrl};
 
 /// How long `connect` waits for `/status`, and every RPC call for its answer.
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often `wait_for_block_after` asks the node for its height.
+const BLOCK_POLL: Duration = Duration::from_millis(250);
 
 /// An account's number and next sequence, as signing needs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,23 @@ impl Client {
             .sync_info
             .latest_block_height
             .value())
+    }
+
+    /// Waits until the node has a block above `height` and returns the latest height then. A
+    /// transaction simulated after that runs at a later height than one included at `height`,
+    /// as a datanet reveal must.
+    pub async fn wait_for_block_after(&self, height: u64) -> Result<u64, Error> {
+        let deadline = Instant::now() + self.config.confirm_timeout;
+        loop {
+            let latest = self.latest_height().await?;
+            if latest > height {
+                return Ok(latest);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::BlockTimeout { height });
+            }
+            tokio::time::sleep(BLOCK_POLL).await;
+        }
     }
 
     /// The latest block's height and time (nanoseconds since the Unix epoch), as the node

@@ -1,11 +1,19 @@
 //! The datanet contract: datanets, contributions, curation and versions.
+//!
+//! A contribution takes two transactions: a commitment that names nothing about the content,
+//! then, in a later block, the reveal of its hash (see `tributary_types::datanet`).
+//! [`DatanetContract::contribute_many`] does both; upload the bytes to the content store after
+//! it returns, when the chain already records who owns them.
 
-use crate::{Client, Error, Signer, TxOutcome};
+use crate::{Client, ContractCall, Error, Signer, TxOutcome};
+use cosmwasm_std::HexBinary;
 use serde::de::DeserializeOwned;
 use tributary_types::datanet::{
-    ConfigResponse, Contribution, ContributionStatus, ContributionsResponse, CurationPolicy,
-    Datanet, DatanetVersion, ExecuteMsg, InclusionProofResponse, QueryMsg, ReviewDecision,
+    contribution_commitment, Commitment, ConfigResponse, Contribution, ContributionStatus,
+    ContributionsResponse, CurationPolicy, Datanet, DatanetVersion, ExecuteMsg,
+    InclusionProofResponse, QueryMsg, ReviewDecision,
 };
+use tributary_types::hash::parse_content_hash;
 
 /// A datanet to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +36,41 @@ pub struct NewContribution {
     pub uri: String,
     pub media_type: String,
     pub metadata: Option<String>,
+}
+
+impl NewContribution {
+    /// The `Contribute` that commits `contributor` (a bech32 address) to this content.
+    pub fn commit_msg(&self, datanet_id: u64, contributor: &str) -> Result<ExecuteMsg, Error> {
+        let hash = parse_content_hash(&self.content_hash)
+            .map_err(|e| Error::Encode(format!("content hash {:?}: {e}", self.content_hash)))?;
+        Ok(ExecuteMsg::Contribute {
+            datanet_id,
+            commitment: HexBinary::from(contribution_commitment(contributor, &hash).as_slice()),
+            size_bytes: self.size_bytes,
+            media_type: self.media_type.clone(),
+            metadata: self.metadata.clone(),
+        })
+    }
+
+    /// The `RevealContribution` of this content for the commitment `contribution_id`.
+    pub fn reveal_msg(&self, contribution_id: u64) -> ExecuteMsg {
+        ExecuteMsg::RevealContribution {
+            contribution_id,
+            content_hash: self.content_hash.clone(),
+            uri: self.uri.clone(),
+        }
+    }
+}
+
+/// Contributions made by [`DatanetContract::contribute_many`]: their ids, in the order given,
+/// and the two transactions.
+#[derive(Debug, Clone)]
+pub struct Contributed {
+    pub ids: Vec<u64>,
+    /// The transaction of the commitments.
+    pub commit: TxOutcome,
+    /// The transaction of the reveals, in a later block.
+    pub reveal: TxOutcome,
 }
 
 /// A deployed datanet contract.
@@ -80,23 +123,64 @@ impl DatanetContract<'_> {
         number_attribute(&outcome, self.address, "datanet_id")
     }
 
-    /// Registers a contribution; returns its id.
+    /// Contributes one piece of content (commit, then reveal in a later block); returns its id.
     pub async fn contribute(
         &self,
         signer: &Signer,
         datanet_id: u64,
         contribution: NewContribution,
     ) -> Result<u64, Error> {
-        let msg = ExecuteMsg::Contribute {
-            datanet_id,
-            content_hash: contribution.content_hash,
-            size_bytes: contribution.size_bytes,
-            uri: contribution.uri,
-            media_type: contribution.media_type,
-            metadata: contribution.metadata,
-        };
-        let outcome = self.execute(signer, &msg).await?;
-        number_attribute(&outcome, self.address, "contribution_id")
+        let contributed = self
+            .contribute_many(signer, datanet_id, std::slice::from_ref(&contribution))
+            .await?;
+        contributed
+            .ids
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Decode("the commitment announced no contribution id".into()))
+    }
+
+    /// Commits to every contribution in one transaction, waits for a later block, and reveals
+    /// them all in a second transaction.
+    pub async fn contribute_many(
+        &self,
+        signer: &Signer,
+        datanet_id: u64,
+        contributions: &[NewContribution],
+    ) -> Result<Contributed, Error> {
+        let contributor = signer.address().to_string();
+        let commits = contributions
+            .iter()
+            .map(|c| {
+                ContractCall::new(
+                    self.address,
+                    &c.commit_msg(datanet_id, &contributor)?,
+                    vec![],
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let commit = self.client.execute_many(signer, commits).await?;
+        let ids = contribution_ids(&commit, self.address)?;
+        if ids.len() != contributions.len() {
+            return Err(Error::Decode(format!(
+                "{} commitments announced {} contribution ids",
+                contributions.len(),
+                ids.len()
+            )));
+        }
+        // The reveal is simulated against the latest block, which must be past the commitment's.
+        self.client.wait_for_block_after(commit.height).await?;
+        let reveals = contributions
+            .iter()
+            .zip(&ids)
+            .map(|(c, id)| ContractCall::new(self.address, &c.reveal_msg(*id), vec![]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reveal = self.client.execute_many(signer, reveals).await?;
+        Ok(Contributed {
+            ids,
+            commit,
+            reveal,
+        })
     }
 
     /// A curator accepts or rejects a pending contribution (a rejection needs a reason).
@@ -145,7 +229,29 @@ impl DatanetContract<'_> {
             .await
     }
 
-    /// The contribution of `content_hash` in a datanet, if any.
+    /// A commitment not revealed yet.
+    pub async fn commitment(&self, contribution_id: u64) -> Result<Commitment, Error> {
+        self.query(&QueryMsg::Commitment { contribution_id }).await
+    }
+
+    /// One page of the pending and accepted contributions of `content_hash` in any datanet.
+    pub async fn contributions_by_hash(
+        &self,
+        content_hash: &str,
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Contribution>, Error> {
+        let page: ContributionsResponse = self
+            .query(&QueryMsg::ContributionsByHash {
+                content_hash: content_hash.to_string(),
+                start_after,
+                limit,
+            })
+            .await?;
+        Ok(page.contributions)
+    }
+
+    /// The contribution that owns `content_hash` in a datanet, if any.
     pub async fn contribution_by_hash(
         &self,
         datanet_id: u64,
@@ -198,6 +304,22 @@ impl DatanetContract<'_> {
         })
         .await
     }
+}
+
+/// The contribution ids that the commitments of a transaction got from `contract`, in message
+/// order.
+pub fn contribution_ids(outcome: &TxOutcome, contract: &str) -> Result<Vec<u64>, Error> {
+    outcome
+        .events
+        .iter()
+        .filter(|e| e.kind == "wasm" && e.attribute("_contract_address") == Some(contract))
+        .filter(|e| e.attribute("action") == Some("contribute"))
+        .map(|e| {
+            let id = e.attribute("contribution_id").unwrap_or_default();
+            id.parse()
+                .map_err(|_| Error::Decode(format!("contribution_id {id:?} is not a number")))
+        })
+        .collect()
 }
 
 /// A numeric attribute of `contract`'s `wasm` event, such as a new id.

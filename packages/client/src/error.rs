@@ -77,6 +77,9 @@ pub enum Error {
     #[error("transaction {hash} was not included before the confirmation timeout")]
     ConfirmTimeout { hash: String },
 
+    #[error("the chain made no block after height {height} before the confirmation timeout")]
+    BlockTimeout { height: u64 },
+
     #[error("RPC error: {0}")]
     Rpc(String),
 

@@ -18,7 +18,7 @@ mod wasm;
 
 pub use client::{Account, BlockInfo, Client};
 pub use config::{coin, ChainConfig};
-pub use datanet::{DatanetContract, NewContribution, NewDatanet};
+pub use datanet::{contribution_ids, Contributed, DatanetContract, NewContribution, NewDatanet};
 pub use deployment::{deploy, read_artifacts, Contracts, DeploySettings, Deployment, ARTIFACTS};
 pub use error::Error;
 pub use events::{Event, InferenceRequested, InferenceRequests, INFERENCE_REQUESTED};

@@ -8,10 +8,10 @@ use cosmwasm_std::Uint128;
 use futures::StreamExt;
 use std::time::Duration;
 use tributary_client::{
-    deploy, Client, Decimal, DeploySettings, Deployment, Error, NewDatanet, Signer, TxOptions,
-    ARTIFACTS,
+    contribution_ids, deploy, Client, Decimal, DeploySettings, Deployment, Error, NewDatanet,
+    Signer, TxOptions, ARTIFACTS,
 };
-use tributary_types::datanet::{self, ContributionStatus, CurationPolicy};
+use tributary_types::datanet::{ContributionStatus, CurationPolicy};
 use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
 use tributary_types::payout::RequestStatus;
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
@@ -233,9 +233,28 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         .unwrap();
     assert_eq!(by_hash.map(|c| c.id), Some(contribution_id));
 
-    // The same content again: refused by the contract, in simulation...
-    let duplicate = datanets
-        .contribute(&contributor, datanet_id, first.clone())
+    // The same content again: committed, but its reveal is refused by the contract, in
+    // simulation...
+    let commit = |c: &tributary_client::NewContribution| {
+        let msg = c
+            .commit_msg(datanet_id, contributor.address().as_ref())
+            .unwrap();
+        tributary_client::ContractCall::new(&datanet_addr, &msg, Vec::new()).unwrap()
+    };
+    let committed = client
+        .execute_many(&contributor, vec![commit(&first)])
+        .await
+        .unwrap();
+    let duplicate_id = contribution_ids(&committed, &datanet_addr).unwrap()[0];
+    client.wait_for_block_after(committed.height).await.unwrap();
+    let reveal = tributary_client::ContractCall::new(
+        &datanet_addr,
+        &first.reveal_msg(duplicate_id),
+        Vec::new(),
+    )
+    .unwrap();
+    let duplicate = client
+        .execute_many(&contributor, vec![reveal.clone()])
         .await;
     let Err(Error::Contract { message }) = duplicate else {
         panic!("expected a contract error, got {duplicate:?}")
@@ -248,16 +267,7 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         )
     );
     // ...and in a block, when a fixed gas limit skips the simulation.
-    let msg = datanet::ExecuteMsg::Contribute {
-        datanet_id,
-        content_hash: first.content_hash.clone(),
-        size_bytes: first.size_bytes,
-        uri: first.uri.clone(),
-        media_type: first.media_type.clone(),
-        metadata: None,
-    };
-    let call = tributary_client::ContractCall::new(&datanet_addr, &msg, Vec::new()).unwrap();
-    let msgs = client.execute_msgs(&contributor, vec![call]).unwrap();
+    let msgs = client.execute_msgs(&contributor, vec![reveal]).unwrap();
     let fixed = TxOptions {
         gas_limit: Some(400_000),
         ..TxOptions::default()
@@ -276,20 +286,9 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
 
     // Out of gas during execution: enough for the ante handler, not for the contract.
     let second = content("Newton's second law: F = m a.");
-    let call = tributary_client::ContractCall::new(
-        &datanet_addr,
-        &datanet::ExecuteMsg::Contribute {
-            datanet_id,
-            content_hash: second.content_hash.clone(),
-            size_bytes: second.size_bytes,
-            uri: second.uri.clone(),
-            media_type: second.media_type.clone(),
-            metadata: None,
-        },
-        Vec::new(),
-    )
-    .unwrap();
-    let msgs = client.execute_msgs(&contributor, vec![call]).unwrap();
+    let msgs = client
+        .execute_msgs(&contributor, vec![commit(&second)])
+        .unwrap();
     let needed = client.simulate(&contributor, &msgs).await.unwrap().gas_used;
     let starved = TxOptions {
         gas_limit: Some(needed * 2 / 3),
@@ -310,33 +309,17 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         other => panic!("expected OutOfGas, got {other:?}"),
     }
 
-    // Several messages in one transaction.
-    let calls = ["F = m a", "E = m c^2"]
-        .map(|text| {
-            let c = content(text);
-            tributary_client::ContractCall::new(
-                &datanet_addr,
-                &datanet::ExecuteMsg::Contribute {
-                    datanet_id,
-                    content_hash: c.content_hash,
-                    size_bytes: c.size_bytes,
-                    uri: c.uri,
-                    media_type: c.media_type,
-                    metadata: c.metadata,
-                },
-                Vec::new(),
-            )
-            .unwrap()
-        })
-        .to_vec();
-    let batch = client.execute_many(&contributor, calls).await.unwrap();
-    let ids: Vec<&str> = batch
-        .events
-        .iter()
-        .filter(|e| e.kind == "wasm")
-        .filter_map(|e| e.attribute("contribution_id"))
-        .collect();
-    assert_eq!(ids.len(), 2, "{:?}", batch.events);
+    // Several contributions in one transaction of commitments and one of reveals.
+    let batch = datanets
+        .contribute_many(
+            &contributor,
+            datanet_id,
+            &[content("F = m a"), content("E = m c^2")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.ids.len(), 2, "{:?}", batch.commit.events);
+    assert!(batch.reveal.height > batch.commit.height);
     assert_eq!(
         datanets.datanet(datanet_id).await.unwrap().accepted_count,
         3
