@@ -62,21 +62,52 @@ test("an integrator creates a datanet, contributes and finds the transaction", a
   const signer = await SigningCosmWasmClient.connectWithSigner(rpc, contributorWallet, { gasPrice });
   const bytes = Buffer.from(`contribution from CosmJS at ${Date.now()}`);
   const contentHash = createHash("sha256").update(bytes).digest("hex");
-  const result = await signer.execute(
-    contributor.address,
-    datanetAddr,
-    {
-      contribute: {
-        datanet_id: datanetId,
-        content_hash: contentHash,
-        size_bytes: bytes.length,
-        uri: `tributary://blobs/${contentHash}`,
-        media_type: "text/plain",
-        metadata: null,
+  // A contribution is two transactions: a commitment that names nothing about the bytes, then,
+  // in a later block, the reveal of their hash.
+  const commitment = createHash("sha256")
+    .update("tributary-contribution-v1")
+    .update(contributor.address)
+    .update(Buffer.from(contentHash, "hex"))
+    .digest("hex");
+  const contribute = async () => {
+    const committed = await signer.execute(
+      contributor.address,
+      datanetAddr,
+      {
+        contribute: {
+          datanet_id: datanetId,
+          commitment,
+          size_bytes: bytes.length,
+          media_type: "text/plain",
+          metadata: null,
+        },
       },
-    },
-    "auto",
-  );
+      "auto",
+    );
+    const contributionId = Number(
+      committed.events
+        .filter((e) => e.type === "wasm")
+        .flatMap((e) => e.attributes)
+        .find((a) => a.key === "contribution_id").value,
+    );
+    // The reveal is simulated against the latest block, which must be past the commitment's.
+    while ((await signer.getHeight()) <= committed.height) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return signer.execute(
+      contributor.address,
+      datanetAddr,
+      {
+        reveal_contribution: {
+          contribution_id: contributionId,
+          content_hash: contentHash,
+          uri: `tributary://blobs/${contentHash}`,
+        },
+      },
+      "auto",
+    );
+  };
+  const result = await contribute();
 
   // By hash.
   const tx = await reader.getTx(result.transactionHash);
@@ -94,23 +125,7 @@ test("an integrator creates a datanet, contributes and finds the transaction", a
   assert.equal(stored.contributor, contributor.address);
   assert.equal(stored.status, "accepted");
 
-  // The contract's own error reaches the integrator: the same bytes again are a duplicate.
-  await assert.rejects(
-    signer.execute(
-      contributor.address,
-      datanetAddr,
-      {
-        contribute: {
-          datanet_id: datanetId,
-          content_hash: contentHash,
-          size_bytes: bytes.length,
-          uri: `tributary://blobs/${contentHash}`,
-          media_type: "text/plain",
-          metadata: null,
-        },
-      },
-      "auto",
-    ),
-    /already/,
-  );
+  // The contract's own error reaches the integrator: the same bytes again are a duplicate
+  // (committed, but refused at their reveal).
+  await assert.rejects(contribute(), /already/);
 });

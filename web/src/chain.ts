@@ -118,6 +118,44 @@ export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The domain separator of a contribution commitment, as `tributary_types::datanet` defines it. */
+const COMMITMENT_DOMAIN = "tributary-contribution-v1";
+
+/**
+ * The commitment a `Contribute` carries, lower-case hex: SHA-256 of the domain separator, the
+ * contributor's bech32 address and the content hash's 32 bytes
+ * (`tributary_types::datanet::contribution_commitment`). It says nothing about the content, and
+ * only the contributor can reveal it.
+ */
+export async function contributionCommitment(contributor: string, contentHashHex: string): Promise<string> {
+  if (!/^[0-9a-fA-F]{64}$/.test(contentHashHex)) {
+    throw new Error(`a content hash is 64 hex characters, got ${JSON.stringify(contentHashHex)}`);
+  }
+  const text = new TextEncoder();
+  const hash = Uint8Array.from(contentHashHex.match(/../g)!.map((b) => parseInt(b, 16)));
+  const domain = text.encode(COMMITMENT_DOMAIN);
+  const address = text.encode(contributor);
+  const preimage = new Uint8Array(domain.length + address.length + hash.length);
+  preimage.set(domain, 0);
+  preimage.set(address, domain.length);
+  preimage.set(hash, domain.length + address.length);
+  return sha256Hex(preimage.buffer);
+}
+
+/**
+ * Waits until the chain has a block above `height`. A reveal is simulated against the latest
+ * block, which must be later than its commitment's.
+ */
+export async function waitForBlockAfter(client: CosmWasmClient, height: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await client.getHeight()) <= height) {
+    if (Date.now() > deadline) {
+      throw new Error(`the chain made no block after height ${height} in ${timeoutMs / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 /** Uploads bytes to the content store under their hash. */
 export async function upload(store: string, hash: string, bytes: ArrayBuffer): Promise<void> {
   const response = await fetch(`${store.replace(/\/$/, "")}/blobs/${hash}`, { method: "PUT", body: bytes });

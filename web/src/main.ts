@@ -3,7 +3,7 @@
 import "./style.css";
 import type { ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { toUtf8 } from "@cosmjs/encoding";
-import { AppConfig, loadConfig, readableError, Reader, sha256Hex, upload, Wallet } from "./chain";
+import { AppConfig, contributionCommitment, loadConfig, readableError, Reader, sha256Hex, upload, waitForBlockAfter, Wallet } from "./chain";
 
 type Child = Node | string | null | undefined | false;
 
@@ -115,7 +115,7 @@ async function datanetsView(): Promise<HTMLElement> {
             h("p", { class: "tags" }, ...d.domain_tags.map((t) => h("span", { class: "tag" }, t))),
             h("p", {}, `${d.accepted_count} accepted of ${d.contribution_count}, version ${d.latest_version}, ${d.policy}`),
             file,
-            h("button", { onclick: () => contribute(d.id, file), "data-testid": `contribute-${d.id}` }, "Hash, upload and contribute"),
+            h("button", { onclick: () => contribute(d.id, file), "data-testid": `contribute-${d.id}` }, "Commit, reveal and upload"),
           );
         }),
     );
@@ -126,6 +126,11 @@ async function datanetsView(): Promise<HTMLElement> {
   return h("section", {}, h("h2", {}, "Datanets"), search, list, mine);
 }
 
+/**
+ * Contributes a file in two signed transactions: a commitment that says nothing about the file,
+ * then, in a later block, the reveal of its hash. The bytes go to the content store only after
+ * the reveal, when the chain already records that they are this wallet's.
+ */
 async function contribute(datanetId: number, input: HTMLInputElement): Promise<void> {
   const wallet = needWallet();
   const file = input.files?.[0];
@@ -134,22 +139,42 @@ async function contribute(datanetId: number, input: HTMLInputElement): Promise<v
   }
   const bytes = await file.arrayBuffer();
   const hash = await sha256Hex(bytes);
-  try {
-    await upload(state.config!.store, hash, bytes);
-  } catch (e) {
-    main().prepend(h("p", { class: "error" }, readableError(e)));
-    return;
-  }
-  await signed(`Contribute ${file.name}`, () =>
+  const commitment = await contributionCommitment(wallet.address, hash);
+  const committed = await signed(`Commit to ${file.name}`, () =>
     wallet.datanet.contribute({
       datanetId,
-      contentHash: hash,
+      commitment,
       sizeBytes: bytes.byteLength,
-      uri: `${state.config!.store.replace(/\/$/, "")}/blobs/${hash}`,
       mediaType: file.type || "application/octet-stream",
       metadata: JSON.stringify({ file_name: file.name }),
     }),
   );
+  const contributionId = committed && Number(wasmAttribute(committed, "contribution_id"));
+  if (!committed || !contributionId) {
+    return;
+  }
+  try {
+    await waitForBlockAfter(wallet.signing, committed.height);
+  } catch (e) {
+    main().prepend(h("p", { class: "error" }, readableError(e)));
+    return;
+  }
+  const revealed = await signed(`Reveal ${file.name}`, () =>
+    wallet.datanet.revealContribution({
+      contributionId,
+      contentHash: hash,
+      uri: `${state.config!.store.replace(/\/$/, "")}/blobs/${hash}`,
+    }),
+  );
+  if (!revealed) {
+    return;
+  }
+  try {
+    await upload(state.config!.store, hash, bytes);
+  } catch (e) {
+    main().prepend(h("p", { class: "error" }, `Contribution ${contributionId} is on chain, but ${readableError(e)}`));
+    return;
+  }
   await show("datanets");
 }
 

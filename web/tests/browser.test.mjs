@@ -141,6 +141,23 @@ async function pageAs(name) {
   return { page, address: account.address, errors };
 }
 
+/** The hash of the transaction whose status row starts with `label`, once it is in a block. */
+async function txLabelled(page, label) {
+  const status = page.getByTestId("tx-status").filter({ hasText: label }).first();
+  await status.waitFor({ timeout: 90_000 });
+  await page.waitForFunction(
+    (label) =>
+      [...document.querySelectorAll("[data-testid=tx-status]")].some(
+        (row) => row.textContent.startsWith(label) && !row.classList.contains("pending"),
+      ),
+    label,
+    { timeout: 90_000 },
+  );
+  const text = await status.textContent();
+  assert.match(text, /included in block/, text);
+  return (await status.getByTestId("tx-hash").textContent()).trim();
+}
+
 async function lastTx(page) {
   const status = page.getByTestId("tx-status").first();
   await status.waitFor();
@@ -158,10 +175,18 @@ test("upload, curate, pay for an inference, see its attribution, claim", async (
   await contributor.page.screenshot({ path: join(shots, "1-datanets.png"), fullPage: true });
   const text = `A contribution from the browser at ${new Date().toISOString()}: write(2) returns the number of bytes written.`;
   await contributor.page.getByTestId("file-1").setInputFiles({ name: "write-notes.txt", mimeType: "text/plain", buffer: Buffer.from(text) });
+  // Two signatures: the commitment, then (a block later) the reveal of the file's hash.
   await contributor.page.getByTestId("contribute-1").click();
-  const contributeTx = await lastTx(contributor.page);
-  assert.match(contributeTx, /^[0-9A-F]{64}$/);
-  await contributor.page.getByTestId("my-contributions").waitFor();
+  const commitTx = await txLabelled(contributor.page, "Commit to write-notes.txt");
+  const revealTx = await txLabelled(contributor.page, "Reveal write-notes.txt");
+  assert.match(commitTx, /^[0-9A-F]{64}$/);
+  assert.match(revealTx, /^[0-9A-F]{64}$/);
+  assert.notEqual(commitTx, revealTx);
+  await contributor.page.waitForFunction(
+    () => /pending/.test(document.querySelector("[data-testid=my-contributions]")?.textContent ?? ""),
+    null,
+    { timeout: 60_000 },
+  );
   const mine = await contributor.page.getByTestId("my-contributions").textContent();
   assert.match(mine, /pending/);
   await contributor.page.screenshot({ path: join(shots, "2-contributed.png"), fullPage: true });

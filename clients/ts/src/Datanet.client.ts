@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { InstantiateMsg, ExecuteMsg, CurationPolicy, ReviewDecision, Uint128, AssetInfo, UsageRecord, QueryMsg, ContributionStatus, MigrateMsg, Addr, ConfigResponse, Timestamp, Uint64, Contribution, NullableContribution, ContributionsResponse, ContributorStats, Earning, ArrayOfAddr, HexBinary, Datanet, Frontier, DatanetsResponse, InclusionProofResponse, Boolean, DatanetVersion, VersionsResponse } from "./Datanet.types";
+import { InstantiateMsg, ExecuteMsg, CurationPolicy, HexBinary, ReviewDecision, Uint128, AssetInfo, UsageRecord, QueryMsg, ContributionStatus, MigrateMsg, Timestamp, Uint64, Addr, Commitment, CommitmentsResponse, ConfigResponse, Contribution, NullableContribution, ContributionsResponse, ContributorStats, Earning, ArrayOfAddr, Datanet, Frontier, DatanetsResponse, InclusionProofResponse, Boolean, DatanetVersion, VersionsResponse } from "./Datanet.types";
 export interface DatanetReadOnlyInterface {
   contractAddress: string;
   config: () => Promise<ConfigResponse>;
@@ -48,6 +48,29 @@ export interface DatanetReadOnlyInterface {
     contentHash: string;
     datanetId: number;
   }) => Promise<NullableContribution>;
+  contributionsByHash: ({
+    contentHash,
+    limit,
+    startAfter
+  }: {
+    contentHash: string;
+    limit?: number;
+    startAfter?: number;
+  }) => Promise<ContributionsResponse>;
+  commitment: ({
+    contributionId
+  }: {
+    contributionId: number;
+  }) => Promise<Commitment>;
+  commitments: ({
+    contributor,
+    limit,
+    startAfter
+  }: {
+    contributor: string;
+    limit?: number;
+    startAfter?: number;
+  }) => Promise<CommitmentsResponse>;
   contributions: ({
     datanetId,
     limit,
@@ -122,6 +145,9 @@ export class DatanetQueryClient implements DatanetReadOnlyInterface {
     this.isAllowed = this.isAllowed.bind(this);
     this.contribution = this.contribution.bind(this);
     this.contributionByHash = this.contributionByHash.bind(this);
+    this.contributionsByHash = this.contributionsByHash.bind(this);
+    this.commitment = this.commitment.bind(this);
+    this.commitments = this.commitments.bind(this);
     this.contributions = this.contributions.bind(this);
     this.contributionsByContributor = this.contributionsByContributor.bind(this);
     this.version = this.version.bind(this);
@@ -211,6 +237,51 @@ export class DatanetQueryClient implements DatanetReadOnlyInterface {
       contribution_by_hash: {
         content_hash: contentHash,
         datanet_id: datanetId
+      }
+    });
+  };
+  contributionsByHash = async ({
+    contentHash,
+    limit,
+    startAfter
+  }: {
+    contentHash: string;
+    limit?: number;
+    startAfter?: number;
+  }): Promise<ContributionsResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      contributions_by_hash: {
+        content_hash: contentHash,
+        limit,
+        start_after: startAfter
+      }
+    });
+  };
+  commitment = async ({
+    contributionId
+  }: {
+    contributionId: number;
+  }): Promise<Commitment> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      commitment: {
+        contribution_id: contributionId
+      }
+    });
+  };
+  commitments = async ({
+    contributor,
+    limit,
+    startAfter
+  }: {
+    contributor: string;
+    limit?: number;
+    startAfter?: number;
+  }): Promise<CommitmentsResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      commitments: {
+        contributor,
+        limit,
+        start_after: startAfter
       }
     });
   };
@@ -394,18 +465,25 @@ export interface DatanetInterface extends DatanetReadOnlyInterface {
     newOwner: string;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   contribute: ({
-    contentHash,
+    commitment,
     datanetId,
     mediaType,
     metadata,
-    sizeBytes,
-    uri
+    sizeBytes
   }: {
-    contentHash: string;
+    commitment: HexBinary;
     datanetId: number;
     mediaType: string;
     metadata?: string;
     sizeBytes: number;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  revealContribution: ({
+    contentHash,
+    contributionId,
+    uri
+  }: {
+    contentHash: string;
+    contributionId: number;
     uri: string;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   withdraw: ({
@@ -459,6 +537,7 @@ export class DatanetClient extends DatanetQueryClient implements DatanetInterfac
     this.updateAllowList = this.updateAllowList.bind(this);
     this.transferOwnership = this.transferOwnership.bind(this);
     this.contribute = this.contribute.bind(this);
+    this.revealContribution = this.revealContribution.bind(this);
     this.withdraw = this.withdraw.bind(this);
     this.review = this.review.bind(this);
     this.snapshot = this.snapshot.bind(this);
@@ -581,27 +660,41 @@ export class DatanetClient extends DatanetQueryClient implements DatanetInterfac
     }, fee, memo, _funds);
   };
   contribute = async ({
-    contentHash,
+    commitment,
     datanetId,
     mediaType,
     metadata,
-    sizeBytes,
-    uri
+    sizeBytes
   }: {
-    contentHash: string;
+    commitment: HexBinary;
     datanetId: number;
     mediaType: string;
     metadata?: string;
     sizeBytes: number;
-    uri: string;
   }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
     return await this.client.execute(this.sender, this.contractAddress, {
       contribute: {
-        content_hash: contentHash,
+        commitment,
         datanet_id: datanetId,
         media_type: mediaType,
         metadata,
-        size_bytes: sizeBytes,
+        size_bytes: sizeBytes
+      }
+    }, fee, memo, _funds);
+  };
+  revealContribution = async ({
+    contentHash,
+    contributionId,
+    uri
+  }: {
+    contentHash: string;
+    contributionId: number;
+    uri: string;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      reveal_contribution: {
+        content_hash: contentHash,
+        contribution_id: contributionId,
         uri
       }
     }, fee, memo, _funds);

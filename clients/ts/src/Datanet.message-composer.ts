@@ -8,7 +8,7 @@ import { Coin } from "@cosmjs/amino";
 import { MsgExecuteContractEncodeObject } from "@cosmjs/cosmwasm-stargate";
 import { MsgExecuteContract } from "cosmjs-types/cosmwasm/wasm/v1/tx";
 import { toUtf8 } from "@cosmjs/encoding";
-import { InstantiateMsg, ExecuteMsg, CurationPolicy, ReviewDecision, Uint128, AssetInfo, UsageRecord, QueryMsg, ContributionStatus, MigrateMsg, Addr, ConfigResponse, Timestamp, Uint64, Contribution, NullableContribution, ContributionsResponse, ContributorStats, Earning, ArrayOfAddr, HexBinary, Datanet, Frontier, DatanetsResponse, InclusionProofResponse, Boolean, DatanetVersion, VersionsResponse } from "./Datanet.types";
+import { InstantiateMsg, ExecuteMsg, CurationPolicy, HexBinary, ReviewDecision, Uint128, AssetInfo, UsageRecord, QueryMsg, ContributionStatus, MigrateMsg, Timestamp, Uint64, Addr, Commitment, CommitmentsResponse, ConfigResponse, Contribution, NullableContribution, ContributionsResponse, ContributorStats, Earning, ArrayOfAddr, Datanet, Frontier, DatanetsResponse, InclusionProofResponse, Boolean, DatanetVersion, VersionsResponse } from "./Datanet.types";
 export interface DatanetMsg {
   contractAddress: string;
   sender: string;
@@ -75,18 +75,25 @@ export interface DatanetMsg {
     newOwner: string;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   contribute: ({
-    contentHash,
+    commitment,
     datanetId,
     mediaType,
     metadata,
-    sizeBytes,
-    uri
+    sizeBytes
   }: {
-    contentHash: string;
+    commitment: HexBinary;
     datanetId: number;
     mediaType: string;
     metadata?: string;
     sizeBytes: number;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  revealContribution: ({
+    contentHash,
+    contributionId,
+    uri
+  }: {
+    contentHash: string;
+    contributionId: number;
     uri: string;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   withdraw: ({
@@ -137,6 +144,7 @@ export class DatanetMsgComposer implements DatanetMsg {
     this.updateAllowList = this.updateAllowList.bind(this);
     this.transferOwnership = this.transferOwnership.bind(this);
     this.contribute = this.contribute.bind(this);
+    this.revealContribution = this.revealContribution.bind(this);
     this.withdraw = this.withdraw.bind(this);
     this.review = this.review.bind(this);
     this.snapshot = this.snapshot.bind(this);
@@ -307,19 +315,17 @@ export class DatanetMsgComposer implements DatanetMsg {
     };
   };
   contribute = ({
-    contentHash,
+    commitment,
     datanetId,
     mediaType,
     metadata,
-    sizeBytes,
-    uri
+    sizeBytes
   }: {
-    contentHash: string;
+    commitment: HexBinary;
     datanetId: number;
     mediaType: string;
     metadata?: string;
     sizeBytes: number;
-    uri: string;
   }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
     return {
       typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
@@ -328,11 +334,35 @@ export class DatanetMsgComposer implements DatanetMsg {
         contract: this.contractAddress,
         msg: toUtf8(JSON.stringify({
           contribute: {
-            content_hash: contentHash,
+            commitment,
             datanet_id: datanetId,
             media_type: mediaType,
             metadata,
-            size_bytes: sizeBytes,
+            size_bytes: sizeBytes
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  revealContribution = ({
+    contentHash,
+    contributionId,
+    uri
+  }: {
+    contentHash: string;
+    contributionId: number;
+    uri: string;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          reveal_contribution: {
+            content_hash: contentHash,
+            contribution_id: contributionId,
             uri
           }
         })),

@@ -50,11 +50,16 @@ export type ExecuteMsg = {
   };
 } | {
   contribute: {
-    content_hash: string;
+    commitment: HexBinary;
     datanet_id: number;
     media_type: string;
     metadata?: string | null;
     size_bytes: number;
+  };
+} | {
+  reveal_contribution: {
+    content_hash: string;
+    contribution_id: number;
     uri: string;
   };
 } | {
@@ -83,6 +88,7 @@ export type ExecuteMsg = {
   };
 };
 export type CurationPolicy = "open" | "curator_review" | "allow_list";
+export type HexBinary = string;
 export type ReviewDecision = "accept" | "reject";
 export type Uint128 = string;
 export type AssetInfo = {
@@ -130,6 +136,22 @@ export type QueryMsg = {
     datanet_id: number;
   };
 } | {
+  contributions_by_hash: {
+    content_hash: string;
+    limit?: number | null;
+    start_after?: number | null;
+  };
+} | {
+  commitment: {
+    contribution_id: number;
+  };
+} | {
+  commitments: {
+    contributor: string;
+    limit?: number | null;
+    start_after?: number | null;
+  };
+} | {
   contributions: {
     datanet_id: number;
     limit?: number | null;
@@ -170,15 +192,31 @@ export type QueryMsg = {
     contributor: string;
   };
 };
-export type ContributionStatus = "pending" | "accepted" | "rejected" | "withdrawn";
+export type ContributionStatus = ("accepted" | "rejected" | "withdrawn") | "pending" | "superseded";
 export interface MigrateMsg {}
-export type Addr = string;
-export interface ConfigResponse {
-  admin: Addr;
-  usage_recorder?: Addr | null;
-}
 export type Timestamp = Uint64;
 export type Uint64 = string;
+export type Addr = string;
+export interface Commitment {
+  commitment: HexBinary;
+  committed_at: Timestamp;
+  committed_height: number;
+  contribution_id: number;
+  contributor: Addr;
+  datanet_id: number;
+  expires_at: Timestamp;
+  media_type: string;
+  metadata?: string | null;
+  size_bytes: number;
+}
+export interface CommitmentsResponse {
+  commitments: Commitment[];
+}
+export interface ConfigResponse {
+  admin: Addr;
+  retired_usage_recorders: Addr[];
+  usage_recorder?: Addr | null;
+}
 export interface Contribution {
   content_hash: string;
   contributor: Addr;
@@ -212,7 +250,6 @@ export interface Earning {
   asset: AssetInfo;
 }
 export type ArrayOfAddr = Addr[];
-export type HexBinary = string;
 export interface Datanet {
   accepted_bytes: number;
   accepted_count: number;

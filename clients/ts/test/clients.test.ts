@@ -1,5 +1,5 @@
 // The generated clients against a live devnet (TRIBUTARY_DEVNET_HOME, started by ci/test):
-// a datanet created, contributed to and reviewed through DatanetClient, read back through
+// a datanet created, contributed to (commit, then reveal) and reviewed through DatanetClient, read back through
 // DatanetQueryClient; the registry and payout query clients read their configuration; a
 // message composer's message signed by hand.
 import { test } from "node:test";
@@ -36,6 +36,46 @@ function attribute(result: { events: readonly { type: string; attributes: readon
   return found.value;
 }
 
+/** `tributary_types::datanet::contribution_commitment`: SHA-256 of the domain, the address and the hash bytes. */
+function commitment(contributor: string, contentHash: string): string {
+  return createHash("sha256")
+    .update("tributary-contribution-v1")
+    .update(contributor)
+    .update(Buffer.from(contentHash, "hex"))
+    .digest("hex");
+}
+
+/** Commits to `text`, waits for a later block, reveals it; returns the contribution id. */
+async function commitAndReveal(
+  client: InstanceType<typeof contracts.Datanet.DatanetClient>,
+  who: { address: string; client: SigningCosmWasmClient },
+  datanetId: number,
+  text: string,
+): Promise<number> {
+  const contentHash = createHash("sha256").update(text).digest("hex");
+  const committed = await client.contribute({
+    datanetId,
+    commitment: commitment(who.address, contentHash),
+    sizeBytes: text.length,
+    mediaType: "text/plain",
+  });
+  const contributionId = Number(attribute(committed, "contribution_id"));
+  // The reveal is simulated against the latest block, which must be past the commitment's.
+  while ((await who.client.getHeight()) <= committed.height) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  await client.revealContribution({ contributionId, contentHash, uri: `tributary://blobs/${contentHash}` });
+  return contributionId;
+}
+
+test("the commitment matches the fixed vector of tributary-types", () => {
+  const vector = commitment(
+    "trib1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+    createHash("sha256").update("tributary").digest("hex"),
+  );
+  assert.equal(vector, "9a5240a4d6cde0eb578240684cd66c371bbf7cdbd1b9a4ba172fd09253b64e0e");
+});
+
 test("the generated datanet clients create, contribute, review and read back", async () => {
   const curator = await signer("curator");
   const contributor = await signer("contributor2");
@@ -54,14 +94,8 @@ test("the generated datanet clients create, contribute, review and read back", a
   const text = "generated clients keep integrators honest";
   const contentHash = createHash("sha256").update(text).digest("hex");
   const asContributor = new contracts.Datanet.DatanetClient(contributor.client, contributor.address, deployment.contracts.datanet);
-  const contributed = await asContributor.contribute({
-    datanetId,
-    contentHash,
-    sizeBytes: text.length,
-    uri: `tributary://blobs/${contentHash}`,
-    mediaType: "text/plain",
-  });
-  const contributionId = Number(attribute(contributed, "contribution_id"));
+  // Commit, then reveal in a later block.
+  const contributionId = await commitAndReveal(asContributor, contributor, datanetId, text);
   await owner.review({ contributionId, decision: "accept" });
 
   const reader = new contracts.Datanet.DatanetQueryClient(await CosmWasmClient.connect(rpc), deployment.contracts.datanet);
@@ -73,11 +107,9 @@ test("the generated datanet clients create, contribute, review and read back", a
   assert.equal(contribution.content_hash, contentHash);
   assert.equal(contribution.contributor, contributor.address);
 
-  // A contract error reaches the caller as the contract's own text.
-  await assert.rejects(
-    asContributor.contribute({ datanetId, contentHash, sizeBytes: text.length, uri: `tributary://blobs/${contentHash}`, mediaType: "text/plain" }),
-    /already contribution/,
-  );
+  // A contract error reaches the caller as the contract's own text: the same content again
+  // commits, and its reveal is refused.
+  await assert.rejects(commitAndReveal(asContributor, contributor, datanetId, text), /already contribution/);
 });
 
 test("the generated query clients and message composers work against the chain", async () => {
