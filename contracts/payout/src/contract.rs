@@ -8,9 +8,7 @@
 
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
-use cosmwasm_std::{
-    to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Reply, Response, SubMsgResult,
-};
+use cosmwasm_std::{Binary, Deps, DepsMut, Env, MessageInfo, Reply, Response, SubMsgResult};
 use tributary_types::payout::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
@@ -129,25 +127,13 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             version,
             start_after,
             limit,
-        } => Ok(to_json_binary(&pool::pools(
-            deps,
-            datanet_id,
-            version,
-            start_after,
-            limit,
-        )?)?),
+        } => query::pools(deps, datanet_id, version, start_after, limit),
         QueryMsg::PoolOwed {
             datanet_id,
             version,
             asset,
             contribution_id,
-        } => Ok(to_json_binary(&pool::owed(
-            deps,
-            datanet_id,
-            version,
-            asset,
-            contribution_id,
-        )?)?),
+        } => query::pool_owed(deps, datanet_id, version, asset, contribution_id),
         QueryMsg::Channels { start_after, limit } => query::channels(deps, start_after, limit),
     }
 }

@@ -1,4 +1,5 @@
-//! Read-only views of requests, commits, packets, balances and channel bindings.
+//! Read-only views of requests and their terms, commits, packets, balances, pools and channel
+//! bindings.
 
 use cosmwasm_std::{to_json_binary, Binary, Deps, HexBinary, Order, StdResult};
 use cw_storage_plus::Bound;
@@ -11,7 +12,7 @@ use tributary_types::AssetInfo;
 
 use crate::error::ContractError;
 use crate::state::{BALANCES, CHANNELS, COMMITS, CONFIG, PACKETS, REQUESTS};
-use crate::terms;
+use crate::{pool, terms};
 
 /// The configuration.
 pub fn config(deps: Deps) -> Result<Binary, ContractError> {
@@ -133,6 +134,40 @@ pub fn balances(
         })
         .collect::<StdResult<Vec<_>>>()?;
     Ok(to_json_binary(&BalancesResponse { balances })?)
+}
+
+/// The pools of a datanet version, by asset.
+pub fn pools(
+    deps: Deps,
+    datanet_id: u64,
+    version: u32,
+    start_after: Option<AssetInfo>,
+    limit: Option<u32>,
+) -> Result<Binary, ContractError> {
+    Ok(to_json_binary(&pool::pools(
+        deps,
+        datanet_id,
+        version,
+        start_after,
+        limit,
+    )?)?)
+}
+
+/// What a contribution can still be credited from a pool.
+pub fn pool_owed(
+    deps: Deps,
+    datanet_id: u64,
+    version: u32,
+    asset: AssetInfo,
+    contribution_id: u64,
+) -> Result<Binary, ContractError> {
+    Ok(to_json_binary(&pool::owed(
+        deps,
+        datanet_id,
+        version,
+        asset,
+        contribution_id,
+    )?)?)
 }
 
 /// The channel bindings, by channel id.
