@@ -9,7 +9,7 @@ use cosmwasm_std::{HexBinary, Uint128};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tributary_client::{coin, ContractCall};
+use tributary_client::{coin, NewContribution};
 use tributary_store::{ContentHash, ContentStore, HttpStore};
 use tributary_types::datanet::{
     self, Contribution, ContributionsResponse, CurationPolicy, Datanet, DatanetVersion,
@@ -392,7 +392,9 @@ fn datanet_text(d: &Datanet) -> String {
     )
 }
 
-/// `tributary contribute`: hash, upload to the store, sign one Contribute per file in one tx.
+/// `tributary contribute`: commits to every file in one transaction, reveals their hashes in a
+/// second one (a later block), then uploads the bytes to the store, which the chain now says
+/// belong to the signer.
 pub async fn contribute(
     s: &Session,
     datanet_id: u64,
@@ -403,19 +405,14 @@ pub async fn contribute(
 ) -> Result<()> {
     let signer = s.signer()?;
     let store = Arc::new(HttpStore::new(store_url)?);
-    let mut calls = Vec::new();
-    let mut hashes = Vec::new();
+    let mut contents = Vec::new();
+    let mut contributions = Vec::new();
     for file in &files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let size = bytes.len() as u64;
-        let hash: ContentHash = store
-            .put(bytes)
-            .await
-            .with_context(|| format!("uploading {} to {store_url}", file.display()))?;
-        let msg = datanet::ExecuteMsg::Contribute {
-            datanet_id,
+        let hash = ContentHash::of(&bytes);
+        contributions.push(NewContribution {
             content_hash: hash.to_hex(),
-            size_bytes: size,
+            size_bytes: bytes.len() as u64,
             uri: format!(
                 "{}/blobs/{}",
                 store_url.trim_end_matches('/'),
@@ -425,32 +422,36 @@ pub async fn contribute(
             metadata: file
                 .file_name()
                 .map(|n| serde_json::json!({"file": n.to_string_lossy()}).to_string()),
-        };
-        calls.push(ContractCall::new(
-            &s.chain.deployment.contracts.datanet,
-            &msg,
-            Vec::new(),
-        )?);
-        hashes.push(hash.to_hex());
+        });
+        contents.push((bytes, hash));
     }
-    let outcome = s.chain.client.execute_many(&signer, calls).await?;
-    let ids: Vec<String> = outcome
-        .events
-        .iter()
-        .filter(|e| {
-            e.kind == "wasm"
-                && e.attribute("_contract_address")
-                    == Some(s.chain.deployment.contracts.datanet.as_str())
-        })
-        .filter_map(|e| e.attribute("contribution_id").map(str::to_string))
-        .collect();
+    let contributed = s
+        .chain
+        .client
+        .datanet(&s.chain.deployment.contracts.datanet)
+        .contribute_many(&signer, datanet_id, &contributions)
+        .await?;
+    for ((file, (bytes, hash)), id) in files.iter().zip(contents).zip(&contributed.ids) {
+        let stored = store.put(bytes).await.with_context(|| {
+            format!(
+                "contribution {id} is on chain, but uploading {} to {store_url} failed",
+                file.display()
+            )
+        })?;
+        if stored != hash {
+            bail!(
+                "the store at {store_url} answered hash {stored} for {}, whose hash is {hash}",
+                file.display()
+            );
+        }
+    }
     let rows: Vec<_> = files
         .iter()
-        .zip(&hashes)
-        .zip(&ids)
-        .map(
-            |((f, h), id)| serde_json::json!({"file": f, "content_hash": h, "contribution_id": id}),
-        )
+        .zip(&contributions)
+        .zip(&contributed.ids)
+        .map(|((f, c), id)| {
+            serde_json::json!({"file": f, "content_hash": c.content_hash, "contribution_id": id.to_string()})
+        })
         .collect();
     let text = rows
         .iter()
@@ -462,12 +463,20 @@ pub async fn contribute(
                 r["file"]
             )
         })
+        .chain([format!(
+            "commitments in tx {} (height {})",
+            contributed.commit.hash, contributed.commit.height
+        )])
         .collect::<Vec<_>>()
         .join("\n");
     report(
         output,
-        &outcome,
-        serde_json::json!({"contributions": rows}),
+        &contributed.reveal,
+        serde_json::json!({
+            "contributions": rows,
+            "commit_tx_hash": contributed.commit.hash,
+            "commit_height": contributed.commit.height,
+        }),
         text,
     );
     Ok(())

@@ -81,7 +81,8 @@ enum Command {
         #[command(subcommand)]
         command: actions::DatanetCommand,
     },
-    /// Uploads files to the content store and contributes their hashes to a datanet.
+    /// Contributes files to a datanet (commitments, then the reveal of their hashes in a later
+    /// block) and uploads them to the content store.
     Contribute {
         #[arg(long)]
         datanet: u64,

@@ -241,7 +241,8 @@ fn everyday_commands_and_bad_input_through_the_cli() {
 
     let before = contribution_count(home, &datanet);
 
-    // A contract error, surfaced with the contract's own text; nothing committed.
+    // A contract error, surfaced with the contract's own text: the commitment lands, its
+    // reveal is refused, and no contribution is recorded.
     let err = fails(
         home,
         &[
@@ -355,7 +356,14 @@ fn everyday_commands_and_bad_input_through_the_cli() {
         ],
     );
     assert!(err.to_lowercase().contains("fee"), "{err}");
-    // An oversized blob is refused by the store before anything is signed.
+    assert_eq!(
+        contribution_count(home, &datanet),
+        before,
+        "a failed command committed a contribution"
+    );
+
+    // An oversized blob is refused by the store. The bytes go up only after the reveal (the
+    // store takes nothing the chain does not list), so the contribution is on chain by then.
     let big = write("big.txt", &"x".repeat(5000));
     let err = fails(
         home,
@@ -371,15 +379,12 @@ fn everyday_commands_and_bad_input_through_the_cli() {
         ],
     );
     assert!(
-        err.contains("413") && err.contains("over the store's limit"),
+        err.contains("is on chain, but uploading")
+            && err.contains("413")
+            && err.contains("over the store's limit"),
         "{err}"
     );
-
-    assert_eq!(
-        contribution_count(home, &datanet),
-        before,
-        "a failed command committed a contribution"
-    );
+    assert_eq!(contribution_count(home, &datanet), before + 1);
 
     // Balances: claimable appears for nobody yet, the bank balance is reported.
     let balance = ok(home, &["balance", "--from", "contributor1"]);

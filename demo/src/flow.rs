@@ -22,7 +22,7 @@ use tributary_attrib::serve::GatewayConfig;
 use tributary_attrib::training::{progress_bar, train_on_cpu, TrainConfig};
 use tributary_client::{
     coin, deploy, ChainConfig, Client, ContractCall, Decimal, DeploySettings, InferenceRequested,
-    Signer, TxOptions, TxOutcome,
+    NewContribution, Signer, TxOptions,
 };
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_keyring::{Backend, Keyring};
@@ -146,21 +146,6 @@ impl Steps {
 
 fn hex(bytes: &[u8]) -> HexBinary {
     HexBinary::from(bytes)
-}
-
-/// The contribution ids a transaction created, in message order.
-fn contribution_ids(outcome: &TxOutcome, datanet: &str) -> Result<Vec<u64>> {
-    outcome
-        .events
-        .iter()
-        .filter(|e| e.kind == "wasm" && e.attribute("_contract_address") == Some(datanet))
-        .filter(|e| e.attribute("action") == Some("contribute"))
-        .map(|e| {
-            e.attribute("contribution_id")
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| anyhow!("a contribute event without its id"))
-        })
-        .collect()
 }
 
 /// The hash of the first transaction with an event attribute `key` equal to `value`, e.g. the
@@ -794,9 +779,9 @@ fn bank_send(
     .map_err(|e| anyhow!("{e}"))
 }
 
-/// Creates a datanet, uploads and contributes every document (one transaction per
-/// contributor, all at once), submits near-duplicates that the curator rejects, reviews and
-/// snapshots.
+/// Creates a datanet, contributes every document (per contributor, all at once: one
+/// transaction of commitments, one of reveals) and uploads it, submits near-duplicates that the
+/// curator rejects, reviews and snapshots.
 async fn build_datanet(
     client: &Client,
     contract: &str,
@@ -843,28 +828,44 @@ async fn build_datanet(
             format!("{}\n", victim.text.replace('\n', " \n")),
         ));
     }
-    let uploads = per_account.iter().enumerate().map(|(g, docs)| async move {
-        let mut calls = Vec::new();
-        for (title, text) in docs {
-            let hash = store.put(text.as_bytes().to_vec()).await?;
-            calls.push(ContractCall::new(
-                contract,
-                &datanet::ExecuteMsg::Contribute {
-                    datanet_id: id,
-                    content_hash: hash.to_hex(),
-                    size_bytes: text.len() as u64,
-                    uri: format!("{store_url}/blobs/{}", hash.to_hex()),
-                    media_type: "text/plain".into(),
-                    metadata: Some(serde_json::json!({ "title": title }).to_string()),
-                },
-                Vec::new(),
-            )?);
+    // Each account commits to all its documents in one transaction and reveals them in the
+    // next block in a second one; only then are the bytes uploaded, when the chain already
+    // records whose they are.
+    let datanets = client.datanet(contract);
+    let contributions = per_account.iter().enumerate().map(|(g, docs)| {
+        let datanets = &datanets;
+        async move {
+            let batch: Vec<NewContribution> = docs
+                .iter()
+                .map(|(title, text)| {
+                    let hash = sha256(text.as_bytes());
+                    let hex = HexBinary::from(hash.as_slice()).to_hex();
+                    NewContribution {
+                        uri: format!("{store_url}/blobs/{hex}"),
+                        content_hash: hex,
+                        size_bytes: text.len() as u64,
+                        media_type: "text/plain".into(),
+                        metadata: Some(serde_json::json!({ "title": title }).to_string()),
+                    }
+                })
+                .collect();
+            let contributed = datanets
+                .contribute_many(&accounts[g].signer, id, &batch)
+                .await?;
+            for ((_, text), c) in docs.iter().zip(&batch) {
+                let stored = store.put(text.as_bytes().to_vec()).await?;
+                if stored.to_hex() != c.content_hash {
+                    bail!(
+                        "the store named {} by {stored}, not {}",
+                        c.uri,
+                        c.content_hash
+                    );
+                }
+            }
+            Ok::<_, anyhow::Error>((g, contributed.ids, contributed.reveal.hash))
         }
-        let outcome = client.execute_many(&accounts[g].signer, calls).await?;
-        let ids = contribution_ids(&outcome, contract)?;
-        Ok::<_, anyhow::Error>((g, ids, outcome.hash))
     });
-    let contributed = try_join_all(uploads).await?;
+    let contributed = try_join_all(contributions).await?;
 
     let mut report_rows = Vec::new();
     let mut reviews = Vec::new();
