@@ -141,6 +141,10 @@ enum StoreCommand {
         /// Allowed browser origin (repeatable); any origin when none is given.
         #[arg(long = "allow-origin")]
         origins: Vec<String>,
+        #[command(flatten)]
+        writes: store::WriteArgs,
+        #[command(flatten)]
+        limits: store::LimitArgs,
     },
 }
 
@@ -197,8 +201,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     addr,
                     max_bytes,
                     origins,
+                    writes,
+                    limits,
                 },
-        } => store::serve(dir, addr, max_bytes, origins, output).await,
+        } => {
+            store::serve(
+                dir,
+                addr,
+                max_bytes,
+                origins,
+                writes,
+                limits,
+                &chain.deployment,
+                output,
+            )
+            .await
+        }
         Command::Keys { command } => keys::run(&keyring, command, output),
         command => {
             let s = actions::Session {

@@ -91,6 +91,8 @@ fn start() -> Net {
             "127.0.0.1:0",
         ])
         .args(["--max-bytes", "4096", "--output", "json"])
+        // No write flag: the store takes only what the devnet's datanet contract lists.
+        .env("TRIBUTARY_DEPLOYMENT", home.join("deployment.json"))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -26,7 +26,7 @@ use tributary_client::{
 };
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_keyring::{Backend, Keyring};
-use tributary_store::{ContentStore, HttpStore, LocalStore, ServerConfig};
+use tributary_store::{ContentStore, HttpStore, LocalStore, OpenPolicy, ServerConfig};
 use tributary_types::datanet::{self, CurationPolicy, ReviewDecision};
 use tributary_types::packet::DatanetRoot;
 use tributary_types::payout::{self, RequestStatus};
@@ -287,13 +287,16 @@ pub async fn run(args: Args) -> Result<bool> {
     steps.begin("content store: tributary-store over HTTP");
     let store_addr = format!("127.0.0.1:{}", 8600 + args.port_offset);
     let store_url = format!("http://{store_addr}");
-    let local = Arc::new(LocalStore::open(home.join("store"))?);
+    let local = LocalStore::open(home.join("store"))?;
     let listener = tokio::net::TcpListener::bind(&store_addr)
         .await
         .with_context(|| format!("binding the content store to {store_addr}"))?;
+    // Open, on a loopback address: the web app served from this network uploads a document
+    // before it contributes it.
     let store_task = tokio::spawn(tributary_store::serve(
         listener,
-        local as Arc<dyn ContentStore>,
+        local,
+        Arc::new(OpenPolicy),
         ServerConfig::default(),
     ));
     let store = HttpStore::new(&store_url)?;

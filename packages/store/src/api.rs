@@ -2,12 +2,15 @@
 //!
 //! | request | success | failure |
 //! | --- | --- | --- |
-//! | `PUT /blobs/{sha256}`, body = bytes | 201 new, 200 already present, [`PutReceipt`] | 400 `invalid_hash`, 413 `too_large`, 422 `hash_mismatch` |
-//! | `GET /blobs/{sha256}` | 200 bytes, `ETag: "{sha256}"`, 304 on a matching `If-None-Match` | 400 `invalid_hash`, 404 `not_found` |
+//! | `PUT /blobs/{sha256}`, body = bytes, `Authorization: Bearer …` where the store has accounts | 201 new, 200 already present, [`PutReceipt`] | 400 `invalid_hash`/`unreadable_body`, 401 `unauthorized`, 403 `not_on_chain`/`quota_exceeded`, 408 `timeout`, 413 `too_large`, 422 `hash_mismatch`, 503 `chain_unavailable`, 507 `store_full` |
+//! | `GET /blobs/{sha256}` | 200 bytes, `ETag: "{sha256}"`, 304 on a matching `If-None-Match` | 400 `invalid_hash`, 404 `not_found`, 500 `corrupt` |
 //! | `HEAD /blobs/{sha256}` | 200 with `Content-Length` | 400, 404 (no body) |
 //! | `GET /healthz` | 200 `{"status":"ok"}` | |
 //!
-//! Every failure with a body is an [`ErrorBody`].
+//! Any blob request may also get 503 `busy` (with `Retry-After`) when the server is at its
+//! concurrency limit. Every failure with a body is an [`ErrorBody`]. A download streams, and
+//! its bytes are checked against the hash as they are read: a blob found damaged part way
+//! through ends the response short of its `Content-Length`, so no client takes it as whole.
 
 use std::fmt;
 
@@ -40,6 +43,20 @@ pub enum ErrorCode {
     Corrupt,
     /// The store failed for a reason of its own.
     Internal,
+    /// The write needs a bearer token of one of the store's accounts.
+    Unauthorized,
+    /// No live contribution on chain names this hash.
+    NotOnChain,
+    /// The account has no room left for the write.
+    QuotaExceeded,
+    /// The store's disk budget has no room left for the write.
+    StoreFull,
+    /// The server is at its limit of requests in flight; retry shortly.
+    Busy,
+    /// The chain could not be asked whether it knows the hash.
+    ChainUnavailable,
+    /// The request body stopped arriving.
+    Timeout,
     /// A code this client does not know, or a failure without a body.
     #[serde(other)]
     Unknown,
@@ -56,6 +73,13 @@ impl ErrorCode {
             Self::UnreadableBody => "unreadable_body",
             Self::Corrupt => "corrupt",
             Self::Internal => "internal",
+            Self::Unauthorized => "unauthorized",
+            Self::NotOnChain => "not_on_chain",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::StoreFull => "store_full",
+            Self::Busy => "busy",
+            Self::ChainUnavailable => "chain_unavailable",
+            Self::Timeout => "timeout",
             Self::Unknown => "unknown",
         }
     }
@@ -92,6 +116,13 @@ mod tests {
             ErrorCode::UnreadableBody,
             ErrorCode::Corrupt,
             ErrorCode::Internal,
+            ErrorCode::Unauthorized,
+            ErrorCode::NotOnChain,
+            ErrorCode::QuotaExceeded,
+            ErrorCode::StoreFull,
+            ErrorCode::Busy,
+            ErrorCode::ChainUnavailable,
+            ErrorCode::Timeout,
         ] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{code}\""));
         }

@@ -19,10 +19,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Blobs read back are checked against their hash, so a faulty or hostile server can
 /// withhold a blob but never pass off other bytes as it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpStore {
     base: Url,
     client: reqwest::Client,
+    bearer: Option<String>,
 }
 
 impl HttpStore {
@@ -59,7 +60,18 @@ impl HttpStore {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Ok(Self { base, client })
+        Ok(Self {
+            base,
+            client,
+            bearer: None,
+        })
+    }
+
+    /// The same client, writing as the account whose bearer token is `token`, for a store
+    /// that takes writes by account.
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer = Some(token.into());
+        self
     }
 
     /// The URL the API lives under, ending in `/`.
@@ -77,6 +89,16 @@ impl HttpStore {
             url: url.to_string(),
             source,
         })
+    }
+}
+
+impl std::fmt::Debug for HttpStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never in a log.
+        f.debug_struct("HttpStore")
+            .field("base", &self.base.as_str())
+            .field("bearer", &self.bearer.as_ref().map(|_| "…"))
+            .finish()
     }
 }
 
@@ -108,11 +130,14 @@ impl ContentStore for HttpStore {
             });
         }
         let url = self.blob_url(hash);
-        let request = self
+        let mut request = self
             .client
             .put(&url)
             .header(CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
         let response = self.send(request, &url).await?;
         match response.status() {
             StatusCode::CREATED => Ok(Stored::Created),

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 use tributary_types::HashError;
@@ -22,6 +23,22 @@ pub enum Error {
     },
     #[error("a blob of {size} bytes is over the store's limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
+    #[error("the store has {available} of its {max} bytes free, and the write needs {needed}")]
+    StoreFull {
+        needed: u64,
+        available: u64,
+        max: u64,
+    },
+    #[error("cannot read the request body: {message}")]
+    UnreadableBody { message: String },
+    #[error("the request body stalled for over {idle:?}")]
+    BodyTimeout { idle: Duration },
+    #[error("asking the chain at {url} failed: {message}")]
+    Chain { url: String, message: String },
+    #[error("invalid datanet contract address {address:?}: expected a bech32 address")]
+    InvalidContract { address: String },
+    #[error("{}: {message}", path.display())]
+    Accounts { path: PathBuf, message: String },
     #[error("invalid content hash: {0}")]
     InvalidHash(#[from] HashError),
     #[error("stored blob {hash} is corrupt: its bytes hash to {actual}")]

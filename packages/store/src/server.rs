@@ -1,24 +1,39 @@
-//! The content store's HTTP API over any [`ContentStore`]; [`crate::api`] lists the routes.
+//! The content store's HTTP API over a [`LocalStore`]; [`crate::api`] lists the routes.
+//!
+//! Writes are taken only as a [`WritePolicy`] allows, and only within the server's limits:
+//! requests in flight, the length of a body, how long a body may stall and (on the store) the
+//! disk budget. Bodies stream to disk and blobs stream back, each checked against its hash on
+//! the way, so no request holds a whole blob in memory.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::extract::{Path, Request, State};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http_body_util::BodyExt;
+use futures_util::{Stream, StreamExt};
+use http_body::{Frame, SizeHint};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::api::{ErrorBody, ErrorCode, PutReceipt};
 use crate::error::{Error, Result};
 use crate::hash::ContentHash;
+use crate::local::LocalStore;
+use crate::policy::{Decision, Denial, WriteOutcome, WritePolicy, WriteRequest};
 use crate::store::{ContentStore, Stored};
 use crate::DEFAULT_MAX_BLOB_BYTES;
 
@@ -28,11 +43,22 @@ const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// A blob never changes under its name, so any cache may keep it for good.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// Blob requests served at once unless configured otherwise.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// How long an upload may go without a byte arriving unless configured otherwise.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How the server behaves.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// The longest body a `PUT` may carry, in bytes; longer ones get 413 before they are read.
     pub max_blob_bytes: u64,
+    /// The blob requests served at once, downloads until their last byte; more get 503.
+    pub max_concurrent_requests: usize,
+    /// How long an upload may go without a byte arriving before it gets 408. A stalled client
+    /// would otherwise hold one of the request slots for good.
+    pub body_idle_timeout: Duration,
     /// The browser origins allowed to call the API.
     pub allowed_origins: AllowedOrigins,
 }
@@ -41,6 +67,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             allowed_origins: AllowedOrigins::Any,
         }
     }
@@ -58,19 +86,31 @@ pub enum AllowedOrigins {
 
 #[derive(Clone)]
 struct AppState {
-    store: Arc<dyn ContentStore>,
+    store: LocalStore,
+    policy: Arc<dyn WritePolicy>,
     max_blob_bytes: u64,
+    body_idle_timeout: Duration,
 }
 
-/// The API's routes over `store`, to serve or to mount in a larger app.
-pub fn router(store: Arc<dyn ContentStore>, config: &ServerConfig) -> Result<Router> {
+/// The API's routes over `store`, taking writes as `policy` allows, to serve or to mount in a
+/// larger app.
+pub fn router(
+    store: LocalStore,
+    policy: Arc<dyn WritePolicy>,
+    config: &ServerConfig,
+) -> Result<Router> {
     let cors = cors_layer(&config.allowed_origins)?;
     let state = AppState {
         store,
+        policy,
         max_blob_bytes: config.max_blob_bytes,
+        body_idle_timeout: config.body_idle_timeout,
     };
+    let slots = Arc::new(Semaphore::new(config.max_concurrent_requests));
     Ok(Router::new()
         .route("/blobs/{hash}", get(get_blob).head(head_blob).put(put_blob))
+        // Only the blob routes count against the limit: health checks answer under load.
+        .route_layer(middleware::from_fn_with_state(slots, limit_concurrency))
         .route("/healthz", get(healthz))
         .fallback(unknown_route)
         .with_state(state)
@@ -84,27 +124,79 @@ pub fn router(store: Arc<dyn ContentStore>, config: &ServerConfig) -> Result<Rou
 /// Bind the listener to port 0 and read its `local_addr` to serve on a free port.
 pub async fn serve(
     listener: TcpListener,
-    store: Arc<dyn ContentStore>,
+    store: LocalStore,
+    policy: Arc<dyn WritePolicy>,
     config: ServerConfig,
 ) -> Result<()> {
-    serve_with_shutdown(listener, store, config, std::future::pending()).await
+    serve_with_shutdown(listener, store, policy, config, std::future::pending()).await
 }
 
 /// Serves the API until `shutdown` completes, then finishes the requests in flight.
 pub async fn serve_with_shutdown<F>(
     listener: TcpListener,
-    store: Arc<dyn ContentStore>,
+    store: LocalStore,
+    policy: Arc<dyn WritePolicy>,
     config: ServerConfig,
     shutdown: F,
 ) -> Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let app = router(store, &config)?;
+    let app = router(store, policy, &config)?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)
+}
+
+/// Refuses a request when every slot is taken; a taken slot is held until the response's
+/// last byte is sent, so a download in flight counts as much as an upload.
+async fn limit_concurrency(
+    State(slots): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Ok(slot) = slots.try_acquire_owned() else {
+        let mut refusal = Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy,
+            "the content store is at its limit of requests in flight; retry shortly".to_string(),
+        )
+        .into_response();
+        refusal
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return refusal;
+    };
+    next.run(request)
+        .await
+        .map(|body| Body::new(SlotBody { body, _slot: slot }))
+}
+
+/// A response body that holds its request's slot until it is sent or dropped.
+struct SlotBody {
+    body: Body,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for SlotBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn cors_layer(origins: &AllowedOrigins) -> Result<CorsLayer> {
@@ -120,7 +212,8 @@ fn cors_layer(origins: &AllowedOrigins) -> Result<CorsLayer> {
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::HEAD, Method::PUT])
-        .allow_headers(AllowHeaders::any())
+        // Mirrored rather than `*`, which by the CORS rules never covers `Authorization`.
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([ETAG, CONTENT_LENGTH])
         .max_age(PREFLIGHT_MAX_AGE))
 }
@@ -145,16 +238,42 @@ async fn put_blob(
     body: Body,
 ) -> Result<Response, Refusal> {
     let hash = parse_hash(path)?;
-    let max = state.max_blob_bytes;
+    let cap = state.max_blob_bytes;
     let declared = declared_length(&headers);
     // Refused before a byte is read when the client says how long the body is; otherwise
-    // the read below stops at the cap, so an oversized body is never buffered whole.
-    if let Some(size) = declared.filter(|&size| size > max) {
-        return Err(Error::TooLarge { size, max }.into());
+    // the write below stops at the cap, so an oversized body is never taken whole.
+    if let Some(size) = declared.filter(|&size| size > cap) {
+        return Err(Error::TooLarge { size, max: cap }.into());
     }
-    let bytes = read_body(body, declared, max).await?;
-    let size = bytes.len() as u64;
-    let created = state.store.put_expected(&hash, bytes).await? == Stored::Created;
+    let already_stored = match declared {
+        Some(size) => ContentStore::size(&state.store, &hash).await? == Some(size),
+        None => false,
+    };
+    let request = WriteRequest {
+        hash: &hash,
+        declared_size: declared,
+        bearer: bearer_token(&headers)?,
+        already_stored,
+    };
+    let allowance = match state.policy.allows(&request).await? {
+        Decision::Allow(allowance) => allowance,
+        Decision::Deny(denial) => return Err(denial.into()),
+    };
+    let limit = allowance.max_bytes().map_or(cap, |max| max.min(cap));
+    if let Some(size) = declared.filter(|&size| size > limit) {
+        return Err(Error::TooLarge { size, max: limit }.into());
+    }
+    // The body cannot outgrow its declared length, so only that much disk is set aside.
+    let limit = declared.map_or(limit, |size| size.min(limit));
+    let body = idle_limited(body, state.body_idle_timeout);
+    let written = state.store.put_stream(&hash, limit, body).await;
+    allowance.settle(match &written {
+        Ok(w) if w.stored == Stored::Created => WriteOutcome::Created { size: w.size },
+        Ok(_) => WriteOutcome::AlreadyPresent,
+        Err(_) => WriteOutcome::Failed,
+    });
+    let written = written?;
+    let created = written.stored == Stored::Created;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -162,7 +281,7 @@ async fn put_blob(
     };
     let receipt = PutReceipt {
         hash: hash.to_hex(),
-        size,
+        size: written.size,
         created,
     };
     Ok((status, Json(receipt)).into_response())
@@ -176,16 +295,32 @@ async fn get_blob(
     let hash = parse_hash(path)?;
     let etag = etag(&hash);
     if matches_etag(&headers, &etag) {
-        return if state.store.contains(&hash).await? {
+        return if ContentStore::contains(&state.store, &hash).await? {
             Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response())
         } else {
             Err(Refusal::no_blob(&hash))
         };
     }
-    match state.store.get(&hash).await? {
-        Some(bytes) => Ok((StatusCode::OK, blob_headers(etag), bytes).into_response()),
-        None => Err(Refusal::no_blob(&hash)),
-    }
+    let Some(mut reader) = state.store.open_blob(&hash).await? else {
+        return Err(Refusal::no_blob(&hash));
+    };
+    let len = reader.len();
+    // Read ahead before answering: a blob of one chunk is verified whole here, so damage to
+    // it is a plain 500 rather than a response cut short.
+    let first = reader.next_chunk().await?;
+    let chunks = futures_util::stream::iter(first.map(Ok)).chain(reader.into_stream());
+    let mut response = (
+        StatusCode::OK,
+        blob_headers(etag),
+        Body::from_stream(chunks),
+    )
+        .into_response();
+    // A stream has no length of its own; the header is what makes a damaged blob, cut short,
+    // visibly incomplete to the client.
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(response)
 }
 
 async fn head_blob(
@@ -193,9 +328,7 @@ async fn head_blob(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Refusal> {
     let hash = parse_hash(path)?;
-    let size = state
-        .store
-        .size(&hash)
+    let size = ContentStore::size(&state.store, &hash)
         .await?
         .ok_or_else(|| Refusal::no_blob(&hash))?;
     let mut response = (StatusCode::OK, blob_headers(etag(&hash))).into_response();
@@ -229,27 +362,44 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Reads the body to its end, refusing it as soon as it passes `max` bytes.
-async fn read_body(mut body: Body, declared: Option<u64>, max: u64) -> Result<Vec<u8>, Refusal> {
-    // The declared length is at most `max` here; it only sizes the buffer, never trusted.
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
+/// The token of an `Authorization: Bearer` header; any other authorization is refused rather
+/// than ignored, so a client never believes it wrote as an account it did not.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .map(Some)
+        .ok_or_else(|| {
             Refusal::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::UnreadableBody,
-                format!("cannot read the request body: {e}"),
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "the Authorization header is not `Bearer <token>`".to_string(),
             )
-        })?;
-        if let Ok(data) = frame.into_data() {
-            let size = (bytes.len() + data.len()) as u64;
-            if size > max {
-                return Err(Error::TooLarge { size, max }.into());
-            }
-            bytes.extend_from_slice(&data);
+        })
+}
+
+/// The body's bytes, failing once no byte has arrived for `idle`.
+fn idle_limited(body: Body, idle: Duration) -> impl Stream<Item = Result<Bytes>> + Send {
+    futures_util::stream::unfold(Some(body.into_data_stream()), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => Some((Err(Error::BodyTimeout { idle }), None)),
+            Ok(None) => None,
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(stream))),
+            Ok(Some(Err(e))) => Some((
+                Err(Error::UnreadableBody {
+                    message: e.to_string(),
+                }),
+                None,
+            )),
         }
-    }
-    Ok(bytes)
+    })
 }
 
 fn etag(hash: &ContentHash) -> String {
@@ -299,6 +449,19 @@ impl Refusal {
     }
 }
 
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Self {
+        let (status, code) = match &denial {
+            Denial::MissingCredential | Denial::UnknownCredential => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized)
+            }
+            Denial::NotOnChain { .. } => (StatusCode::FORBIDDEN, ErrorCode::NotOnChain),
+            Denial::QuotaExceeded { .. } => (StatusCode::FORBIDDEN, ErrorCode::QuotaExceeded),
+        };
+        Self::new(status, code, denial.to_string())
+    }
+}
+
 impl From<Error> for Refusal {
     fn from(error: Error) -> Self {
         let (status, code) = match &error {
@@ -307,6 +470,18 @@ impl From<Error> for Refusal {
             }
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
             Error::InvalidHash(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidHash),
+            Error::StoreFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::StoreFull),
+            Error::UnreadableBody { .. } => (StatusCode::BAD_REQUEST, ErrorCode::UnreadableBody),
+            Error::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, ErrorCode::Timeout),
+            Error::Chain { .. } => {
+                tracing::error!(%error, "a write could not be checked against the chain");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::ChainUnavailable,
+                    "the content store cannot reach the chain to check the write; retry later"
+                        .to_string(),
+                );
+            }
             Error::Corrupt { .. } => {
                 tracing::error!(%error, "a request hit a corrupt blob");
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Corrupt)
@@ -327,6 +502,13 @@ impl From<Error> for Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let challenge = self.status == StatusCode::UNAUTHORIZED;
+        let mut response = (self.status, Json(self.body)).into_response();
+        if challenge {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }

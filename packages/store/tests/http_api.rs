@@ -1,102 +1,22 @@
 //! The HTTP API end to end: the real server on a folder store, called over real sockets on
 //! 127.0.0.1 through `HttpStore`, plain requests and raw TCP.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 use reqwest::StatusCode;
-use tempfile::TempDir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tributary_store::api::{ErrorBody, ErrorCode, PutReceipt};
-use tributary_store::local::TEMP_DIR;
+use tokio::net::TcpListener;
+use tributary_store::api::{ErrorCode, PutReceipt};
 use tributary_store::{
-    router, serve, serve_with_shutdown, AllowedOrigins, BlockingStore, ContentHash, ContentStore,
-    Error, HttpStore, LocalStore, ServerConfig, Stored,
+    router, serve_with_shutdown, AllowedOrigins, BlockingStore, ContentHash, ContentStore, Error,
+    HttpStore, LocalStore, OpenPolicy, ServerConfig, Stored,
 };
 
-struct TestServer {
-    addr: SocketAddr,
-    local: LocalStore,
-    _dir: TempDir,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let local = LocalStore::open(dir.path()).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, Arc::new(local.clone()), config));
-        Self {
-            addr,
-            local,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn http_store(&self) -> HttpStore {
-        HttpStore::new(&self.url("")).unwrap()
-    }
-
-    /// Whether the folder holds anything at all besides the empty temp folder.
-    fn folder_is_empty(&self) -> bool {
-        std::fs::read_dir(self.local.root())
-            .unwrap()
-            .all(|entry| entry.unwrap().file_name() == TEMP_DIR)
-            && std::fs::read_dir(self.local.root().join(TEMP_DIR))
-                .unwrap()
-                .next()
-                .is_none()
-    }
-}
-
-fn capped(max_blob_bytes: u64) -> ServerConfig {
-    ServerConfig {
-        max_blob_bytes,
-        ..ServerConfig::default()
-    }
-}
-
-async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> T {
-    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
-}
-
-async fn error_body(response: reqwest::Response) -> ErrorBody {
-    json(response).await
-}
-
-/// Sends `request` over a fresh connection and returns everything the server sends back.
-async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    let read = async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    answer.extend_from_slice(&buf[..n]);
-                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
-                        break;
-                    }
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .expect("the server answers without waiting for the rest of the body");
-    String::from_utf8_lossy(&answer).into_owned()
-}
+use support::{capped, error_body, json, raw_exchange, TestServer};
 
 #[tokio::test]
 async fn blobs_round_trip_through_the_http_store() {
@@ -403,9 +323,11 @@ async fn cors_admits_only_the_configured_origins() {
             allowed_origins: AllowedOrigins::List(vec![bad.to_string()]),
             ..ServerConfig::default()
         };
-        let store: Arc<dyn ContentStore> = Arc::new(server.local.clone());
         assert!(
-            matches!(router(store, &config), Err(Error::InvalidOrigin { .. })),
+            matches!(
+                router(server.local.clone(), Arc::new(OpenPolicy), &config),
+                Err(Error::InvalidOrigin { .. })
+            ),
             "{bad}"
         );
     }
@@ -429,8 +351,11 @@ async fn the_http_store_refuses_bytes_a_server_passes_off_as_a_blob() {
 #[tokio::test]
 async fn the_api_works_mounted_under_a_path() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ContentStore> = Arc::new(LocalStore::open(dir.path()).unwrap());
-    let app = Router::new().nest("/store", router(store, &ServerConfig::default()).unwrap());
+    let store = LocalStore::open(dir.path()).unwrap();
+    let app = Router::new().nest(
+        "/store",
+        router(store, Arc::new(OpenPolicy), &ServerConfig::default()).unwrap(),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -449,13 +374,14 @@ async fn the_api_works_mounted_under_a_path() {
 #[tokio::test]
 async fn healthz_answers_and_the_server_stops_on_its_shutdown_signal() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ContentStore> = Arc::new(LocalStore::open(dir.path()).unwrap());
+    let store = LocalStore::open(dir.path()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_with_shutdown(
         listener,
         store,
+        Arc::new(OpenPolicy),
         ServerConfig::default(),
         async {
             let _ = stopped.await;

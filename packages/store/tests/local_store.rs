@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use tributary_store::local::{STALE_TEMP_AGE, TEMP_DIR};
+use bytes::Bytes;
+use tributary_store::local::{QUARANTINE_DIR, STALE_TEMP_AGE, TEMP_DIR};
 use tributary_store::{ContentHash, ContentStore, Error, LocalStore, Stored};
 
 /// Every file under `dir`, as paths relative to it.
@@ -196,6 +197,154 @@ fn a_blob_damaged_on_disk_is_reported_and_a_fresh_put_repairs_it() {
         Stored::Created
     );
     assert_eq!(store.get(&hash).unwrap().unwrap(), b"intact bytes");
+}
+
+#[test]
+fn a_blob_damaged_on_disk_is_quarantined_when_read_and_never_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let hash = store.put(b"intact bytes").unwrap();
+    // The same length: only the hash tells.
+    fs::write(store.blob_path(&hash), b"damaged byte").unwrap();
+
+    assert!(matches!(store.get(&hash), Err(Error::Corrupt { hash: h, .. }) if h == hash));
+    assert!(
+        !store.blob_path(&hash).exists(),
+        "still served under its name"
+    );
+    assert_eq!(store.get(&hash).unwrap(), None);
+    let quarantined = files_under(&dir.path().join(QUARANTINE_DIR));
+    assert_eq!(quarantined.len(), 1);
+    assert!(
+        quarantined[0].starts_with(&hash.to_hex()),
+        "{quarantined:?}"
+    );
+}
+
+#[test]
+fn a_fresh_put_replaces_a_blob_damaged_without_a_change_of_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let hash = store.put(b"intact bytes").unwrap();
+    fs::write(store.blob_path(&hash), b"damaged byte").unwrap();
+
+    // Not taken for the blob on the strength of its length.
+    assert_eq!(
+        store.put_expected(&hash, b"intact bytes").unwrap(),
+        Stored::Created
+    );
+    assert_eq!(store.get(&hash).unwrap().unwrap(), b"intact bytes");
+    assert_eq!(files_under(&dir.path().join(QUARANTINE_DIR)).len(), 1);
+}
+
+#[test]
+fn a_disk_budget_refuses_writes_past_it_and_counts_what_the_folder_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path())
+        .unwrap()
+        .with_max_total_bytes(1000)
+        .unwrap();
+    store.put(&[1u8; 600]).unwrap();
+    assert!(matches!(
+        store.put(&[2u8; 600]),
+        Err(Error::StoreFull {
+            needed: 600,
+            available: 400,
+            max: 1000
+        })
+    ));
+    // A blob already there takes no room.
+    store.put(&[1u8; 600]).unwrap();
+    assert_eq!(store.used_bytes(), Some(600));
+    assert!(files_under(&dir.path().join(TEMP_DIR)).is_empty());
+
+    // Reopened, the store counts what is on disk, quarantined blobs included.
+    let hash = store.put(&[3u8; 300]).unwrap();
+    fs::write(store.blob_path(&hash), [4u8; 300]).unwrap();
+    assert!(store.get(&hash).is_err());
+    let reopened = LocalStore::open(dir.path())
+        .unwrap()
+        .with_max_total_bytes(1000)
+        .unwrap();
+    assert_eq!(reopened.used_bytes(), Some(900));
+    assert!(matches!(
+        reopened.put(&[5u8; 101]),
+        Err(Error::StoreFull { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_streamed_write_stores_only_bytes_that_hash_to_their_name_within_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let chunks = |parts: &[&'static [u8]]| {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|part| Ok(Bytes::from_static(part)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let hash = ContentHash::of(b"streamed in parts");
+
+    let written = store
+        .put_stream(&hash, 1024, chunks(&[b"streamed ", b"in ", b"parts"]))
+        .await
+        .unwrap();
+    assert_eq!(written.stored, Stored::Created);
+    assert_eq!(written.size, 17);
+    assert_eq!(store.get(&hash).unwrap().unwrap(), b"streamed in parts");
+
+    let other = ContentHash::of(b"promised");
+    assert!(matches!(
+        store
+            .put_stream(&other, 1024, chunks(&[b"delivered"]))
+            .await,
+        Err(Error::HashMismatch { .. })
+    ));
+    assert!(matches!(
+        store
+            .put_stream(&other, 4, chunks(&[b"prom", b"ised"]))
+            .await,
+        Err(Error::TooLarge { size: 8, max: 4 })
+    ));
+    assert!(!store.contains(&other).unwrap());
+    assert!(files_under(&dir.path().join(TEMP_DIR)).is_empty());
+}
+
+#[tokio::test]
+async fn a_streamed_read_holds_back_the_last_chunk_until_the_blob_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let hash = store.put(&bytes).unwrap();
+
+    let mut reader = store.open_blob(&hash).await.unwrap().unwrap();
+    assert_eq!(reader.len(), bytes.len() as u64);
+    let mut read = Vec::new();
+    while let Some(chunk) = reader.next_chunk().await.unwrap() {
+        read.extend_from_slice(&chunk);
+    }
+    assert_eq!(read, bytes);
+
+    let mut damaged = bytes.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    fs::write(store.blob_path(&hash), &damaged).unwrap();
+    let mut reader = store.open_blob(&hash).await.unwrap().unwrap();
+    let mut delivered = 0;
+    let outcome = loop {
+        match reader.next_chunk().await {
+            Ok(Some(chunk)) => delivered += chunk.len(),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(matches!(outcome, Err(Error::Corrupt { .. })), "{outcome:?}");
+    assert!(
+        delivered < bytes.len(),
+        "every byte of a damaged blob was handed out"
+    );
+    assert!(store.open_blob(&hash).await.unwrap().is_none());
 }
 
 #[tokio::test]
