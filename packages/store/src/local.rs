@@ -218,7 +218,7 @@ impl LocalStore {
         let (meta, bytes) = read.map_err(Error::io("read", &path))?;
         let actual = ContentHash::of(&bytes);
         if actual != *hash {
-            self.quarantine(hash, &path, &meta)?;
+            self.quarantine_or_log(hash, &path, &meta);
             return Err(Error::Corrupt {
                 hash: *hash,
                 actual,
@@ -462,6 +462,15 @@ impl LocalStore {
         }
     }
 
+    /// Quarantines a blob a read found damaged. A store the reader may not change (opened
+    /// read-only, say) still reports the damage as [`Error::Corrupt`]; the failure to move it
+    /// aside goes to the log.
+    fn quarantine_or_log(&self, hash: &ContentHash, path: &Path, read: &fs::Metadata) {
+        if let Err(error) = self.quarantine(hash, path, read) {
+            tracing::error!(%error, %hash, "cannot quarantine a damaged blob");
+        }
+    }
+
     /// A new, exclusively created file in `tmp/` for a write of `hash`.
     fn create_temp_file(&self, hash: &ContentHash) -> Result<(TempFile, File)> {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -604,9 +613,16 @@ impl BlobReader {
         }
         self.held = None;
         let (hash, path, meta) = (self.hash, self.path.clone(), self.meta.clone());
-        self.store
-            .off_thread(move |store| store.quarantine(&hash, &path, &meta))
-            .await?;
+        let quarantined = self
+            .store
+            .off_thread(move |store| {
+                store.quarantine_or_log(&hash, &path, &meta);
+                Ok(())
+            })
+            .await;
+        if let Err(error) = quarantined {
+            tracing::error!(%error, hash = %self.hash, "cannot quarantine a damaged blob");
+        }
         Err(Error::Corrupt {
             hash: self.hash,
             actual,
