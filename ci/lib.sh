@@ -13,7 +13,6 @@ fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export TARGET_DIR
 
-COSMWASM_CHECK_VERSION="3.0.10"
 BINARYEN_VERSION="132.0.0"
 export PATH="$HOME/.cargo/bin:$CACHE_DIR/bin:$PATH"
 
@@ -30,13 +29,6 @@ ensure_wasm_target() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     step "installing the wasm32-unknown-unknown target (takes a minute)"
     rustup target add wasm32-unknown-unknown
-  fi
-}
-
-ensure_cosmwasm_check() {
-  if ! cosmwasm-check --version 2>/dev/null | grep -q "$COSMWASM_CHECK_VERSION"; then
-    step "installing cosmwasm-check $COSMWASM_CHECK_VERSION (the chain's VM line; a cold build takes ~6 minutes)"
-    cargo install --locked --root "$CACHE_DIR" cosmwasm-check --version "$COSMWASM_CHECK_VERSION"
   fi
 }
 

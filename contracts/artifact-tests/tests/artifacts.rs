@@ -7,6 +7,7 @@ use cosmwasm_std_vm::{
     coins, BankMsg, Binary, ContractResult, CosmosMsg, Empty, IbcOrder, Response, SystemResult,
     WasmMsg, WasmQuery,
 };
+use cosmwasm_vm::internals::{check_wasm, compile_module, Logger};
 use cosmwasm_vm::testing::{
     execute, ibc_channel_open, instantiate, mock_env, mock_info, mock_instance, query, MockApi,
     MockQuerier, MockStorage,
@@ -109,6 +110,85 @@ fn checksums_match_the_artifacts() {
     );
 }
 
+/// The capabilities wasmd v0.61 (wasmvm 3.0) offers contracts, as `cosmwasm-check` 3.0 assumes.
+const CHAIN_CAPABILITIES: &str = "ibc2,iterator,staking,stargate,cosmwasm_1_1,cosmwasm_1_2,\
+    cosmwasm_1_3,cosmwasm_1_4,cosmwasm_2_0,cosmwasm_2_1,cosmwasm_2_2";
+
+/// The checks the chain applies when code is stored (what `cosmwasm-check` runs): imports,
+/// exports, memories, capabilities, non-deterministic instructions, then a full compile.
+fn chain_static_checks(wasm: &[u8]) -> Result<(), cosmwasm_vm::VmError> {
+    let capabilities = cosmwasm_vm::capabilities_from_csv(CHAIN_CAPABILITIES);
+    check_wasm(
+        wasm,
+        &capabilities,
+        &cosmwasm_vm::WasmLimits::default(),
+        Logger::Off,
+    )?;
+    compile_module(wasm, None).map(drop)
+}
+
+#[test]
+fn every_artifact_passes_the_chains_static_checks() {
+    for name in [
+        "cw20_base",
+        "tributary_datanet",
+        "tributary_model_registry",
+        "tributary_payout",
+    ] {
+        if let Err(e) = chain_static_checks(&artifact(name)) {
+            panic!("{name}.wasm would be refused by the chain: {e}");
+        }
+    }
+}
+
+#[test]
+fn the_static_checks_refuse_a_module_that_is_not_a_contract() {
+    // An empty module: valid wasm, but no memory, no interface version, no entry points.
+    let empty = b"\0asm\x01\0\0\0";
+    assert!(chain_static_checks(empty).is_err());
+}
+
+/// Commits to `body` as `who`, then reveals it one block later; the new contribution's id.
+fn contribute(vm: &mut VmInstance, who: &str, body: &str) -> ContractResult<u64> {
+    let content_hash = sha256(body.as_bytes());
+    let committed = run(
+        vm,
+        who,
+        &[],
+        datanet::ExecuteMsg::Contribute {
+            datanet_id: 1,
+            commitment: cosmwasm_std::HexBinary::from(
+                datanet::contribution_commitment(who, &content_hash).as_slice(),
+            ),
+            size_bytes: body.len() as u64,
+            media_type: "text/plain".into(),
+            metadata: None,
+        },
+    );
+    let id: u64 = match committed {
+        ContractResult::Ok(response) => attribute(&response, "contribution_id").parse().unwrap(),
+        ContractResult::Err(e) => return ContractResult::Err(e),
+    };
+    let mut later = mock_env();
+    later.block.height += 1;
+    later.block.time = later.block.time.plus_seconds(5);
+    let hash = to_hex(&content_hash);
+    let revealed = execute::<_, _, _, _, Empty>(
+        vm,
+        later,
+        mock_info(who, &[]),
+        datanet::ExecuteMsg::RevealContribution {
+            contribution_id: id,
+            content_hash: hash.clone(),
+            uri: format!("tributary://blobs/{hash}"),
+        },
+    );
+    match revealed {
+        ContractResult::Ok(_) => ContractResult::Ok(id),
+        ContractResult::Err(e) => ContractResult::Err(e),
+    }
+}
+
 #[test]
 fn datanet_curates_snapshots_and_proves_in_the_vm() {
     let mut vm = mock_instance(&artifact("tributary_datanet"), &[]);
@@ -145,38 +225,10 @@ fn datanet_curates_snapshots_and_proves_in_the_vm() {
         (&bob, "printf(3)"),
         (&alice, "dup(2)"),
     ] {
-        let response = ok(run(
-            &mut vm,
-            who,
-            &[],
-            datanet::ExecuteMsg::Contribute {
-                datanet_id: 1,
-                content_hash: to_hex(&sha256(body.as_bytes())),
-                size_bytes: body.len() as u64,
-                uri: format!("tributary://blobs/{}", to_hex(&sha256(body.as_bytes()))),
-                media_type: "text/plain".into(),
-                metadata: None,
-            },
-        ));
-        ids.push(
-            attribute(&response, "contribution_id")
-                .parse::<u64>()
-                .unwrap(),
-        );
+        ids.push(ok(contribute(&mut vm, who, body)));
     }
-    let duplicate = err(run(
-        &mut vm,
-        &bob,
-        &[],
-        datanet::ExecuteMsg::Contribute {
-            datanet_id: 1,
-            content_hash: to_hex(&sha256(b"malloc(3)")),
-            size_bytes: 9,
-            uri: "tributary://blobs/x".into(),
-            media_type: "text/plain".into(),
-            metadata: None,
-        },
-    ));
+    // The same bytes, committed later by someone else, cannot be revealed again.
+    let duplicate = err(contribute(&mut vm, &bob, "malloc(3)"));
     assert!(duplicate.contains("already"), "{duplicate}");
 
     for (id, decision, reason) in [
@@ -328,6 +380,16 @@ fn answer_datanet_versions(vm: &mut VmInstance, root: cosmwasm_std::HexBinary) {
                     ))),
                     _ => SystemResult::Ok(ContractResult::Err("not found".into())),
                 }
+            }
+            // The registry checks at instantiation that the datanet contract is one, by cw2.
+            WasmQuery::Raw { key, .. } if key.as_slice() == b"contract_info" => {
+                SystemResult::Ok(ContractResult::Ok(Binary::from(
+                    serde_json::to_vec(&serde_json::json!({
+                        "contract": datanet::CONTRACT_NAME,
+                        "version": "0.1.0",
+                    }))
+                    .unwrap(),
+                )))
             }
             _ => SystemResult::Ok(ContractResult::Err("unsupported".into())),
         });
