@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::{artifacts_dir, content, hash, utrib, LiveNet};
+use common::{artifacts_dir, content, hash, utrib, wait_for_block_time, LiveNet};
 use cosmwasm_std::{HexBinary, Timestamp, Uint128};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-use tendermint_rpc::Client as _;
 use tributary_client::{
     deploy, Client, DeploySettings, Error, InferenceRequested, NewDatanet, PayoutContract, Signer,
     TxOutcome,
@@ -267,9 +265,8 @@ async fn the_whole_protocol_pays_every_party_to_the_last_unit() {
     };
     let packets = vec![
         packet(r1, 1, &[(c1, 5000), (c2, 3000), (c3, 2000)]),
-        // Weights short of 100%: the uncovered part of the pool is the developer's.
-        packet(r2, 1, &[(c1, 6000), (c4, 2500)]),
-        packet(r3, cw20_version, &[(c1, 3334), (c2, 3333)]),
+        packet(r2, 1, &[(c1, 6000), (c4, 4000)]),
+        packet(r3, cw20_version, &[(c1, 5001), (c2, 4999)]),
     ];
     payouts
         .commit_attribution(&operator, packets.clone())
@@ -310,32 +307,33 @@ async fn the_whole_protocol_pays_every_party_to_the_last_unit() {
     wait_for_block_time(&client, ready_at).await;
     payouts.finalize(&curator, vec![r1, r2, r3]).await.unwrap();
 
-    // The expected split, by the rule of `tributary_types::split` written out: every share is
-    // floor(amount * bps / 10000) (a contribution's: floor(pool * weight / 10000)); the operators'
+    // The expected split, by the rule of `tributary_types::split` written out: the protocol's,
+    // the developer's and the operators' shares are floor(amount * bps / 10000); the operators'
     // share is split evenly, floor each, and the first operator takes the remainder; the
-    // developer takes whatever is left. The payout contract lists a packet's operators in
-    // address order, so the first operator is the smaller address.
+    // contributors' pool is everything left, a contribution's part floor(pool * weight / 10000)
+    // and the pool's rounding dust the top entry's. The payout contract lists a packet's
+    // operators in address order, so the first operator is the smaller address.
     let (first_operator, second_operator) =
         if operator.address().as_ref() < attestor2.address().as_ref() {
             (&operator, &attestor2)
         } else {
             (&attestor2, &operator)
         };
-    // Native, 1011 utrib: protocol floor(1011 * 500 / 10000) = floor(50.55) = 50; operators
-    // floor(1011 * 1500 / 10000) = floor(151.65) = 151 = 76 + 75; contributors' pool
-    // floor(1011 * 6000 / 10000) = floor(606.6) = 606.
-    // r1: c1 floor(606 * 0.5) = 303, c2 floor(606 * 0.3) = floor(181.8) = 181,
-    //     c3 floor(606 * 0.2) = floor(121.2) = 121; developer 1011 - 50 - 151 - 605 = 205.
-    // r2: c1 floor(606 * 0.6) = floor(363.6) = 363, c4 floor(606 * 0.25) = floor(151.5) = 151;
-    //     developer 1011 - 50 - 151 - 514 = 296.
-    // cw20, 807: protocol floor(40.35) = 40; operators floor(121.05) = 121 = 61 + 60; pool
-    // floor(484.2) = 484.
-    // r3: c1 floor(484 * 0.3334) = floor(161.3656) = 161, c2 floor(484 * 0.3333) =
-    //     floor(161.3172) = 161; developer 807 - 40 - 121 - 322 = 324.
+    // Native, 1011 utrib: protocol floor(1011 * 500 / 10000) = floor(50.55) = 50; developer
+    // floor(1011 * 2000 / 10000) = floor(202.2) = 202; operators floor(1011 * 1500 / 10000) =
+    // floor(151.65) = 151 = 76 + 75; contributors' pool 1011 - 50 - 202 - 151 = 608.
+    // r1: c1 floor(608 * 0.5) = 304, c2 floor(608 * 0.3) = floor(182.4) = 182,
+    //     c3 floor(608 * 0.2) = floor(121.6) = 121; dust 608 - 607 = 1 to c1: 305.
+    // r2: c1 floor(608 * 0.6) = floor(364.8) = 364, c4 floor(608 * 0.4) = floor(243.2) = 243;
+    //     dust 1 to c1: 365.
+    // cw20, 807: protocol floor(40.35) = 40; developer floor(161.4) = 161; operators
+    // floor(121.05) = 121 = 61 + 60; pool 807 - 40 - 161 - 121 = 485.
+    // r3: c1 floor(485 * 0.5001) = floor(242.5485) = 242, c2 floor(485 * 0.4999) =
+    //     floor(242.4515) = 242; dust 1 to c1: 243.
     let expected_settlements = [
-        (r1, 50, [76, 75], 205, vec![(c1, 303), (c2, 181), (c3, 121)]),
-        (r2, 50, [76, 75], 296, vec![(c1, 363), (c4, 151)]),
-        (r3, 40, [61, 60], 324, vec![(c1, 161), (c2, 161)]),
+        (r1, 50, [76, 75], 202, vec![(c1, 305), (c2, 182), (c3, 121)]),
+        (r2, 50, [76, 75], 202, vec![(c1, 365), (c4, 243)]),
+        (r3, 40, [61, 60], 161, vec![(c1, 243), (c2, 242)]),
     ];
     for (id, protocol, operators, developer_share, contributions) in expected_settlements {
         let request = payouts.request(id).await.unwrap();
@@ -348,6 +346,7 @@ async fn the_whole_protocol_pays_every_party_to_the_last_unit() {
                 .into_iter()
                 .map(|(c, a)| (c, Uint128::new(a)))
                 .collect(),
+            unattributed: Uint128::zero(),
         };
         assert_eq!(
             expected.total(),
@@ -360,10 +359,10 @@ async fn the_whole_protocol_pays_every_party_to_the_last_unit() {
     // Each party's total, (utrib, cw20): contributor1 holds c1 and c4, contributor2 c2,
     // contributor3 c3 (c5 was rejected).
     let parties: [(&str, &Signer, u128, u128); 7] = [
-        ("contributor1", &contributors[0], 303 + 363 + 151, 161),
-        ("contributor2", &contributors[1], 181, 161),
+        ("contributor1", &contributors[0], 305 + 365 + 243, 243),
+        ("contributor2", &contributors[1], 182, 242),
         ("contributor3", &contributors[2], 121, 0),
-        ("developer", &developer, 205 + 296, 324),
+        ("developer", &developer, 202 + 202, 161),
         ("first operator", first_operator, 76 + 76, 61),
         ("second operator", second_operator, 75 + 75, 60),
         ("treasury", &treasury, 50 + 50, 40),
@@ -425,8 +424,8 @@ async fn the_whole_protocol_pays_every_party_to_the_last_unit() {
     let native = AssetInfo::native("utrib");
     let cw20 = AssetInfo::cw20(&token);
     let expected_stats = [
-        (0, (2, 2, 0), 3 + 1, vec![(&native, 817), (&cw20, 161)]),
-        (1, (1, 1, 0), 2, vec![(&native, 181), (&cw20, 161)]),
+        (0, (2, 2, 0), 3 + 1, vec![(&native, 913), (&cw20, 243)]),
+        (1, (1, 1, 0), 2, vec![(&native, 182), (&cw20, 242)]),
         (2, (2, 1, 1), 1, vec![(&native, 121)]),
     ];
     for (i, (contributed, accepted, rejected), usage, earned) in expected_stats {
@@ -519,22 +518,4 @@ fn earnings(earned: &[Earning]) -> BTreeMap<String, u128> {
         .iter()
         .map(|e| (e.asset.key(), e.amount.u128()))
         .collect()
-}
-
-/// Waits until the latest block is at or past `time`: a transaction's simulation then runs at
-/// that block's time, and the transaction itself in a later block.
-async fn wait_for_block_time(client: &Client, time: Timestamp) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = client.rpc().status().await.unwrap();
-        let nanos = status.sync_info.latest_block_time.unix_timestamp_nanos();
-        if nanos >= i128::from(time.nanos()) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no block at or past {time} in 60s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

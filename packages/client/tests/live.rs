@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{artifact, artifacts_dir, bank_send, content, hash, utrib, LiveNet};
+use common::{
+    artifact, artifacts_dir, bank_send, content, hash, utrib, wait_for_block_time, LiveNet,
+};
 use cosmwasm_std::Uint128;
 use futures::StreamExt;
 use std::time::Duration;
@@ -167,7 +169,7 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         &artifacts_dir(),
         DeploySettings {
             treasury: Some(treasury.clone()),
-            challenge_window_seconds: 0,
+            challenge_window_seconds: 1,
             min_contributors_bps: 1000,
             max_entries: 16,
             token_balances: vec![(user.address().to_string(), 1_000_000)],
@@ -450,10 +452,9 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         .commit_attribution(&operator, vec![packet])
         .await
         .unwrap();
-    assert_eq!(
-        payouts.request(requested.request_id).await.unwrap().status,
-        RequestStatus::Attested
-    );
+    let attested = payouts.request(requested.request_id).await.unwrap();
+    assert_eq!(attested.status, RequestStatus::Attested);
+    wait_for_block_time(&client, attested.finalizable_at.unwrap()).await;
     payouts
         .finalize(&operator, vec![requested.request_id])
         .await

@@ -2,10 +2,11 @@
 //! contracts' inputs. Each test binary uses a different part of it.
 #![allow(dead_code)]
 
-use cosmwasm_std::HexBinary;
+use cosmwasm_std::{HexBinary, Timestamp};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tendermint_rpc::Client as _;
 use tributary_client::{coin, ChainConfig, Client, Decimal, NewContribution, Signer};
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_types::sha256;
@@ -125,4 +126,22 @@ pub fn content(text: &str) -> NewContribution {
 /// A 32-byte hash standing for whatever `label` names (weights, an index, an output).
 pub fn hash(label: &str) -> HexBinary {
     HexBinary::from(sha256(label.as_bytes()).as_slice())
+}
+
+/// Waits until the latest block is at or past `time`: a transaction's simulation then runs at
+/// that block's time, and the transaction itself in a later block.
+pub async fn wait_for_block_time(client: &Client, time: Timestamp) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = client.rpc().status().await.unwrap();
+        let nanos = status.sync_info.latest_block_time.unix_timestamp_nanos();
+        if nanos >= i128::from(time.nanos()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no block at or past {time} in 60s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
