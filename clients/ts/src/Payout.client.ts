@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, Binary, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, AssetInfo, MigrateMsg, BalancesResponse, Earning, Addr, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, Timestamp, Uint64, InferenceRequest, Price, Settlement, RequestsResponse } from "./Payout.types";
+import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, PoolsResponse, Pool, Timestamp, Uint64, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
 export interface PayoutReadOnlyInterface {
   contractAddress: string;
   config: () => Promise<ConfigResponse>;
@@ -15,6 +15,11 @@ export interface PayoutReadOnlyInterface {
   }: {
     requestId: number;
   }) => Promise<InferenceRequest>;
+  terms: ({
+    requestId
+  }: {
+    requestId: number;
+  }) => Promise<RequestTerms>;
   requests: ({
     limit,
     payer,
@@ -47,6 +52,28 @@ export interface PayoutReadOnlyInterface {
     limit?: number;
     startAfter?: AssetInfo;
   }) => Promise<BalancesResponse>;
+  pools: ({
+    datanetId,
+    limit,
+    startAfter,
+    version
+  }: {
+    datanetId: number;
+    limit?: number;
+    startAfter?: AssetInfo;
+    version: number;
+  }) => Promise<PoolsResponse>;
+  poolOwed: ({
+    asset,
+    contributionId,
+    datanetId,
+    version
+  }: {
+    asset: AssetInfo;
+    contributionId: number;
+    datanetId: number;
+    version: number;
+  }) => Promise<Uint128>;
   channels: ({
     limit,
     startAfter
@@ -64,10 +91,13 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
     this.contractAddress = contractAddress;
     this.config = this.config.bind(this);
     this.request = this.request.bind(this);
+    this.terms = this.terms.bind(this);
     this.requests = this.requests.bind(this);
     this.commits = this.commits.bind(this);
     this.packet = this.packet.bind(this);
     this.balances = this.balances.bind(this);
+    this.pools = this.pools.bind(this);
+    this.poolOwed = this.poolOwed.bind(this);
     this.channels = this.channels.bind(this);
   }
 
@@ -83,6 +113,17 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
   }): Promise<InferenceRequest> => {
     return this.client.queryContractSmart(this.contractAddress, {
       request: {
+        request_id: requestId
+      }
+    });
+  };
+  terms = async ({
+    requestId
+  }: {
+    requestId: number;
+  }): Promise<RequestTerms> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      terms: {
         request_id: requestId
       }
     });
@@ -149,6 +190,46 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
       }
     });
   };
+  pools = async ({
+    datanetId,
+    limit,
+    startAfter,
+    version
+  }: {
+    datanetId: number;
+    limit?: number;
+    startAfter?: AssetInfo;
+    version: number;
+  }): Promise<PoolsResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      pools: {
+        datanet_id: datanetId,
+        limit,
+        start_after: startAfter,
+        version
+      }
+    });
+  };
+  poolOwed = async ({
+    asset,
+    contributionId,
+    datanetId,
+    version
+  }: {
+    asset: AssetInfo;
+    contributionId: number;
+    datanetId: number;
+    version: number;
+  }): Promise<Uint128> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      pool_owed: {
+        asset,
+        contribution_id: contributionId,
+        datanet_id: datanetId,
+        version
+      }
+    });
+  };
   channels = async ({
     limit,
     startAfter
@@ -201,12 +282,27 @@ export interface PayoutInterface extends PayoutReadOnlyInterface {
     requestId: number;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   claim: (fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  claimPool: ({
+    asset,
+    contributionIds,
+    datanetId,
+    version
+  }: {
+    asset: AssetInfo;
+    contributionIds: number[];
+    datanetId: number;
+    version: number;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   bindChannel: ({
     attestor,
-    channelId
+    channelId,
+    connectionId,
+    counterpartyPortId
   }: {
     attestor: string;
     channelId: string;
+    connectionId: string;
+    counterpartyPortId: string;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   unbindChannel: ({
     channelId
@@ -245,6 +341,7 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
     this.finalize = this.finalize.bind(this);
     this.refund = this.refund.bind(this);
     this.claim = this.claim.bind(this);
+    this.claimPool = this.claimPool.bind(this);
     this.bindChannel = this.bindChannel.bind(this);
     this.unbindChannel = this.unbindChannel.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
@@ -322,17 +419,43 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
       claim: {}
     }, fee, memo, _funds);
   };
+  claimPool = async ({
+    asset,
+    contributionIds,
+    datanetId,
+    version
+  }: {
+    asset: AssetInfo;
+    contributionIds: number[];
+    datanetId: number;
+    version: number;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      claim_pool: {
+        asset,
+        contribution_ids: contributionIds,
+        datanet_id: datanetId,
+        version
+      }
+    }, fee, memo, _funds);
+  };
   bindChannel = async ({
     attestor,
-    channelId
+    channelId,
+    connectionId,
+    counterpartyPortId
   }: {
     attestor: string;
     channelId: string;
+    connectionId: string;
+    counterpartyPortId: string;
   }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
     return await this.client.execute(this.sender, this.contractAddress, {
       bind_channel: {
         attestor,
-        channel_id: channelId
+        channel_id: channelId,
+        connection_id: connectionId,
+        counterparty_port_id: counterpartyPortId
       }
     }, fee, memo, _funds);
   };

@@ -8,7 +8,7 @@ import { Coin } from "@cosmjs/amino";
 import { MsgExecuteContractEncodeObject } from "@cosmjs/cosmwasm-stargate";
 import { MsgExecuteContract } from "cosmjs-types/cosmwasm/wasm/v1/tx";
 import { toUtf8 } from "@cosmjs/encoding";
-import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, Binary, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, AssetInfo, MigrateMsg, BalancesResponse, Earning, Addr, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, Timestamp, Uint64, InferenceRequest, Price, Settlement, RequestsResponse } from "./Payout.types";
+import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, PoolsResponse, Pool, Timestamp, Uint64, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
 export interface PayoutMsg {
   contractAddress: string;
   sender: string;
@@ -46,12 +46,27 @@ export interface PayoutMsg {
     requestId: number;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   claim: (_funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  claimPool: ({
+    asset,
+    contributionIds,
+    datanetId,
+    version
+  }: {
+    asset: AssetInfo;
+    contributionIds: number[];
+    datanetId: number;
+    version: number;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   bindChannel: ({
     attestor,
-    channelId
+    channelId,
+    connectionId,
+    counterpartyPortId
   }: {
     attestor: string;
     channelId: string;
+    connectionId: string;
+    counterpartyPortId: string;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   unbindChannel: ({
     channelId
@@ -87,6 +102,7 @@ export class PayoutMsgComposer implements PayoutMsg {
     this.finalize = this.finalize.bind(this);
     this.refund = this.refund.bind(this);
     this.claim = this.claim.bind(this);
+    this.claimPool = this.claimPool.bind(this);
     this.bindChannel = this.bindChannel.bind(this);
     this.unbindChannel = this.unbindChannel.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
@@ -212,12 +228,44 @@ export class PayoutMsgComposer implements PayoutMsg {
       })
     };
   };
+  claimPool = ({
+    asset,
+    contributionIds,
+    datanetId,
+    version
+  }: {
+    asset: AssetInfo;
+    contributionIds: number[];
+    datanetId: number;
+    version: number;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          claim_pool: {
+            asset,
+            contribution_ids: contributionIds,
+            datanet_id: datanetId,
+            version
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
   bindChannel = ({
     attestor,
-    channelId
+    channelId,
+    connectionId,
+    counterpartyPortId
   }: {
     attestor: string;
     channelId: string;
+    connectionId: string;
+    counterpartyPortId: string;
   }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
     return {
       typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
@@ -227,7 +275,9 @@ export class PayoutMsgComposer implements PayoutMsg {
         msg: toUtf8(JSON.stringify({
           bind_channel: {
             attestor,
-            channel_id: channelId
+            channel_id: channelId,
+            connection_id: connectionId,
+            counterparty_port_id: counterpartyPortId
           }
         })),
         funds: _funds

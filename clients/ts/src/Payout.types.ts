@@ -37,9 +37,18 @@ export type ExecuteMsg = {
 } | {
   claim: {};
 } | {
+  claim_pool: {
+    asset: AssetInfo;
+    contribution_ids: number[];
+    datanet_id: number;
+    version: number;
+  };
+} | {
   bind_channel: {
     attestor: string;
     channel_id: string;
+    connection_id: string;
+    counterparty_port_id: string;
   };
 } | {
   unbind_channel: {
@@ -58,6 +67,15 @@ export type ExecuteMsg = {
 export type HexBinary = string;
 export type Uint128 = string;
 export type Binary = string;
+export type AssetInfo = {
+  native: {
+    denom: string;
+  };
+} | {
+  cw20: {
+    address: string;
+  };
+};
 export interface Cw20ReceiveMsg {
   amount: Uint128;
   msg: Binary;
@@ -91,6 +109,10 @@ export type QueryMsg = {
     request_id: number;
   };
 } | {
+  terms: {
+    request_id: number;
+  };
+} | {
   requests: {
     limit?: number | null;
     payer?: string | null;
@@ -113,21 +135,26 @@ export type QueryMsg = {
     start_after?: AssetInfo | null;
   };
 } | {
+  pools: {
+    datanet_id: number;
+    limit?: number | null;
+    start_after?: AssetInfo | null;
+    version: number;
+  };
+} | {
+  pool_owed: {
+    asset: AssetInfo;
+    contribution_id: number;
+    datanet_id: number;
+    version: number;
+  };
+} | {
   channels: {
     limit?: number | null;
     start_after?: string | null;
   };
 };
 export type RequestStatus = ("finalized" | "refunded") | "open" | "attested" | "disputed";
-export type AssetInfo = {
-  native: {
-    denom: string;
-  };
-} | {
-  cw20: {
-    address: string;
-  };
-};
 export interface MigrateMsg {}
 export interface BalancesResponse {
   balances: Earning[];
@@ -141,6 +168,9 @@ export type ArrayOfChannelBinding = ChannelBinding[];
 export interface ChannelBinding {
   attestor: Addr;
   channel_id: string;
+  connection_id: string;
+  counterparty_channel_id: string;
+  counterparty_port_id: string;
 }
 export type ArrayOfCommitInfo = CommitInfo[];
 export interface CommitInfo {
@@ -156,6 +186,17 @@ export interface ConfigResponse {
   registry_contract: Addr;
   request_expiry_seconds: number;
   treasury: Addr;
+}
+export interface PoolsResponse {
+  pools: Pool[];
+}
+export interface Pool {
+  asset: AssetInfo;
+  contributions: number;
+  datanet_id: number;
+  distributed: Uint128;
+  total: Uint128;
+  version: number;
 }
 export type Timestamp = Uint64;
 export type Uint64 = string;
@@ -183,7 +224,31 @@ export interface Settlement {
   developer: Uint128;
   operators: Uint128[];
   protocol: Uint128;
+  unattributed: Uint128;
 }
 export interface RequestsResponse {
   requests: InferenceRequest[];
+}
+export interface RequestTerms {
+  attestors: Addr[];
+  challenge_window_seconds: number;
+  developer: Addr;
+  lineage: LineageVersion[];
+  max_entries: number;
+  method_id: string;
+  params_hash: HexBinary;
+  price: Price;
+  quorum: number;
+  split: FeeSplit;
+  weights_hash: HexBinary;
+}
+export interface LineageVersion {
+  contributions: number;
+  root: DatanetRoot;
+}
+export interface FeeSplit {
+  contributors_bps: number;
+  developer_bps: number;
+  operator_bps: number;
+  protocol_bps: number;
 }
