@@ -3,33 +3,12 @@
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::model::Lm;
 use crate::tokenizer::{encode, BOS};
 
-/// Sampling settings. The same settings and seed give the same completion.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Sampling {
-    /// Tokens (bytes) to generate at most; generation also stops at a document boundary.
-    pub max_tokens: usize,
-    /// 0 picks the most likely byte every time.
-    pub temperature: f32,
-    /// Sample among the `top_k` most likely bytes (0: all).
-    pub top_k: usize,
-    pub seed: u64,
-}
-
-impl Default for Sampling {
-    fn default() -> Self {
-        Sampling {
-            max_tokens: 64,
-            temperature: 0.8,
-            top_k: 16,
-            seed: 0,
-        }
-    }
-}
+/// Sampling settings; a wire type, so the relayer shares it without linking the engine.
+pub use tributary_attrib_api::Sampling;
 
 /// Continues `prompt`; returns the completion's bytes (without the prompt).
 pub fn generate(

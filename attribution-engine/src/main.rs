@@ -20,7 +20,7 @@ use tributary_attrib::inference::{generate, Sampling};
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::packet::PacketRequest;
 use tributary_attrib::serve::{
-    self, parse_method, AttributionSummary, GatewayConfig, ServedModel, Unchecked,
+    self, parse_method, summarize, CompletionService, GatewayConfig, ServedModel, Unchecked,
 };
 use tributary_attrib::training::{train, TrainConfig};
 
@@ -602,7 +602,7 @@ fn run_attribute(args: AttributeArgs, out: Output) -> Result<()> {
         bail!("the completion is empty (the model ended the document at once): nothing to attribute; try another prompt or --seed, or pass --completion");
     }
     let attribution = engine.attribute(prompt, &completion, args.method)?;
-    let summary = AttributionSummary::new(&attribution, args.top, args.packet_top_k);
+    let summary = summarize(&attribution, args.top, args.packet_top_k);
     let packet = match (args.request_id, args.model_id, args.model_version) {
         (Some(request_id), Some(model_id), Some(model_version)) => {
             let request = PacketRequest {
@@ -723,7 +723,8 @@ fn run_serve(args: ServeArgs, out: Output) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let router = serve::router(models, Arc::new(Unchecked), config);
+        let service = CompletionService::new(models, Arc::new(Unchecked), config);
+        let router = serve::router(Arc::new(service));
         // Written at once and never fatal: a closed stdout must not stop the server.
         let announcement = if out.json {
             let models: Vec<_> = names

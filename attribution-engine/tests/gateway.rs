@@ -18,8 +18,8 @@ use tributary_attrib::data::{examples, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
 use tributary_attrib::index::Method;
 use tributary_attrib::serve::{
-    parse_method, router, serve_with_shutdown, CompletionRequest, GatewayConfig, PaymentCheck,
-    PaymentRefused, ServedModel, Unchecked,
+    parse_method, router, serve_with_shutdown, CompletionRequest, CompletionService, GatewayConfig,
+    PaymentCheck, PaymentRefused, ServedModel, Unchecked,
 };
 use tributary_attrib::training::{train, TrainConfig};
 use tributary_store::{BlockingStore, LocalStore};
@@ -134,15 +134,15 @@ fn build_fixture() -> Fixture {
         max_tokens_limit: 64,
         ..GatewayConfig::default()
     };
-    let main = router(
+    let main = router(Arc::new(CompletionService::new(
         vec![ServedModel {
             name: MODEL.into(),
             engine: open(),
         }],
         Arc::new(TestPayments),
         config.clone(),
-    );
-    let small = router(
+    )));
+    let small = router(Arc::new(CompletionService::new(
         vec![ServedModel {
             name: MODEL.into(),
             engine: open(),
@@ -152,7 +152,7 @@ fn build_fixture() -> Fixture {
             stored_responses: 1,
             ..config
         },
-    );
+    )));
     let (addresses, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -17,6 +17,9 @@ use tributary_client::Decimal;
 /// above it would be rejected on chain after the gas is spent.
 pub const MAX_PACKETS_PER_COMMIT: u32 = 64;
 
+/// Why `engine.mode = "in_process"` cannot work in a relayer built without the engine.
+pub const IN_PROCESS_MISSING: &str = "this relayer was built without the `in-process-engine` feature: use \"http\" or rebuild with --features in-process-engine";
+
 /// The keyring directory used when `chain.keyring_dir` is left out.
 pub const DEFAULT_KEYRING_DIR: &str = "~/.tributary/relayer/keys";
 
@@ -424,6 +427,9 @@ impl Config {
                 ],
             ),
         };
+        if engine.mode == EngineMode::InProcess && !cfg!(feature = "in-process-engine") {
+            problem("engine.mode", IN_PROCESS_MISSING.into());
+        }
         for (field, present) in needed {
             if !present {
                 problem(

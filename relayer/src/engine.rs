@@ -1,21 +1,16 @@
-//! The attribution engine as the relayer reaches it: loaded into this process, or the engine's
-//! HTTP gateway on another host. Either way a completion request goes in and the engine's
-//! response (completion, attribution and packet) comes out.
+//! The attribution engine as the relayer reaches it: loaded into this process (the
+//! `in-process-engine` feature), or the engine's HTTP gateway on another host. Either way a
+//! completion request goes in and the engine's response (completion, attribution and packet)
+//! comes out.
+//!
+//! The engine checks no payment for the relayer: the relayer checks each request on chain
+//! before its prompt is kept, and only kept prompts reach the engine.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
 use thiserror::Error;
-use tower::ServiceExt;
-use tributary_attrib::engine::Engine;
-use tributary_attrib::serve::{
-    router, CompletionRequest, CompletionResponse, GatewayConfig, ServedModel, Unchecked,
-};
+use tributary_attrib_api::{CompletionRequest, CompletionResponse, ErrorBody};
 
 /// The name the in-process engine serves its model under.
 pub const IN_PROCESS_MODEL: &str = "model";
@@ -47,58 +42,74 @@ pub trait EngineBackend: Send + Sync {
     ) -> Result<CompletionResponse, EngineCallError>;
 }
 
-/// The engine loaded into the relayer, driven through its own gateway routes in memory (no
-/// socket), so validation, the per-request seed and the response store are the engine's.
-pub struct InProcessEngine {
-    router: Router,
-}
+#[cfg(feature = "in-process-engine")]
+pub use in_process::InProcessEngine;
 
-impl InProcessEngine {
-    /// Opens a trained model and its gradient index (both verified on open).
-    pub fn open(model_dir: &Path, index_dir: &Path) -> Result<Self, String> {
-        let engine = Engine::open(model_dir, index_dir).map_err(|e| e.to_string())?;
-        Ok(Self::new(engine))
+#[cfg(feature = "in-process-engine")]
+mod in_process {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tributary_attrib::engine::Engine;
+    use tributary_attrib::serve::{
+        status_of, CompletionService, GatewayConfig, ServeError, ServedModel, Unchecked,
+    };
+    use tributary_attrib_api::{CompletionRequest, CompletionResponse};
+
+    use super::{EngineBackend, EngineCallError, IN_PROCESS_MODEL};
+
+    /// The engine loaded into the relayer and called through its [`CompletionService`] (no
+    /// socket, no JSON), so validation, the per-request seed and the response store are the
+    /// engine's own.
+    pub struct InProcessEngine {
+        service: CompletionService,
     }
 
-    /// Serves an already opened engine.
-    pub fn new(engine: Engine) -> Self {
-        let models = vec![ServedModel {
-            name: IN_PROCESS_MODEL.into(),
-            engine,
-        }];
-        // The relayer's own gateway checks payment before anything reaches the engine.
-        InProcessEngine {
-            router: router(models, Arc::new(Unchecked), GatewayConfig::default()),
+    impl InProcessEngine {
+        /// Opens a trained model and its gradient index (both verified on open).
+        pub fn open(model_dir: &Path, index_dir: &Path) -> Result<Self, String> {
+            let engine = Engine::open(model_dir, index_dir).map_err(|e| e.to_string())?;
+            Ok(Self::new(engine))
+        }
+
+        /// Serves an already opened engine.
+        pub fn new(engine: Engine) -> Self {
+            let models = vec![ServedModel {
+                name: IN_PROCESS_MODEL.into(),
+                engine,
+            }];
+            // Unchecked: the relayer checked each request on chain before keeping its prompt,
+            // and only kept prompts are sent here.
+            InProcessEngine {
+                service: CompletionService::new(
+                    models,
+                    Arc::new(Unchecked),
+                    GatewayConfig::default(),
+                ),
+            }
         }
     }
-}
 
-#[async_trait]
-impl EngineBackend for InProcessEngine {
-    fn model_name(&self) -> &str {
-        IN_PROCESS_MODEL
-    }
+    #[async_trait]
+    impl EngineBackend for InProcessEngine {
+        fn model_name(&self) -> &str {
+            IN_PROCESS_MODEL
+        }
 
-    async fn complete(
-        &self,
-        request: &CompletionRequest,
-    ) -> Result<CompletionResponse, EngineCallError> {
-        let body = encode(request)?;
-        let http = Request::post("/v1/completions")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .map_err(|e| EngineCallError::Unavailable(e.to_string()))?;
-        let response = self
-            .router
-            .clone()
-            .oneshot(http)
-            .await
-            .map_err(|e| EngineCallError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .map_err(|e| EngineCallError::Unavailable(e.to_string()))?;
-        decode(status.as_u16(), &bytes)
+        async fn complete(
+            &self,
+            request: &CompletionRequest,
+        ) -> Result<CompletionResponse, EngineCallError> {
+            match self.service.complete(request).await {
+                Ok(response) => Ok((*response).clone()),
+                Err(e @ ServeError::Engine(_)) => Err(EngineCallError::Unavailable(e.to_string())),
+                Err(e) => Err(EngineCallError::Rejected {
+                    status: status_of(&e).as_u16(),
+                    message: e.to_string(),
+                }),
+            }
+        }
     }
 }
 
@@ -133,7 +144,8 @@ impl EngineBackend for HttpEngine {
         &self,
         request: &CompletionRequest,
     ) -> Result<CompletionResponse, EngineCallError> {
-        let body = encode(request)?;
+        let body = serde_json::to_vec(request)
+            .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))?;
         let response = self
             .http
             .post(format!("{}/v1/completions", self.url))
@@ -151,22 +163,16 @@ impl EngineBackend for HttpEngine {
     }
 }
 
-fn encode(request: &CompletionRequest) -> Result<Vec<u8>, EngineCallError> {
-    serde_json::to_vec(request)
-        .map_err(|e| EngineCallError::Unavailable(format!("encoding the request: {e}")))
-}
-
 /// A gateway answer: the response on 200, the engine's `{"error": ...}` text otherwise.
 fn decode(status: u16, body: &[u8]) -> Result<CompletionResponse, EngineCallError> {
-    if status == StatusCode::OK.as_u16() {
+    if status == 200 {
         return serde_json::from_slice(body).map_err(|e| {
             EngineCallError::Unavailable(format!("the engine's response is unreadable: {e}"))
         });
     }
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let message = serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
     if (400..500).contains(&status) {
         Err(EngineCallError::Rejected { status, message })
     } else {

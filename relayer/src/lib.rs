@@ -2,8 +2,10 @@
 //! chain, durably and exactly once in effect.
 //!
 //! - [`service`]: the running relayer (block scanner, attribution worker, signing loop).
-//! - [`gateway`]: where payers send their prompts and read completions.
-//! - [`engine`]: the attribution engine, in process or over HTTP.
+//! - [`submission`]: where payers send their prompts and read completions, and where payment
+//!   is checked; [`gateway`] is its HTTP face, [`ledger`] what it reads from the chain.
+//! - [`engine`]: the attribution engine, in process (feature `in-process-engine`, on by
+//!   default) or over HTTP.
 //! - [`outbox`]: the durable record of every request until its commit is in a block.
 //! - [`metrics`]: Prometheus metrics, `/healthz` and `/status`.
 //! - [`config`], [`runner`]: configuration and start-up.
@@ -11,7 +13,9 @@
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod ledger;
 pub mod metrics;
 pub mod outbox;
 pub mod runner;
 pub mod service;
+pub mod submission;

@@ -237,7 +237,7 @@ fn start(path: &std::path::Path) -> Result<ExitCode> {
         config,
         signer,
         engine,
-        tributary_attrib::serve::shutdown_signal(),
+        runner::shutdown_signal(),
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use tributary_client::Signer;
 use tributary_keyring::{Backend, Keyring};
 
 use crate::config::{Config, EngineMode};
-use crate::engine::{EngineBackend, HttpEngine, InProcessEngine};
+use crate::engine::{EngineBackend, HttpEngine};
 use crate::gateway::gateway_router;
 use crate::metrics::{telemetry_router, Metrics, Telemetry};
 use crate::outbox::Outbox;
@@ -72,13 +72,22 @@ pub fn load_signer(config: &Config) -> Result<Signer, RunnerError> {
 pub fn open_engine(config: &Config) -> Result<Arc<dyn EngineBackend>, RunnerError> {
     let engine = &config.engine;
     Ok(match engine.mode {
+        #[cfg(feature = "in-process-engine")]
         EngineMode::InProcess => {
             let (Some(model), Some(index)) = (&engine.model_dir, &engine.index_dir) else {
                 return Err(RunnerError::Engine(
                     "in_process mode needs model_dir and index_dir".into(),
                 ));
             };
-            Arc::new(InProcessEngine::open(model, index).map_err(RunnerError::Engine)?)
+            Arc::new(
+                crate::engine::InProcessEngine::open(model, index).map_err(RunnerError::Engine)?,
+            )
+        }
+        #[cfg(not(feature = "in-process-engine"))]
+        EngineMode::InProcess => {
+            return Err(RunnerError::Engine(
+                crate::config::IN_PROCESS_MISSING.into(),
+            ));
         }
         EngineMode::Http => {
             let (Some(url), Some(name)) = (&engine.url, &engine.model_name) else {
@@ -154,7 +163,7 @@ pub async fn start(
         config, client, signer, outbox, engine, metrics,
     ));
     relayer.preflight().await;
-    let gateway = gateway_router(relayer.clone());
+    let gateway = gateway_router(Arc::new(relayer.submissions()));
     let tasks = vec![
         telemetry_task,
         tokio::spawn(async move {
@@ -170,4 +179,28 @@ pub async fn start(
         task.abort();
     }
     Ok(())
+}
+
+/// Completes on ctrl-c or, on Unix, SIGTERM; never if no signal handler can be installed.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
 }

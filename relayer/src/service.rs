@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use thiserror::Error;
 use tokio::sync::Notify;
-use tributary_attrib::serve::CompletionRequest;
+use tributary_attrib_api::CompletionRequest;
 use tributary_client::{
     ChainConfig as ClientConfig, Client, ContractCall, Error as ChainError, Signer, TxLookup,
     TxOptions,
@@ -22,8 +22,10 @@ use tributary_types::AttributionPacket;
 
 use crate::config::Config;
 use crate::engine::{EngineBackend, EngineCallError};
+use crate::ledger::ChainLedger;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError, RequestRecord};
+use crate::submission::Submissions;
 
 /// Blocks a commit transaction stays valid for. Past its timeout height a transaction that is
 /// not in a block can never be, so its packets are safe to send again.
@@ -85,13 +87,13 @@ pub async fn connect(config: &Config) -> Result<Client, StartError> {
 /// The relayer's shared state.
 pub struct Relayer {
     pub config: Config,
-    pub client: Client,
+    pub client: Arc<Client>,
     pub signer: Signer,
     pub outbox: Arc<Outbox>,
     pub engine: Arc<dyn EngineBackend>,
     pub metrics: Arc<Metrics>,
     served: BTreeSet<(u64, u32)>,
-    wake_attributor: Notify,
+    wake_attributor: Arc<Notify>,
     wake_committer: Notify,
     /// When this process first saw each request: the start of its commit latency.
     seen_at: Mutex<HashMap<u64, Instant>>,
@@ -131,13 +133,13 @@ impl Relayer {
             .collect();
         Relayer {
             config,
-            client,
+            client: Arc::new(client),
             signer,
             outbox,
             engine,
             metrics,
             served,
-            wake_attributor: Notify::new(),
+            wake_attributor: Arc::new(Notify::new()),
             wake_committer: Notify::new(),
             seen_at: Mutex::new(HashMap::new()),
             attributed_at: Mutex::new(HashMap::new()),
@@ -149,13 +151,23 @@ impl Relayer {
         self.served.contains(&(model_id, version))
     }
 
-    fn payout(&self) -> tributary_client::PayoutContract<'_> {
-        self.client.payout(&self.config.contracts.payout)
+    /// The payer-facing side: payment checks on this relayer's chain, kept prompts in its
+    /// outbox, completions from its engine.
+    pub fn submissions(&self) -> Submissions {
+        Submissions::new(
+            Arc::new(ChainLedger::new(
+                self.client.clone(),
+                &self.config.contracts.payout,
+            )),
+            self.outbox.clone(),
+            self.engine.clone(),
+            self.served.clone(),
+            self.wake_attributor.clone(),
+        )
     }
 
-    /// Wakes the attribution worker, e.g. when a payer's prompt arrived.
-    pub fn prompt_arrived(&self) {
-        self.wake_attributor.notify_one();
+    fn payout(&self) -> tributary_client::PayoutContract<'_> {
+        self.client.payout(&self.config.contracts.payout)
     }
 
     fn chain_failure(&self, what: &str, e: &dyn std::fmt::Display) {

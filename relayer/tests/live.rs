@@ -398,17 +398,17 @@ async fn two_attestors_reach_quorum_and_a_different_packet_is_a_dispute() {
 fn serve_engine(world: &World, address: &str) -> tokio::sync::oneshot::Sender<()> {
     use tributary_attrib::engine::Engine;
     use tributary_attrib::serve::{
-        router, serve_with_shutdown, GatewayConfig, ServedModel, Unchecked,
+        router, serve_with_shutdown, CompletionService, GatewayConfig, ServedModel, Unchecked,
     };
     let engine = Engine::open(&world.model_dir, &world.index_dir).unwrap();
-    let app = router(
+    let app = router(std::sync::Arc::new(CompletionService::new(
         vec![ServedModel {
             name: "systems".into(),
             engine,
         }],
         std::sync::Arc::new(Unchecked),
         GatewayConfig::default(),
-    );
+    )));
     let listener = std::net::TcpListener::bind(address).unwrap();
     listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();

@@ -1,0 +1,37 @@
+//! What the payer-facing side of the relayer reads from the chain, behind a trait so the
+//! gateway's rules can be tested without a node.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tributary_client::{Client, Error as ChainError};
+use tributary_types::payout::InferenceRequest;
+
+/// The chain's view of paid requests.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Request `id` as the payout contract holds it; a contract error when it holds none.
+    async fn request(&self, id: u64) -> Result<InferenceRequest, ChainError>;
+}
+
+/// The [`Ledger`] of a live chain: the payout contract at `payout`.
+pub struct ChainLedger {
+    client: Arc<Client>,
+    payout: String,
+}
+
+impl ChainLedger {
+    pub fn new(client: Arc<Client>, payout: &str) -> Self {
+        ChainLedger {
+            client,
+            payout: payout.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for ChainLedger {
+    async fn request(&self, id: u64) -> Result<InferenceRequest, ChainError> {
+        self.client.payout(&self.payout).request(id).await
+    }
+}
