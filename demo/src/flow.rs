@@ -26,7 +26,7 @@ use tributary_client::{
 };
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_keyring::{Backend, Keyring};
-use tributary_store::{ContentStore, HttpStore, LocalStore, OpenPolicy, ServerConfig};
+use tributary_store::{ChainGate, ContentStore, HttpStore, LocalStore, ServerConfig};
 use tributary_types::datanet::{self, CurationPolicy, ReviewDecision};
 use tributary_types::packet::DatanetRoot;
 use tributary_types::payout::{self, RequestStatus};
@@ -291,12 +291,18 @@ pub async fn run(args: Args) -> Result<bool> {
     let listener = tokio::net::TcpListener::bind(&store_addr)
         .await
         .with_context(|| format!("binding the content store to {store_addr}"))?;
-    // Open, on a loopback address: the web app served from this network uploads a document
-    // before it contributes it.
+    // Gated by the chain, as a real store is: it takes the bytes of a contribution only once
+    // its reveal is on chain, and every contributor here (the web app's too) uploads after it.
+    let rest_url = devnet
+        .nodes
+        .first()
+        .map(|n| n.rest_url.clone())
+        .context("the devnet has no REST endpoint for the content store's chain gate")?;
+    let gate = ChainGate::new(&rest_url, contracts.datanet.as_str())?;
     let store_task = tokio::spawn(tributary_store::serve(
         listener,
         local,
-        Arc::new(OpenPolicy),
+        Arc::new(gate),
         ServerConfig::default(),
     ));
     let store = HttpStore::new(&store_url)?;
