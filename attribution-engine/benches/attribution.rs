@@ -278,6 +278,17 @@ fn speed(work: &Path, n_examples: usize, torch: bool, bandwidth: f64) {
             engine.artifact.manifest.lineage.contributions.len()
         );
     });
+    let gradients: Vec<Vec<Vec<f32>>> = completions
+        .iter()
+        .map(|(prompt, completion)| engine.query_gradients(prompt, completion))
+        .collect();
+    let scoring = time_queries(5, 35, |q| {
+        let prepared = engine
+            .index
+            .prepare(&gradients[q], Method::Preconditioned)
+            .expect("query");
+        std::hint::black_box(engine.aggregate(&prepared));
+    });
     let full_scan = time_queries(2, 10, |q| {
         let (prompt, completion) = &completions[q];
         let gradients = engine.query_gradients(prompt, completion);
@@ -316,6 +327,12 @@ fn speed(work: &Path, n_examples: usize, torch: bool, bandwidth: f64) {
         "| attribute, per contribution, gradient included: p50 / p95 (ms) | {:.1} / {:.1} (scoring floor {:.1}) |",
         attribute.0,
         attribute.1,
+        floor(new_bytes)
+    );
+    println!(
+        "| attribute, per contribution, gradient excluded: p50 / p95 (ms) | {:.1} / {:.1} (floor {:.1}) |",
+        scoring.0,
+        scoring.1,
         floor(new_bytes)
     );
     println!(

@@ -92,7 +92,14 @@ fn rows(checkpoint: usize) -> Vec<f32> {
 }
 
 fn write(dir: &Path, chunk_rows: usize) -> IndexManifest {
-    let mut writer = IndexWriter::create(dir, header()).unwrap();
+    write_with(dir, chunk_rows, KernelChoice::Auto)
+}
+
+fn write_with(dir: &Path, chunk_rows: usize, kernel: KernelChoice) -> IndexManifest {
+    let mut writer = IndexWriter::create(dir, header())
+        .unwrap()
+        .with_kernel(kernel)
+        .unwrap();
     for c in 0..CHECKPOINTS {
         for chunk in rows(c).chunks(chunk_rows * dim()) {
             writer.push_rows(c, chunk).unwrap();
@@ -246,14 +253,14 @@ fn packets_are_byte_identical_across_kernels_and_thread_counts() {
 }
 
 #[test]
-fn the_index_does_not_depend_on_how_rows_were_pushed() {
-    // The sums are computed from the stored rows, in parallel: push sizes and the writer's
-    // threads must not reach the files.
+fn the_index_does_not_depend_on_how_rows_were_pushed_or_the_writers_kernel() {
+    // The sums are computed from the stored rows, in parallel: push sizes, the writer's
+    // threads and its kernel must not reach the files.
     let tmp_one = TempDir::new().unwrap();
     let one = tmp_one.path();
     let tmp_many = TempDir::new().unwrap();
     let many = tmp_many.path();
-    let a = write(one, 1);
+    let a = write_with(one, 1, KernelChoice::Scalar);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()

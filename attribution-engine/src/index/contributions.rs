@@ -12,11 +12,13 @@
 //!
 //! - the row sum is exact: every f16 is an integer multiple of 2⁻²⁴, so the rows are added as
 //!   integers and the exact sum is rounded to f32 once;
-//! - a row's norm is the square root of its exact sum of squares (an integer multiple of 2⁻⁴⁸,
-//!   rounded to f64 once); each value divided by the norm (f64) is added in example order in
+//! - a row's norm is the square root of its sum of squares, added in the fixed order of
+//!   [`super::kernel`]; each value divided by the norm (f64) is added in example order in
 //!   f64, and the sum rounded to f32. A zero row adds nothing.
 
 use rayon::prelude::*;
+
+use super::kernel::Kernel;
 
 /// Contributions handled per parallel task when computing sums (results do not depend on it).
 const SUMS_CHUNK: usize = 64;
@@ -100,18 +102,6 @@ fn bits_at(row: &[u8], j: usize) -> u16 {
 /// 2⁻²⁴, the unit of [`f16_units`].
 const UNIT: f64 = 1.0 / 16_777_216.0;
 
-/// The euclidean norm of a row of little-endian f16 values: the square root of the exactly
-/// computed sum of squares.
-pub fn row_norm(row: &[u8]) -> f64 {
-    let squares: i128 = (0..row.len() / 2)
-        .map(|j| {
-            let u = i128::from(f16_units(bits_at(row, j)));
-            u * u
-        })
-        .sum();
-    ((squares as f64) * UNIT * UNIT).sqrt()
-}
-
 /// Both sums of the contributions at `positions` (rows of `dim` f16 values in `rows`): the row
 /// sums and the unit-row sums, each `positions.len() × dim` little-endian f32.
 pub fn sums(
@@ -119,6 +109,7 @@ pub fn sums(
     positions: std::ops::Range<usize>,
     rows: &[u8],
     dim: usize,
+    kernel: Kernel,
 ) -> (Vec<u8>, Vec<u8>) {
     let parts: Vec<(Vec<u8>, Vec<u8>)> = positions
         .collect::<Vec<_>>()
@@ -133,7 +124,7 @@ pub fn sums(
                 unit.fill(0.0);
                 for &example in contributions.examples(position) {
                     let row = &rows[example * dim * 2..(example + 1) * dim * 2];
-                    let norm = row_norm(row);
+                    let norm = kernel.norm_sq_f16(row).sqrt();
                     for j in 0..dim {
                         let u = f16_units(bits_at(row, j));
                         exact[j] += i128::from(u);
@@ -202,7 +193,7 @@ mod tests {
         rows.extend(row(&[-60000.0, 4.0, 0.0]));
         rows.extend(row(&[0.0, 0.0, 0.0]));
         let c = Contributions::group(&[5, 5, 5]);
-        let (sums, units) = sums(&c, 0..1, &rows, 3);
+        let (sums, units) = sums(&c, 0..1, &rows, 3, Kernel::Scalar);
         let f = |b: &[u8], j: usize| f32::from_le_bytes(b[4 * j..4 * j + 4].try_into().unwrap());
         assert_eq!((f(&sums, 0), f(&sums, 1), f(&sums, 2)), (0.0, 7.0, 0.0));
         let (n1, n2) = ((3.6e9f64 + 9.0).sqrt(), (3.6e9f64 + 16.0).sqrt());

@@ -9,6 +9,8 @@
 //! - the lanes are combined in a fixed tree: `l[i] += l[i + 8]` for `i < 8`, then `+ 4`,
 //!   `+ 2`, `+ 1`; `l[0]` is the result.
 //!
+//! A squared norm of an f16 row adds its (exact) squares in the same order.
+//!
 //! The scalar reference does exactly that; the AVX kernel keeps the sixteen lanes in four
 //! registers of four f64 and does the same additions, element for element, so both give the
 //! same bits (fused multiply-adds would not change them either, the products being exact).
@@ -134,6 +136,20 @@ impl Kernel {
         }
     }
 
+    /// Squared euclidean norm of a row of little-endian f16 values, summed in the same order
+    /// as a dot product (every square is exact in f64).
+    pub fn norm_sq_f16(self, row: &[u8]) -> f64 {
+        assert_eq!(row.len() % 2, 0, "an f16 row has an even number of bytes");
+        match self {
+            Kernel::Scalar => scalar::norm_sq_f16(row),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot_f16`.
+            Kernel::Simd => unsafe { avx::norm_sq_f16(row) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Simd => scalar::norm_sq_f16(row),
+        }
+    }
+
     /// Dot product of a row of little-endian f32 values with `q` (`row.len() == 4 * q.len()`).
     pub fn dot_f32(self, row: &[u8], q: &[f64]) -> f64 {
         assert_eq!(row.len(), 4 * q.len(), "f32 row and query widths differ");
@@ -202,6 +218,15 @@ mod scalar {
         }
         combine(lanes)
     }
+
+    pub fn norm_sq_f16(row: &[u8]) -> f64 {
+        let mut lanes = [0f64; LANES];
+        for j in 0..row.len() / 2 {
+            let x = f16_at(row, j);
+            lanes[j % LANES] += x * x;
+        }
+        combine(lanes)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -258,6 +283,31 @@ mod avx {
         let mut lanes = lanes(acc);
         for (j, &y) in q.iter().enumerate().skip(blocks * LANES) {
             lanes[j % LANES] += f16_at(row, j) * y;
+        }
+        combine(lanes)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX and F16C, and `row.len()` must be even.
+    #[target_feature(enable = "avx,f16c")]
+    pub unsafe fn norm_sq_f16(row: &[u8]) -> f64 {
+        let n = row.len() / 2;
+        let blocks = n / LANES;
+        let mut acc = [_mm256_setzero_pd(); 4];
+        for b in 0..blocks {
+            let p = row.as_ptr().add(b * 2 * LANES);
+            let lo = _mm256_cvtph_ps(_mm_loadu_si128(p.cast()));
+            let hi = _mm256_cvtph_ps(_mm_loadu_si128(p.add(16).cast()));
+            let [x0, x1] = widen(lo);
+            let [x2, x3] = widen(hi);
+            for (a, x) in acc.iter_mut().zip([x0, x1, x2, x3]) {
+                *a = _mm256_add_pd(*a, _mm256_mul_pd(x, x));
+            }
+        }
+        let mut lanes = lanes(acc);
+        for j in blocks * LANES..n {
+            let x = f16_at(row, j);
+            lanes[j % LANES] += x * x;
         }
         combine(lanes)
     }
@@ -327,6 +377,11 @@ mod tests {
                 let simd = (Kernel::Simd.dot_f16(&h, &q), Kernel::Simd.dot_f32(&s, &q));
                 assert_eq!(scalar.0.to_bits(), simd.0.to_bits(), "f16, n = {n}");
                 assert_eq!(scalar.1.to_bits(), simd.1.to_bits(), "f32, n = {n}");
+                assert_eq!(
+                    Kernel::Scalar.norm_sq_f16(&h).to_bits(),
+                    Kernel::Simd.norm_sq_f16(&h).to_bits(),
+                    "norm, n = {n}"
+                );
             }
             // The reference is the lane order written out by hand.
             let mut lanes = [0f64; LANES];

@@ -334,6 +334,7 @@ impl GradientIndex {
                         start..end,
                         &self.gradients[c],
                         self.dim,
+                        self.kernel,
                     )
                 });
                 for (stored, computed, name) in [

@@ -11,7 +11,6 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::contributions::row_norm;
 use super::kernel::dot_f32s;
 use super::{GradientIndex, IndexError};
 
@@ -221,7 +220,7 @@ impl GradientIndex {
             score += if !cosine {
                 d
             } else {
-                let norm = row_norm(row);
+                let norm = self.kernel.norm_sq_f16(row).sqrt();
                 if norm > 0.0 {
                     d / norm
                 } else {

@@ -16,6 +16,7 @@ use super::format::{
     gradients_file, layer_blocks, preconditioner_file, sums_file, unit_sums_file, FileRef,
     IndexHeader, IndexManifest, DTYPE, EXAMPLES_FILE, FORMAT, MANIFEST_FILE,
 };
+use super::kernel::{Kernel, KernelChoice};
 use super::precondition::Fisher;
 use super::IndexError;
 
@@ -86,6 +87,8 @@ pub struct IndexWriter {
     /// Every `stride`-th row of a checkpoint goes into the Fisher.
     stride: usize,
     contributions: Contributions,
+    /// The kernel of the unit-row norms (any kernel gives the same bits).
+    kernel: Kernel,
     examples: FileRef,
     gradients: Vec<FileRef>,
     preconditioners: Vec<FileRef>,
@@ -125,6 +128,7 @@ impl IndexWriter {
             stride,
             fisher_rows: n.div_ceil(stride) as u64,
             contributions: Contributions::group(&header.contribution_ids),
+            kernel: KernelChoice::Auto.resolve()?,
             examples,
             gradients: Vec::new(),
             preconditioners: Vec::new(),
@@ -134,6 +138,13 @@ impl IndexWriter {
             next_checkpoint: 0,
             header,
         })
+    }
+
+    /// Sets the kernel of the unit-row norms (the files do not change: every kernel gives the
+    /// same bits).
+    pub fn with_kernel(mut self, kernel: KernelChoice) -> Result<Self, IndexError> {
+        self.kernel = kernel.resolve()?;
+        Ok(self)
     }
 
     /// Width of one row.
@@ -270,6 +281,7 @@ impl IndexWriter {
                 start..m.min(start + batch),
                 &rows,
                 self.dim,
+                self.kernel,
             );
             sums.write(&s)?;
             units.write(&u)?;
