@@ -243,13 +243,28 @@ pub struct EngineConfig {
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// The `host:port` to serve `POST /v1/completions` and `GET /v1/requests/{id}` on.
+    #[serde(default = "default_gateway_listen")]
     pub listen: String,
+    /// A prompt is refused when its request has less than this left before it expires: the
+    /// relayer must still be able to attribute and commit it, or the payer would get both the
+    /// completion and, at expiry, its fee back.
+    #[serde(default = "default_commit_margin_seconds")]
+    pub commit_margin_seconds: u64,
+}
+
+fn default_gateway_listen() -> String {
+    "127.0.0.1:8700".into()
+}
+
+fn default_commit_margin_seconds() -> u64 {
+    60
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
-            listen: "127.0.0.1:8700".into(),
+            listen: default_gateway_listen(),
+            commit_margin_seconds: default_commit_margin_seconds(),
         }
     }
 }

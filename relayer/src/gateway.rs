@@ -36,10 +36,14 @@ impl IntoResponse for Refusal {
 impl From<SubmitError> for Refusal {
     fn from(e: SubmitError) -> Self {
         let status = match &e {
-            SubmitError::UnknownFields(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SubmitError::UnknownFields(_)
+            | SubmitError::MethodFixed { .. }
+            | SubmitError::SamplingFixed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             SubmitError::NotPaid(_) => StatusCode::PAYMENT_REQUIRED,
             SubmitError::NotServed { .. }
             | SubmitError::Closed { .. }
+            | SubmitError::NotAnAttestor { .. }
+            | SubmitError::TooLate { .. }
             | SubmitError::PromptMismatch(_) => StatusCode::FORBIDDEN,
             SubmitError::Conflict(_) => StatusCode::CONFLICT,
             SubmitError::NoPrompt(_) => StatusCode::NOT_FOUND,

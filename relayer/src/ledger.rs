@@ -5,13 +5,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tributary_client::{Client, Error as ChainError};
-use tributary_types::payout::InferenceRequest;
+use tributary_types::payout::{InferenceRequest, QueryMsg, RequestTerms};
 
 /// The chain's view of paid requests.
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Request `id` as the payout contract holds it; a contract error when it holds none.
     async fn request(&self, id: u64) -> Result<InferenceRequest, ChainError>;
+
+    /// The rules request `id` was paid under: its attestors, method and parameters.
+    async fn terms(&self, id: u64) -> Result<RequestTerms, ChainError>;
+
+    /// The latest block's time, in unix seconds: the clock expiry is measured by.
+    async fn block_time(&self) -> Result<u64, ChainError>;
 }
 
 /// The [`Ledger`] of a live chain: the payout contract at `payout`.
@@ -33,5 +39,17 @@ impl ChainLedger {
 impl Ledger for ChainLedger {
     async fn request(&self, id: u64) -> Result<InferenceRequest, ChainError> {
         self.client.payout(&self.payout).request(id).await
+    }
+
+    async fn terms(&self, id: u64) -> Result<RequestTerms, ChainError> {
+        self.client
+            .payout(&self.payout)
+            .query(&QueryMsg::Terms { request_id: id })
+            .await
+    }
+
+    async fn block_time(&self) -> Result<u64, ChainError> {
+        let block = self.client.latest_block().await?;
+        Ok(block.time_nanos / 1_000_000_000)
     }
 }

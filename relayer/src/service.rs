@@ -25,7 +25,7 @@ use crate::engine::{EngineBackend, EngineCallError};
 use crate::ledger::ChainLedger;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError, RequestRecord};
-use crate::submission::Submissions;
+use crate::submission::{SubmissionRules, Submissions};
 
 /// Blocks a commit transaction stays valid for. Past its timeout height a transaction that is
 /// not in a block can never be, so its packets are safe to send again.
@@ -162,6 +162,10 @@ impl Relayer {
             self.outbox.clone(),
             self.engine.clone(),
             self.served.clone(),
+            SubmissionRules {
+                attestor: self.signer.address().to_string(),
+                commit_margin_seconds: self.config.gateway.commit_margin_seconds,
+            },
             self.wake_attributor.clone(),
         )
     }

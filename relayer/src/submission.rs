@@ -3,7 +3,14 @@
 //!
 //! This is where the relayer checks payment: [`Submissions::submit`] reads the request on
 //! chain and keeps the prompt only when the request is paid, open, for a served model and for
-//! the SHA-256 of this prompt. The engine runs on kept prompts only, and checks nothing itself.
+//! the SHA-256 of this prompt, and when this relayer can still commit its packet (it is one of
+//! the request's attestors and the request is not about to expire). The engine runs on kept
+//! prompts only, and checks nothing itself.
+//!
+//! What decides the packet is fixed, not the payer's: the method the request was paid under
+//! (its terms on chain) and [`Sampling::for_paid_request`]. Otherwise a payer could ask each
+//! attestor for another completion, leave the request without quorum and be refunded at expiry
+//! after being served.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,9 +18,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::Notify;
-use tributary_attrib_api::{CompletionRequest, CompletionResponse, SamplingRequest};
+use tributary_attrib_api::{CompletionRequest, CompletionResponse, Sampling, SamplingRequest};
 use tributary_client::Error as ChainError;
-use tributary_types::payout::RequestStatus;
+use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 
 use crate::engine::{EngineBackend, EngineCallError};
 use crate::ledger::Ledger;
@@ -57,6 +64,22 @@ pub enum SubmitError {
     },
     #[error("the prompt does not match the prompt_hash paid for in request {0}")]
     PromptMismatch(u64),
+    #[error("request {request_id} may only be committed by its attestors, and this relayer ({attestor}) is not one: it serves no prompt it cannot commit")]
+    NotAnAttestor { request_id: u64, attestor: String },
+    #[error("request {request_id} expires in {remaining} s; this relayer serves a prompt only with {margin} s left to commit its packet")]
+    TooLate {
+        request_id: u64,
+        remaining: u64,
+        margin: u64,
+    },
+    #[error("request {request_id} was paid for method {paid}: leave method out or give {paid}, not {asked}")]
+    MethodFixed {
+        request_id: u64,
+        asked: String,
+        paid: String,
+    },
+    #[error("a paid request is generated with fixed sampling, so that every attestor commits the same packet: leave out {0}")]
+    SamplingFixed(String),
     #[error("the chain cannot be read: {0}")]
     ChainUnavailable(ChainError),
     #[error("request {0} was already submitted with other parameters")]
@@ -74,12 +97,29 @@ pub enum SubmitError {
     Outbox(#[from] OutboxError),
 }
 
+/// What a request must allow for its prompt to be served: this relayer must still be able to
+/// commit its packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmissionRules {
+    /// This relayer's attestor address; a request it may not commit for is not served.
+    pub attestor: String,
+    /// A request with less time than this left before it expires is not served.
+    pub commit_margin_seconds: u64,
+}
+
+/// A request checked on chain, with the rules it was paid under.
+struct CheckedRequest {
+    request: InferenceRequest,
+    terms: RequestTerms,
+}
+
 /// Payers' submissions: the payment check, the kept prompts and the engine's answers.
 pub struct Submissions {
     ledger: Arc<dyn Ledger>,
     outbox: Arc<Outbox>,
     engine: Arc<dyn EngineBackend>,
     served: BTreeSet<(u64, u32)>,
+    rules: SubmissionRules,
     prompt_arrived: Arc<Notify>,
 }
 
@@ -91,6 +131,7 @@ impl Submissions {
         outbox: Arc<Outbox>,
         engine: Arc<dyn EngineBackend>,
         served: BTreeSet<(u64, u32)>,
+        rules: SubmissionRules,
         prompt_arrived: Arc<Notify>,
     ) -> Self {
         Submissions {
@@ -98,27 +139,45 @@ impl Submissions {
             outbox,
             engine,
             served,
+            rules,
             prompt_arrived,
         }
     }
 
     /// Checks `paid` on chain, keeps its prompt and answers with the completion.
+    ///
+    /// The payer chooses neither the method nor the sampling: the request is generated with
+    /// the method it was paid under and [`Sampling::for_paid_request`], so every attestor
+    /// commits the same packet. Fields that ask for anything else are refused.
     pub async fn submit(&self, paid: PaidCompletion) -> Result<CompletionResponse, SubmitError> {
         if !paid.unknown.is_empty() {
             let names: Vec<&str> = paid.unknown.keys().map(String::as_str).collect();
             return Err(SubmitError::UnknownFields(names.join(", ")));
         }
         let id = paid.request_id;
-        let (model_id, version) = self.check_paid(id, &paid.prompt).await?;
-        // The chain decides which model serves the request.
+        let sampling = Sampling::for_paid_request(id);
+        let differences = paid.sampling.differences_from(&sampling);
+        if !differences.is_empty() {
+            return Err(SubmitError::SamplingFixed(differences.join(", ")));
+        }
+        let checked = self.check_paid(id, &paid.prompt).await?;
+        let method = checked.terms.method_id;
+        if let Some(asked) = paid.method.filter(|asked| *asked != method) {
+            return Err(SubmitError::MethodFixed {
+                request_id: id,
+                asked,
+                paid: method,
+            });
+        }
+        // The chain decides which model serves the request, and how.
         let request = CompletionRequest {
             model: self.engine.model_name().to_string(),
             prompt: paid.prompt,
-            sampling: paid.sampling,
+            sampling: SamplingRequest::exactly(&sampling),
             request_id: Some(id),
-            model_id: Some(model_id),
-            model_version: Some(version),
-            method: paid.method,
+            model_id: Some(checked.request.model_id),
+            model_version: Some(checked.request.model_version),
+            method: Some(method),
         };
         if let Some(kept) = self.kept(id)? {
             if kept != request {
@@ -156,8 +215,9 @@ impl Submissions {
     }
 
     /// Checks on chain that request `id` is paid, open, for a served model and for this
-    /// prompt; returns its model id and version.
-    async fn check_paid(&self, id: u64, prompt: &str) -> Result<(u64, u32), SubmitError> {
+    /// prompt, and that this relayer can still commit it: it is one of the request's
+    /// attestors and the request has `commit_margin_seconds` left.
+    async fn check_paid(&self, id: u64, prompt: &str) -> Result<CheckedRequest, SubmitError> {
         let request = match self.ledger.request(id).await {
             Ok(r) => r,
             Err(ChainError::Contract { .. }) => return Err(SubmitError::NotPaid(id)),
@@ -186,7 +246,35 @@ impl Submissions {
         if request.prompt_hash.as_slice() != hash.as_slice() {
             return Err(SubmitError::PromptMismatch(id));
         }
-        Ok((request.model_id, request.model_version))
+        let terms = self
+            .ledger
+            .terms(id)
+            .await
+            .map_err(SubmitError::ChainUnavailable)?;
+        if !terms
+            .attestors
+            .iter()
+            .any(|a| a.as_str() == self.rules.attestor)
+        {
+            return Err(SubmitError::NotAnAttestor {
+                request_id: id,
+                attestor: self.rules.attestor.clone(),
+            });
+        }
+        let now = self
+            .ledger
+            .block_time()
+            .await
+            .map_err(SubmitError::ChainUnavailable)?;
+        let remaining = request.expires_at.seconds().saturating_sub(now);
+        if remaining < self.rules.commit_margin_seconds {
+            return Err(SubmitError::TooLate {
+                request_id: id,
+                remaining,
+                margin: self.rules.commit_margin_seconds,
+            });
+        }
+        Ok(CheckedRequest { request, terms })
     }
 }
 

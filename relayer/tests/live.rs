@@ -345,22 +345,35 @@ async fn two_attestors_reach_quorum_and_a_different_packet_is_a_dispute() {
             submit_until_served(&home.gateway, *id, p, Duration::from_secs(30)).await;
         }
     }
-    // The third is served with another seed by the second attestor: another completion,
-    // another packet.
-    submit_until_served(
+    // The payer cannot steer the second attestor to another completion: the sampling of a
+    // paid request is fixed.
+    let (status, body) = submit_with(
+        &homes[1].gateway,
+        serde_json::json!({"request_id": ids[2], "prompt": prompts[2], "seed": 7}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 422, "{body}");
+    // The third is served by the first attestor; the second commits another packet for it
+    // (another completion) straight to the contract.
+    let first = submit_until_served(
         &homes[0].gateway,
         ids[2],
         &prompts[2],
         Duration::from_secs(30),
     )
     .await;
-    let (status, body) = submit_with(
-        &homes[1].gateway,
-        serde_json::json!({"request_id": ids[2], "prompt": prompts[2], "max_tokens": 16, "seed": 7}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let mut other: tributary_types::AttributionPacket =
+        serde_json::from_value(first["packet"].clone()).unwrap();
+    other.output_hash = tributary_types::sha256(b"another completion")
+        .to_vec()
+        .into();
+    world
+        .client
+        .payout(&world.payout)
+        .commit_attribution(&world.signer("attestor2"), vec![other])
+        .await
+        .unwrap();
 
     world
         .wait_finalized(&ids[..2], Duration::from_secs(90))

@@ -6,23 +6,42 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 use tributary_attrib_api::{AttributionSummary, Sampling};
-use tributary_types::payout::InferenceRequest;
+use tributary_types::payout::{InferenceRequest, RequestTerms};
+use tributary_types::FeeSplit;
 use tributary_types::{AssetInfo, AttributionPacket, Price};
 
 use super::*;
 
 const PAYER: &str = "trib18pz45j9fupuumnf2a5hamgaptvax0s0djymqpw";
+/// This relayer's key.
+const ATTESTOR: &str = "trib1qnwy70dsu82ua4cffqku0wr2mehpdgzs83w2kj7qm8j6k5u60lqs9excyz";
+/// The method every scripted request was paid under.
+const METHOD: &str = "graddot-logra-v1";
+/// Scripted requests are paid at 1 000 s and expire at 4 600 s.
+const EXPIRES_AT: u64 = 4_600;
 
-/// Request ids with their prompts, as paid on chain.
+/// Request ids with their prompts and terms, as paid on chain, and the chain's clock.
 struct ScriptedLedger {
     requests: Mutex<HashMap<u64, InferenceRequest>>,
+    attestors: Mutex<Vec<Addr>>,
+    now: Mutex<u64>,
 }
 
 impl ScriptedLedger {
     fn new() -> Self {
         ScriptedLedger {
             requests: Mutex::new(HashMap::new()),
+            attestors: Mutex::new(vec![Addr::unchecked(ATTESTOR)]),
+            now: Mutex::new(1_000),
         }
+    }
+
+    fn set_now(&self, seconds: u64) {
+        *self.now.lock().unwrap() = seconds;
+    }
+
+    fn set_attestors(&self, attestors: &[&str]) {
+        *self.attestors.lock().unwrap() = attestors.iter().map(|a| Addr::unchecked(*a)).collect();
     }
 
     fn pay(&self, id: u64, prompt: &str, model: (u64, u32)) {
@@ -37,7 +56,7 @@ impl ScriptedLedger {
                 amount: Uint128::new(1000),
             },
             created_at: Timestamp::from_seconds(1_000),
-            expires_at: Timestamp::from_seconds(4_600),
+            expires_at: Timestamp::from_seconds(EXPIRES_AT),
             status: RequestStatus::Open,
             agreed_packet: None,
             finalizable_at: None,
@@ -63,6 +82,33 @@ impl Ledger for ScriptedLedger {
             .ok_or_else(|| ChainError::Contract {
                 message: format!("request {id} not found"),
             })
+    }
+
+    async fn terms(&self, id: u64) -> Result<RequestTerms, ChainError> {
+        let request = self.request(id).await?;
+        let h = HexBinary::from(vec![7u8; 32]);
+        Ok(RequestTerms {
+            developer: Addr::unchecked(PAYER),
+            attestors: self.attestors.lock().unwrap().clone(),
+            quorum: 1,
+            method_id: METHOD.into(),
+            params_hash: h.clone(),
+            weights_hash: h,
+            lineage: Vec::new(),
+            price: request.price,
+            split: FeeSplit {
+                contributors_bps: 6000,
+                developer_bps: 2000,
+                operator_bps: 1500,
+                protocol_bps: 500,
+            },
+            max_entries: 8,
+            challenge_window_seconds: 60,
+        })
+    }
+
+    async fn block_time(&self) -> Result<u64, ChainError> {
+        Ok(*self.now.lock().unwrap())
     }
 }
 
@@ -153,6 +199,10 @@ fn desk() -> Desk {
         outbox.clone(),
         engine.clone(),
         [(1, 1)].into_iter().collect(),
+        SubmissionRules {
+            attestor: ATTESTOR.into(),
+            commit_margin_seconds: 60,
+        },
         Arc::new(Notify::new()),
     );
     Desk {
@@ -226,4 +276,100 @@ async fn unknown_fields_are_refused_by_name() {
         matches!(&e, SubmitError::UnknownFields(f) if f == "max_token"),
         "{e}"
     );
+}
+
+fn paid_with(id: u64, prompt: &str, fields: serde_json::Value) -> PaidCompletion {
+    let mut body = serde_json::json!({"request_id": id, "prompt": prompt});
+    for (k, v) in fields.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    serde_json::from_value(body).unwrap()
+}
+
+// --- what decides the packet is not the payer's to choose -------------------------------
+
+#[tokio::test]
+async fn a_paid_request_is_generated_with_the_method_it_was_paid_under_and_the_fixed_sampling() {
+    let d = desk();
+    d.ledger.pay(11, "What is a pipe?", (1, 1));
+    d.submissions
+        .submit(paid(11, "What is a pipe?"))
+        .await
+        .unwrap();
+    let asked = d.engine.last();
+    assert_eq!(asked.method.as_deref(), Some(METHOD));
+    assert_eq!(
+        asked.sampling,
+        SamplingRequest::exactly(&Sampling::for_paid_request(11))
+    );
+}
+
+#[tokio::test]
+async fn a_payer_chosen_method_or_sampling_is_refused() {
+    let d = desk();
+    d.ledger.pay(12, "What is a pipe?", (1, 1));
+    for (fields, mentions) in [
+        (serde_json::json!({"method": "cosine-logra-v1"}), METHOD),
+        (serde_json::json!({"seed": 7}), "seed 7 (fixed at 12)"),
+        (serde_json::json!({"max_tokens": 16}), "max_tokens 16"),
+        (serde_json::json!({"temperature": 0.0}), "temperature 0"),
+        (serde_json::json!({"top_k": 1}), "top_k 1"),
+    ] {
+        let e = d
+            .submissions
+            .submit(paid_with(12, "What is a pipe?", fields.clone()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(mentions), "{fields}: {e}");
+    }
+    assert_eq!(d.engine.calls(), 0, "nothing refused reached the engine");
+    assert!(d.outbox.prompt(12).unwrap().is_none());
+    // The values the request is served with anyway may be given.
+    let fixed = Sampling::for_paid_request(12);
+    let same = serde_json::json!({"method": METHOD, "seed": 12, "max_tokens": fixed.max_tokens});
+    d.submissions
+        .submit(paid_with(12, "What is a pipe?", same))
+        .await
+        .unwrap();
+}
+
+// --- a prompt is served only while the relayer can still commit -------------------------
+
+#[tokio::test]
+async fn a_request_close_to_its_expiry_is_not_served() {
+    let d = desk();
+    d.ledger.pay(13, "late", (1, 1));
+    d.ledger.set_now(EXPIRES_AT - 59);
+    let e = d.submissions.submit(paid(13, "late")).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SubmitError::TooLate {
+                remaining: 59,
+                margin: 60,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    d.ledger.set_now(EXPIRES_AT + 5);
+    let e = d.submissions.submit(paid(13, "late")).await.unwrap_err();
+    assert!(
+        matches!(e, SubmitError::TooLate { remaining: 0, .. }),
+        "{e}"
+    );
+    assert_eq!(d.engine.calls(), 0);
+    assert!(d.outbox.prompt(13).unwrap().is_none());
+    d.ledger.set_now(EXPIRES_AT - 60);
+    d.submissions.submit(paid(13, "late")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_this_relayer_may_not_commit_is_not_served() {
+    let d = desk();
+    d.ledger.pay(14, "hi", (1, 1));
+    d.ledger.set_attestors(&[PAYER]);
+    let e = d.submissions.submit(paid(14, "hi")).await.unwrap_err();
+    assert!(matches!(e, SubmitError::NotAnAttestor { .. }), "{e}");
+    assert_eq!(d.engine.calls(), 0);
 }

@@ -641,7 +641,7 @@ impl Drop for RelayerProcess {
 pub async fn submit(gateway: &str, request_id: u64, prompt: &str) -> Result<(u16, Value), String> {
     submit_with(
         gateway,
-        serde_json::json!({"request_id": request_id, "prompt": prompt, "max_tokens": 16}),
+        serde_json::json!({"request_id": request_id, "prompt": prompt}),
     )
     .await
 }
