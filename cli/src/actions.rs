@@ -136,7 +136,7 @@ pub enum ModelCommand {
         weights_uri: String,
         #[arg(long)]
         index_hash: String,
-        #[arg(long, default_value = "trak-logra-v1")]
+        #[arg(long, default_value = "trak-logra-v2")]
         method: String,
         #[arg(long)]
         params_hash: String,

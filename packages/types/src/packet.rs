@@ -46,7 +46,7 @@ pub struct AttributionPacket {
     pub weights_hash: HexBinary,
     /// The datanet versions the model was trained on, as registered in its lineage.
     pub datanet_roots: Vec<DatanetRoot>,
-    /// Attribution method identifier, e.g. `trak-logra-v1`.
+    /// Attribution method identifier, e.g. `trak-logra-v2`.
     pub method: String,
     /// Hash of the method's parameters (projection sizes, seeds, damping, ...).
     pub params_hash: HexBinary,

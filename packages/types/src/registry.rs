@@ -11,7 +11,7 @@ use cosmwasm_std::{Addr, HexBinary, Timestamp};
 #[cw_serde]
 #[derive(Eq)]
 pub struct AttributionMethod {
-    /// e.g. `trak-logra-v1`.
+    /// e.g. `trak-logra-v2`.
     pub id: String,
     /// SHA-256 of the canonical parameters.
     pub params_hash: HexBinary,
