@@ -250,6 +250,30 @@ pub struct GatewayConfig {
     /// completion and, at expiry, its fee back.
     #[serde(default = "default_commit_margin_seconds")]
     pub commit_margin_seconds: u64,
+    /// Most requests of one payer in each queue: waiting for their prompt, and waiting for
+    /// attribution. Past it, a payer's new requests are not kept until they get a prompt, and
+    /// new prompts are refused (429) until its queue drains.
+    #[serde(default = "default_max_waiting_per_payer")]
+    pub max_waiting_per_payer: usize,
+    /// Most requests in each queue, from all payers together.
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting: usize,
+    /// How long `POST /v1/completions` waits for the completion before answering 503; the
+    /// prompt stays queued and the payer reads the completion later.
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+}
+
+fn default_max_waiting_per_payer() -> usize {
+    32
+}
+
+fn default_max_waiting() -> usize {
+    4096
+}
+
+fn default_response_timeout_ms() -> u64 {
+    60_000
 }
 
 fn default_gateway_listen() -> String {
@@ -265,6 +289,9 @@ impl Default for GatewayConfig {
         GatewayConfig {
             listen: default_gateway_listen(),
             commit_margin_seconds: default_commit_margin_seconds(),
+            max_waiting_per_payer: default_max_waiting_per_payer(),
+            max_waiting: default_max_waiting(),
+            response_timeout_ms: default_response_timeout_ms(),
         }
     }
 }
@@ -506,6 +533,22 @@ impl Config {
             );
         } else if self.gateway.listen == self.telemetry.listen {
             problem("gateway.listen", "must differ from telemetry.listen".into());
+        }
+        let gateway = &self.gateway;
+        if gateway.max_waiting_per_payer == 0 {
+            problem("gateway.max_waiting_per_payer", "must be at least 1".into());
+        }
+        if gateway.max_waiting < gateway.max_waiting_per_payer {
+            problem(
+                "gateway.max_waiting",
+                format!(
+                    "must be at least gateway.max_waiting_per_payer ({}), got {}",
+                    gateway.max_waiting_per_payer, gateway.max_waiting
+                ),
+            );
+        }
+        if gateway.response_timeout_ms == 0 {
+            problem("gateway.response_timeout_ms", "must be above 0".into());
         }
         if self.outbox.path.as_os_str().is_empty() {
             problem("outbox.path", "must not be empty".into());
@@ -867,6 +910,34 @@ mod tests {
         let mut c = example();
         c.gateway.listen = c.telemetry.listen.clone();
         assert_one_problem(&c, "gateway.listen: must differ from telemetry.listen");
+    }
+
+    #[test]
+    fn gateway_queue_caps_and_timeout_are_checked() {
+        let mut c = example();
+        assert_eq!(c.gateway.max_waiting_per_payer, 32);
+        assert_eq!(c.gateway.commit_margin_seconds, 60);
+        c.gateway.max_waiting_per_payer = 0;
+        assert_one_problem(&c, "gateway.max_waiting_per_payer: must be at least 1");
+        c.gateway.max_waiting_per_payer = 10;
+        c.gateway.max_waiting = 5;
+        assert_one_problem(
+            &c,
+            "gateway.max_waiting: must be at least gateway.max_waiting_per_payer (10), got 5",
+        );
+        c.gateway.max_waiting = 10;
+        c.gateway.response_timeout_ms = 0;
+        assert_one_problem(&c, "gateway.response_timeout_ms: must be above 0");
+        // A config without the new keys takes the defaults.
+        let text = EXAMPLE
+            .lines()
+            .filter(|l| !l.starts_with("max_waiting") && !l.starts_with("response_timeout"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            Config::parse(&text).unwrap().gateway,
+            GatewayConfig::default()
+        );
     }
 
     #[test]

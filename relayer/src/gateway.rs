@@ -44,19 +44,20 @@ impl From<SubmitError> for Refusal {
             | SubmitError::Closed { .. }
             | SubmitError::NotAnAttestor { .. }
             | SubmitError::TooLate { .. }
+            | SubmitError::GivenUp { .. }
             | SubmitError::PromptMismatch(_) => StatusCode::FORBIDDEN,
             SubmitError::Conflict(_) => StatusCode::CONFLICT,
-            SubmitError::NoPrompt(_) => StatusCode::NOT_FOUND,
+            SubmitError::NoPrompt(_) | SubmitError::NotKept(_) => StatusCode::NOT_FOUND,
+            SubmitError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             SubmitError::ChainUnavailable(_)
+            | SubmitError::StillQueued(_)
             | SubmitError::Engine(EngineCallError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             SubmitError::Engine(EngineCallError::Rejected { status, .. }) => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
             }
-            SubmitError::Unreadable { .. } | SubmitError::Outbox(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            SubmitError::Outbox(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match e {
             // The engine's own words are what the payer needs.

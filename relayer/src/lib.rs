@@ -1,7 +1,8 @@
 //! tributary-relayer: serves paid inference requests and commits their attribution packets on
 //! chain, durably and exactly once in effect.
 //!
-//! - [`service`]: the running relayer (block scanner, attribution worker, signing loop).
+//! - [`service`]: the running relayer (block scanner, signing loop) and [`attributor`], the
+//!   attribution worker.
 //! - [`submission`]: where payers send their prompts and read completions, and where payment
 //!   is checked; [`gateway`] is its HTTP face, [`ledger`] what it reads from the chain.
 //! - [`engine`]: the attribution engine, in process (feature `in-process-engine`, on by
@@ -10,6 +11,7 @@
 //! - [`metrics`]: Prometheus metrics, `/healthz` and `/status`.
 //! - [`config`], [`runner`]: configuration and start-up.
 
+pub mod attributor;
 pub mod config;
 pub mod engine;
 pub mod gateway;
@@ -19,3 +21,5 @@ pub mod outbox;
 pub mod runner;
 pub mod service;
 pub mod submission;
+#[cfg(test)]
+mod testing;

@@ -157,6 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn print_counts(counts: &OutboxCounts) {
     println!("seen:       {}", counts.seen);
+    println!("prompted:   {}", counts.prompted);
     println!("attributed: {}", counts.attributed);
     println!("broadcast:  {}", counts.broadcast);
     println!("committed:  {}", counts.committed);

@@ -22,6 +22,7 @@ use crate::outbox::{Outbox, OutboxCounts};
 pub struct Metrics {
     registry: Registry,
     pub requests_seen: Counter,
+    pub requests_dropped: Counter,
     pub packets_attributed: Counter,
     pub packets_committed: Counter,
     pub commit_txs: Counter,
@@ -51,6 +52,7 @@ impl Metrics {
         let commit_latency = Histogram::new(exponential_buckets(0.25, 2.0, 12));
         let m = Metrics {
             requests_seen: Counter::default(),
+            requests_dropped: Counter::default(),
             packets_attributed: Counter::default(),
             packets_committed: Counter::default(),
             commit_txs: Counter::default(),
@@ -70,6 +72,11 @@ impl Metrics {
             "requests_seen",
             "Paid requests of served models seen on chain",
             m.requests_seen.clone(),
+        );
+        registry.register(
+            "requests_dropped",
+            "Paid requests not kept while waiting for their prompt: their payer or everyone had too many waiting",
+            m.requests_dropped.clone(),
         );
         registry.register(
             "packets_attributed",
@@ -156,7 +163,7 @@ impl Metrics {
 
     /// Refreshes the outbox gauges.
     pub fn observe_outbox(&self, counts: &OutboxCounts, in_flight: usize) {
-        let pending = counts.seen + counts.attributed + counts.broadcast;
+        let pending = counts.seen + counts.prompted + counts.attributed + counts.broadcast;
         self.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
         self.in_flight_txs
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));

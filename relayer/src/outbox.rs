@@ -3,18 +3,25 @@
 //!
 //! Crash model: the process may die between any two calls. Each state change is one redb
 //! write transaction (durable on commit), so after a restart the outbox is exactly as it was
-//! after the last completed call, and the relayer resumes from it: `pending_attribution`,
-//! `ready_to_commit` and `in_flight` tell it what is left to do. A request is only ever
+//! after the last completed call, and the relayer resumes from it: `ready_to_attribute`,
+//! `ready_to_commit` and `in_flight` tell it what is left to do.
+//!
+//! No payer can stall the others: a request waits for its prompt (`Seen`) apart from the
+//! requests whose prompt arrived (`Prompted`), only the latter are attributed, in turns between
+//! models and payers, and both queues are capped per payer and overall ([`QueueLimits`]).
+//! Each request keeps its expiry from the chain, so expired ones leave every queue by a
+//! comparison with the block time ([`Outbox::prune_expired`]), without a query per request. A request is only ever
 //! committed through a recorded broadcast, and it leaves `Broadcast` only by being confirmed
 //! or by the operator-visible decision that its transaction expired, so it is never lost and
 //! never committed twice by this relayer.
 
 use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+use tributary_attrib_api::{CompletionRequest, CompletionResponse};
 use tributary_types::AttributionPacket;
 
 /// request_id → JSON [`StoredEntry`].
@@ -25,9 +32,12 @@ const BY_STATE: TableDefinition<(u8, u64, u64), ()> = TableDefinition::new("requ
 const PACKETS: TableDefinition<u64, &[u8]> = TableDefinition::new("packets");
 /// tx_hash → JSON [`TxRecord`] for every broadcast not yet confirmed or reverted.
 const TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("in_flight_txs");
-/// request_id → the payer's completion request (JSON, opaque here), kept until the request
-/// leaves the outbox's care so a restart can recompute its packet.
+/// request_id → the engine request made from the payer's prompt (JSON [`CompletionRequest`]),
+/// kept so a restart can recompute its packet.
 const PROMPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("prompts");
+/// request_id → the engine's response (JSON [`CompletionResponse`]), written with the packet:
+/// what the payer reads back, without running the engine again.
+const RESPONSES: TableDefinition<u64, &[u8]> = TableDefinition::new("responses");
 /// Scalars such as the scan cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "scanned_through_height";
@@ -49,15 +59,40 @@ pub struct RequestRecord {
     pub amount: String,
     /// The asset paid in (denom or cw20 address).
     pub asset: String,
-    /// The block the request was seen in.
+    /// The block the request was seen in (for a prompt that arrived first, the scan height
+    /// then).
     pub seen_height: u64,
+    /// When the payout contract expires the request, in block time (unix seconds); `None` in
+    /// records kept before the outbox stored it.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+/// Caps on the requests one queue holds for one payer and for everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most requests of one payer in the queue.
+    pub per_payer: usize,
+    /// Most requests in the queue.
+    pub total: usize,
+}
+
+/// Whether [`Outbox::record_prompt`] kept the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKept {
+    /// It is the request's first prompt: the request is now ready to attribute.
+    New,
+    /// The request already had its prompt; the first one stays.
+    Already,
 }
 
 /// Where a request is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestState {
-    /// Seen on chain, not attributed yet.
+    /// Seen on chain; its prompt has not arrived.
     Seen,
+    /// Its prompt arrived: ready to attribute.
+    Prompted,
     /// Attributed, waiting for a commit transaction.
     Attributed {
         /// The packet to commit.
@@ -94,6 +129,7 @@ impl RequestState {
     pub fn kind(&self) -> StateKind {
         match self {
             RequestState::Seen => StateKind::Seen,
+            RequestState::Prompted => StateKind::Prompted,
             RequestState::Attributed { .. } => StateKind::Attributed,
             RequestState::Broadcast { .. } => StateKind::Broadcast,
             RequestState::Committed { .. } => StateKind::Committed,
@@ -108,6 +144,8 @@ impl RequestState {
 pub enum StateKind {
     /// See [`RequestState::Seen`].
     Seen,
+    /// See [`RequestState::Prompted`].
+    Prompted,
     /// See [`RequestState::Attributed`].
     Attributed,
     /// See [`RequestState::Broadcast`].
@@ -119,8 +157,9 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    const ALL: [StateKind; 5] = [
+    const ALL: [StateKind; 6] = [
         StateKind::Seen,
+        StateKind::Prompted,
         StateKind::Attributed,
         StateKind::Broadcast,
         StateKind::Committed,
@@ -135,6 +174,7 @@ impl StateKind {
             StateKind::Broadcast => 2,
             StateKind::Committed => 3,
             StateKind::Failed => 4,
+            StateKind::Prompted => 5,
         }
     }
 }
@@ -143,6 +183,7 @@ impl fmt::Display for StateKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             StateKind::Seen => "seen",
+            StateKind::Prompted => "prompted",
             StateKind::Attributed => "attributed",
             StateKind::Broadcast => "broadcast",
             StateKind::Committed => "committed",
@@ -165,8 +206,11 @@ pub struct OutboxEntry {
 /// How many requests are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxCounts {
-    /// Waiting for attribution.
+    /// Waiting for their prompt.
     pub seen: u64,
+    /// Waiting for attribution.
+    #[serde(default)]
+    pub prompted: u64,
     /// Waiting for a commit transaction.
     pub attributed: u64,
     /// In an unconfirmed transaction.
@@ -231,6 +275,19 @@ pub enum OutboxError {
         what: String,
         source: serde_json::Error,
     },
+    /// The queue already holds as many requests as its limits allow.
+    #[error("{payer} already has {waiting} requests waiting for attribution (at most {limit})")]
+    PayerQueueFull {
+        payer: String,
+        waiting: usize,
+        limit: usize,
+    },
+    /// The queue already holds as many requests as its limits allow.
+    #[error("{waiting} requests are waiting for attribution (at most {limit})")]
+    QueueFull { waiting: usize, limit: usize },
+    /// A response to keep carries no packet.
+    #[error("the response for request {0} carries no attribution packet")]
+    NoPacket(u64),
     /// A value could not be encoded for storage.
     #[error("cannot encode {what} for the outbox: {source}")]
     Encode {
@@ -272,6 +329,7 @@ struct StoredEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum StoredState {
     Seen,
+    Prompted,
     Attributed,
     Broadcast {
         tx_hash: String,
@@ -292,12 +350,127 @@ impl StoredState {
     fn kind(&self) -> StateKind {
         match self {
             StoredState::Seen => StateKind::Seen,
+            StoredState::Prompted => StateKind::Prompted,
             StoredState::Attributed => StateKind::Attributed,
             StoredState::Broadcast { .. } => StateKind::Broadcast,
             StoredState::Committed { .. } => StateKind::Committed,
             StoredState::Failed { .. } => StateKind::Failed,
         }
     }
+}
+
+/// The entries of one state, in index order (seen height, then id).
+fn entries_in(
+    by_state: &impl ReadableTable<(u8, u64, u64), ()>,
+    requests: &impl ReadableTable<u64, &'static [u8]>,
+    kind: StateKind,
+    limit: usize,
+) -> Result<Vec<StoredEntry>> {
+    let tag = kind.tag();
+    let mut out = Vec::new();
+    for row in by_state
+        .range((tag, 0, 0)..=(tag, u64::MAX, u64::MAX))?
+        .take(limit)
+    {
+        let (key, _) = row?;
+        out.push(load_entry(requests, key.value().2)?);
+    }
+    Ok(out)
+}
+
+/// How many requests a queue holds, per payer and in all.
+#[derive(Default)]
+struct QueueCounts {
+    per_payer: HashMap<String, usize>,
+    total: usize,
+}
+
+impl QueueCounts {
+    fn of(entries: &[StoredEntry]) -> Self {
+        let mut counts = QueueCounts::default();
+        for e in entries {
+            counts.add(&e.request.payer);
+        }
+        counts
+    }
+
+    fn add(&mut self, payer: &str) {
+        *self.per_payer.entry(payer.to_string()).or_default() += 1;
+        self.total += 1;
+    }
+
+    /// Why one more request of `payer` would not fit, if it would not.
+    fn refuse(&self, payer: &str, limits: QueueLimits) -> Option<OutboxError> {
+        let waiting = self.per_payer.get(payer).copied().unwrap_or(0);
+        if waiting >= limits.per_payer {
+            Some(OutboxError::PayerQueueFull {
+                payer: payer.to_string(),
+                waiting,
+                limit: limits.per_payer,
+            })
+        } else if self.total >= limits.total {
+            Some(OutboxError::QueueFull {
+                waiting: self.total,
+                limit: limits.total,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// `entries` (in queue order) taking turns: one request of each model in turn, and within a
+/// model one of each payer in turn, so a payer or model with many requests waits for its
+/// turn rather than making everyone else wait.
+fn taking_turns(entries: Vec<StoredEntry>, limit: usize) -> Vec<StoredEntry> {
+    struct ModelQueue {
+        model: (u64, u32),
+        payers: Vec<(String, VecDeque<StoredEntry>)>,
+        next: usize,
+    }
+    let mut models: Vec<ModelQueue> = Vec::new();
+    for e in entries {
+        let model = (e.request.model_id, e.request.version);
+        let queue = match models.iter().position(|m| m.model == model) {
+            Some(i) => &mut models[i],
+            None => {
+                models.push(ModelQueue {
+                    model,
+                    payers: Vec::new(),
+                    next: 0,
+                });
+                models.last_mut().expect("just pushed")
+            }
+        };
+        match queue.payers.iter().position(|(p, _)| *p == e.request.payer) {
+            Some(i) => queue.payers[i].1.push_back(e),
+            None => queue
+                .payers
+                .push((e.request.payer.clone(), VecDeque::from([e]))),
+        }
+    }
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let mut took = false;
+        for m in &mut models {
+            for step in 0..m.payers.len() {
+                let i = (m.next + step) % m.payers.len();
+                if let Some(e) = m.payers[i].1.pop_front() {
+                    m.next = (i + 1) % m.payers.len();
+                    out.push(e);
+                    took = true;
+                    break;
+                }
+            }
+            if out.len() == limit {
+                break;
+            }
+        }
+        if !took {
+            break;
+        }
+    }
+    out
 }
 
 impl StoredEntry {
@@ -344,6 +517,16 @@ fn load_packet(
         source: serde::de::Error::custom("the packet is missing"),
     })?;
     decode(guard.value(), || format!("request {id}'s packet"))
+}
+
+fn load_prompt(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+) -> Result<Option<CompletionRequest>> {
+    let Some(guard) = table.get(id)? else {
+        return Ok(None);
+    };
+    decode(guard.value(), || format!("request {id}'s prompt")).map(Some)
 }
 
 fn illegal(entry: &StoredEntry, to: StateKind) -> OutboxError {
@@ -420,6 +603,7 @@ impl Outbox {
             txn.open_table(PACKETS)?;
             txn.open_table(TXS)?;
             txn.open_table(PROMPTS)?;
+            txn.open_table(RESPONSES)?;
             txn.open_table(META)?;
             Ok(())
         })?;
@@ -435,14 +619,18 @@ impl Outbox {
         Ok(value)
     }
 
-    /// Records newly seen requests and advances the scan cursor, atomically.
+    /// Records newly seen requests and advances the scan cursor, atomically; returns the ids
+    /// of the requests it did not keep because `limits` of the queue waiting for prompts were
+    /// reached. Those are served still if their prompt arrives ([`Outbox::record_prompt`]
+    /// keeps the request then).
     ///
     /// Requests already known keep their state, so rescanning blocks after a crash is safe.
     pub fn record_seen(
         &self,
         requests: &[RequestRecord],
         scanned_through_height: u64,
-    ) -> Result<()> {
+        limits: QueueLimits,
+    ) -> Result<Vec<u64>> {
         for r in requests {
             if r.seen_height > scanned_through_height {
                 return Err(OutboxError::RequestAboveCursor {
@@ -462,19 +650,29 @@ impl Outbox {
                 });
             }
             let mut w = Writer::open(txn)?;
-            for request in requests {
-                if w.requests.get(request.request_id)?.is_some() {
-                    continue;
+            let mut dropped = Vec::new();
+            if !requests.is_empty() {
+                let waiting = entries_in(&w.by_state, &w.requests, StateKind::Seen, usize::MAX)?;
+                let mut counts = QueueCounts::of(&waiting);
+                for request in requests {
+                    if w.requests.get(request.request_id)?.is_some() {
+                        continue;
+                    }
+                    if counts.refuse(&request.payer, limits).is_some() {
+                        dropped.push(request.request_id);
+                        continue;
+                    }
+                    counts.add(&request.payer);
+                    let entry = StoredEntry {
+                        request: request.clone(),
+                        state: StoredState::Seen,
+                        broadcast_attempts: 0,
+                    };
+                    w.put(None, &entry)?;
                 }
-                let entry = StoredEntry {
-                    request: request.clone(),
-                    state: StoredState::Seen,
-                    broadcast_attempts: 0,
-                };
-                w.put(None, &entry)?;
             }
             meta.insert(CURSOR_KEY, scanned_through_height)?;
-            Ok(())
+            Ok(dropped)
         })
     }
 
@@ -486,12 +684,17 @@ impl Outbox {
         Ok(cursor)
     }
 
-    /// Stores the packet of a `Seen` request, making it `Attributed`.
-    pub fn set_attributed(&self, request_id: u64, packet: &AttributionPacket) -> Result<()> {
+    /// Keeps the engine's response to a `Prompted` request and its packet, making it
+    /// `Attributed`.
+    pub fn set_attributed(&self, request_id: u64, response: &CompletionResponse) -> Result<()> {
+        let packet = response
+            .packet
+            .as_ref()
+            .ok_or(OutboxError::NoPacket(request_id))?;
         self.write(|txn| {
             let mut w = Writer::open(txn)?;
             let old = w.load(request_id)?;
-            if !matches!(old.state, StoredState::Seen) {
+            if !matches!(old.state, StoredState::Prompted) {
                 return Err(illegal(&old, StateKind::Attributed));
             }
             let r = &old.request;
@@ -511,6 +714,9 @@ impl Outbox {
             let bytes = encode(packet, || format!("request {request_id}'s packet"))?;
             txn.open_table(PACKETS)?
                 .insert(request_id, bytes.as_slice())?;
+            let bytes = encode(response, || format!("request {request_id}'s response"))?;
+            txn.open_table(RESPONSES)?
+                .insert(request_id, bytes.as_slice())?;
             let new = StoredEntry {
                 state: StoredState::Attributed,
                 ..old.clone()
@@ -519,8 +725,32 @@ impl Outbox {
         })
     }
 
-    /// Up to `limit` `Seen` requests, oldest first.
-    pub fn pending_attribution(&self, limit: usize) -> Result<Vec<RequestRecord>> {
+    /// Up to `limit` `Prompted` requests with their prompts, taking turns between models and,
+    /// within a model, between payers (each payer's oldest first).
+    pub fn ready_to_attribute(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(RequestRecord, CompletionRequest)>> {
+        let txn = self.db.begin_read()?;
+        let by_state = txn.open_table(BY_STATE)?;
+        let requests = txn.open_table(REQUESTS)?;
+        let prompts = txn.open_table(PROMPTS)?;
+        let waiting = entries_in(&by_state, &requests, StateKind::Prompted, usize::MAX)?;
+        taking_turns(waiting, limit)
+            .into_iter()
+            .map(|e| {
+                let id = e.request.request_id;
+                let prompt = load_prompt(&prompts, id)?.ok_or_else(|| OutboxError::Corrupt {
+                    what: format!("request {id}'s prompt"),
+                    source: serde::de::Error::custom("the prompt is missing"),
+                })?;
+                Ok((e.request, prompt))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` `Seen` requests (waiting for their prompt), oldest first.
+    pub fn waiting_for_prompt(&self, limit: usize) -> Result<Vec<RequestRecord>> {
         self.in_state(StateKind::Seen, limit)?
             .into_iter()
             .map(|(_, e)| Ok(e.request))
@@ -541,17 +771,67 @@ impl Outbox {
         let txn = self.db.begin_read()?;
         let by_state = txn.open_table(BY_STATE)?;
         let requests = txn.open_table(REQUESTS)?;
-        let tag = kind.tag();
+        Ok(entries_in(&by_state, &requests, kind, limit)?
+            .into_iter()
+            .map(|e| (e.request.request_id, e))
+            .collect())
+    }
+
+    /// Marks every request still to be committed (`Seen`, `Prompted`, `Attributed`) whose
+    /// expiry is at or before `now` (block time, unix seconds) `Failed`: the contract takes no
+    /// commit for it any more. Returns their ids.
+    pub fn prune_expired(&self, now: u64) -> Result<Vec<u64>> {
+        self.write(|txn| {
+            let mut w = Writer::open(txn)?;
+            let mut pruned = Vec::new();
+            for kind in [StateKind::Seen, StateKind::Prompted, StateKind::Attributed] {
+                for old in entries_in(&w.by_state, &w.requests, kind, usize::MAX)? {
+                    let Some(expires_at) = old.request.expires_at.filter(|t| *t <= now) else {
+                        continue;
+                    };
+                    let new = StoredEntry {
+                        state: StoredState::Failed {
+                            reason: format!(
+                                "the request expired at {expires_at} (block time) before its packet was committed"
+                            ),
+                            attempts: old.broadcast_attempts,
+                        },
+                        ..old.clone()
+                    };
+                    w.put(Some(&old), &new)?;
+                    pruned.push(old.request.request_id);
+                }
+            }
+            Ok(pruned)
+        })
+    }
+
+    /// Up to `limit` requests still to be committed whose expiry is not known (kept before
+    /// the outbox stored it).
+    pub fn without_expiry(&self, limit: usize) -> Result<Vec<u64>> {
+        let txn = self.db.begin_read()?;
+        let by_state = txn.open_table(BY_STATE)?;
+        let requests = txn.open_table(REQUESTS)?;
         let mut out = Vec::new();
-        for row in by_state
-            .range((tag, 0, 0)..=(tag, u64::MAX, u64::MAX))?
-            .take(limit)
-        {
-            let (key, _) = row?;
-            let id = key.value().2;
-            out.push((id, load_entry(&requests, id)?));
+        for kind in [StateKind::Seen, StateKind::Prompted, StateKind::Attributed] {
+            for e in entries_in(&by_state, &requests, kind, usize::MAX)? {
+                if e.request.expires_at.is_none() && out.len() < limit {
+                    out.push(e.request.request_id);
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// Records request `request_id`'s expiry (block time, unix seconds).
+    pub fn set_expiry(&self, request_id: u64, expires_at: u64) -> Result<()> {
+        self.write(|txn| {
+            let mut w = Writer::open(txn)?;
+            let old = w.load(request_id)?;
+            let mut new = old.clone();
+            new.request.expires_at = Some(expires_at);
+            w.put(Some(&old), &new)
+        })
     }
 
     /// Records that `request_ids` (all `Attributed`) were sent in `tx_hash` at chain `height`.
@@ -619,24 +899,81 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Keeps the payer's completion request for `request_id` (the first one given wins: a
-    /// request's prompt is fixed by its on-chain hash). Works before the request is seen.
-    pub fn record_prompt(&self, request_id: u64, request: &[u8]) -> Result<()> {
+    /// Keeps the engine request made from the payer's prompt for `request` (the first one
+    /// given wins: a request's prompt is fixed by its on-chain hash), making the request
+    /// `Prompted`: ready to attribute. A request not seen yet (its block not scanned, or left
+    /// out by the limits of the queue waiting for prompts) is kept from `request`, the record
+    /// the payment check read on chain.
+    ///
+    /// Refused when the queue of prompted requests is at `limits` for the payer or overall,
+    /// and for a request given up (`Failed`).
+    pub fn record_prompt(
+        &self,
+        request: &RequestRecord,
+        prompt: &CompletionRequest,
+        limits: QueueLimits,
+    ) -> Result<PromptKept> {
+        let id = request.request_id;
         self.write(|txn| {
             let mut prompts = txn.open_table(PROMPTS)?;
-            if prompts.get(request_id)?.is_none() {
-                prompts.insert(request_id, request)?;
+            let mut w = Writer::open(txn)?;
+            let old = match w.load(id) {
+                Ok(entry) => Some(entry),
+                Err(OutboxError::UnknownRequest(_)) => None,
+                Err(e) => return Err(e),
+            };
+            match old.as_ref().map(|e| &e.state) {
+                None | Some(StoredState::Seen) => {}
+                Some(StoredState::Failed { .. }) => {
+                    return Err(illegal(old.as_ref().expect("matched"), StateKind::Prompted))
+                }
+                Some(_) if prompts.get(id)?.is_some() => return Ok(PromptKept::Already),
+                Some(_) => {
+                    return Err(illegal(old.as_ref().expect("matched"), StateKind::Prompted))
+                }
             }
-            Ok(())
+            let waiting = entries_in(&w.by_state, &w.requests, StateKind::Prompted, usize::MAX)?;
+            if let Some(full) = QueueCounts::of(&waiting).refuse(&request.payer, limits) {
+                return Err(full);
+            }
+            let bytes = encode(prompt, || format!("request {id}'s prompt"))?;
+            prompts.insert(id, bytes.as_slice())?;
+            let new = match &old {
+                Some(seen) => StoredEntry {
+                    state: StoredState::Prompted,
+                    ..seen.clone()
+                },
+                None => {
+                    let cursor = txn.open_table(META)?.get(CURSOR_KEY)?.map(|g| g.value());
+                    StoredEntry {
+                        request: RequestRecord {
+                            seen_height: cursor.unwrap_or(0),
+                            ..request.clone()
+                        },
+                        state: StoredState::Prompted,
+                        broadcast_attempts: 0,
+                    }
+                }
+            };
+            w.put(old.as_ref(), &new)?;
+            Ok(PromptKept::New)
         })
     }
 
-    /// The completion request kept for `request_id`.
-    pub fn prompt(&self, request_id: u64) -> Result<Option<Vec<u8>>> {
+    /// The engine request kept for `request_id`.
+    pub fn prompt(&self, request_id: u64) -> Result<Option<CompletionRequest>> {
         let txn = self.db.begin_read()?;
-        let prompts = txn.open_table(PROMPTS)?;
-        let value = prompts.get(request_id)?.map(|v| v.value().to_vec());
-        Ok(value)
+        load_prompt(&txn.open_table(PROMPTS)?, request_id)
+    }
+
+    /// The engine's response kept for `request_id` once it was attributed.
+    pub fn response(&self, request_id: u64) -> Result<Option<CompletionResponse>> {
+        let txn = self.db.begin_read()?;
+        let responses = txn.open_table(RESPONSES)?;
+        let Some(guard) = responses.get(request_id)? else {
+            return Ok(None);
+        };
+        decode(guard.value(), || format!("request {request_id}'s response")).map(Some)
     }
 
     /// Marks every request of `tx_hash` `Committed` at block `height`; returns their ids.
@@ -684,14 +1021,17 @@ impl Outbox {
         })
     }
 
-    /// Marks a `Seen` or `Attributed` request as rejected for good.
+    /// Marks a `Seen`, `Prompted` or `Attributed` request as rejected for good.
     ///
     /// A `Broadcast` request must first be reverted: its transaction's fate is still open.
     pub fn mark_failed(&self, request_id: u64, reason: &str) -> Result<()> {
         self.write(|txn| {
             let mut w = Writer::open(txn)?;
             let old = w.load(request_id)?;
-            if !matches!(old.state, StoredState::Seen | StoredState::Attributed) {
+            if !matches!(
+                old.state,
+                StoredState::Seen | StoredState::Prompted | StoredState::Attributed
+            ) {
                 return Err(illegal(&old, StateKind::Failed));
             }
             let new = StoredEntry {
@@ -719,6 +1059,7 @@ impl Outbox {
             }
             *match kind {
                 StateKind::Seen => &mut counts.seen,
+                StateKind::Prompted => &mut counts.prompted,
                 StateKind::Attributed => &mut counts.attributed,
                 StateKind::Broadcast => &mut counts.broadcast,
                 StateKind::Committed => &mut counts.committed,
@@ -739,6 +1080,7 @@ impl Outbox {
         };
         let state = match stored.state {
             StoredState::Seen => RequestState::Seen,
+            StoredState::Prompted => RequestState::Prompted,
             StoredState::Attributed => RequestState::Attributed {
                 packet: load_packet(&txn.open_table(PACKETS)?, request_id)?,
             },

@@ -1,5 +1,6 @@
-//! The running relayer: a block scanner, an attribution worker, one signing loop (commits and
-//! finalization) and the payer-facing gateway, all working from the durable outbox.
+//! The running relayer: a block scanner, the attribution worker ([`crate::attributor`]), one
+//! signing loop (commits and finalization) and the payer-facing gateway, all working from the
+//! durable outbox.
 //!
 //! Every task is restartable at any await point: each state change is one outbox transaction,
 //! so stopping the process (gracefully or with `kill -9`) loses nothing, and the next start
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use thiserror::Error;
 use tokio::sync::Notify;
-use tributary_attrib_api::CompletionRequest;
 use tributary_client::{
     ChainConfig as ClientConfig, Client, ContractCall, Error as ChainError, Signer, TxLookup,
     TxOptions,
@@ -20,11 +20,12 @@ use tributary_client::{
 use tributary_types::payout::{ExecuteMsg, RequestStatus};
 use tributary_types::AttributionPacket;
 
+use crate::attributor::{Attributor, Progress};
 use crate::config::Config;
-use crate::engine::{EngineBackend, EngineCallError};
+use crate::engine::EngineBackend;
 use crate::ledger::ChainLedger;
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, OutboxError, RequestRecord};
+use crate::outbox::{Outbox, OutboxError, QueueLimits, RequestRecord};
 use crate::submission::{SubmissionRules, Submissions};
 
 /// Blocks a commit transaction stays valid for. Past its timeout height a transaction that is
@@ -36,8 +37,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 const CONFIRM_POLL: Duration = Duration::from_millis(250);
 /// Longest pause between retries of a failing operation.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// How often requests still waiting for their prompt are checked for expiry.
+/// How often expired requests are pruned from the queues (one block-time query each time).
 const EXPIRY_CHECK: Duration = Duration::from_secs(15);
+/// Requests of old outboxes whose expiry is looked up on chain per pruning round, at most.
+const EXPIRY_LOOKUPS: usize = 32;
 /// Most requests one `Finalize` settles (the payout contract's limit).
 const MAX_FINALIZE: usize = 50;
 
@@ -93,12 +96,14 @@ pub struct Relayer {
     pub engine: Arc<dyn EngineBackend>,
     pub metrics: Arc<Metrics>,
     served: BTreeSet<(u64, u32)>,
+    attributor: Attributor,
+    progress: Arc<Progress>,
     wake_attributor: Arc<Notify>,
-    wake_committer: Notify,
+    wake_committer: Arc<Notify>,
     /// When this process first saw each request: the start of its commit latency.
     seen_at: Mutex<HashMap<u64, Instant>>,
     /// When each packet became ready: a partial batch waits `max_delay_ms` from the oldest.
-    attributed_at: Mutex<HashMap<u64, Instant>>,
+    attributed_at: Arc<Mutex<HashMap<u64, Instant>>>,
 }
 
 /// A backoff that doubles up to [`MAX_BACKOFF`] and resets on success.
@@ -131,6 +136,17 @@ impl Relayer {
             .iter()
             .map(|m| (m.model_id, m.version))
             .collect();
+        let progress = Arc::new(Progress::default());
+        let wake_committer = Arc::new(Notify::new());
+        let attributed_at = Arc::new(Mutex::new(HashMap::new()));
+        let attributor = Attributor::new(
+            outbox.clone(),
+            engine.clone(),
+            metrics.clone(),
+            progress.clone(),
+            wake_committer.clone(),
+            attributed_at.clone(),
+        );
         Relayer {
             config,
             client: Arc::new(client),
@@ -139,10 +155,20 @@ impl Relayer {
             engine,
             metrics,
             served,
+            attributor,
+            progress,
             wake_attributor: Arc::new(Notify::new()),
-            wake_committer: Notify::new(),
+            wake_committer,
             seen_at: Mutex::new(HashMap::new()),
-            attributed_at: Mutex::new(HashMap::new()),
+            attributed_at,
+        }
+    }
+
+    /// The caps of each queue (requests waiting for their prompt, and for attribution).
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            per_payer: self.config.gateway.max_waiting_per_payer,
+            total: self.config.gateway.max_waiting,
         }
     }
 
@@ -165,8 +191,11 @@ impl Relayer {
             SubmissionRules {
                 attestor: self.signer.address().to_string(),
                 commit_margin_seconds: self.config.gateway.commit_margin_seconds,
+                queue: self.queue_limits(),
+                response_timeout: Duration::from_millis(self.config.gateway.response_timeout_ms),
             },
             self.wake_attributor.clone(),
+            self.progress.clone(),
         )
     }
 
@@ -219,7 +248,7 @@ impl Relayer {
             Some(start) => start.saturating_sub(1),
             None => self.client.latest_height().await?,
         };
-        self.outbox.record_seen(&[], cursor)?;
+        self.outbox.record_seen(&[], cursor, self.queue_limits())?;
         Ok(cursor)
     }
 
@@ -272,9 +301,20 @@ impl Relayer {
                     amount: r.amount.to_string(),
                     asset: r.asset.to_string(),
                     seen_height: height,
+                    expires_at: r.expires_at,
                 })
                 .collect();
-            self.outbox.record_seen(&records, height)?;
+            let dropped = self
+                .outbox
+                .record_seen(&records, height, self.queue_limits())?;
+            if !dropped.is_empty() {
+                self.metrics.requests_dropped.inc_by(dropped.len() as u64);
+                tracing::warn!(
+                    ?dropped,
+                    height,
+                    "requests not kept: their payers (or everyone) have too many waiting for a prompt; each is still served if its prompt arrives"
+                );
+            }
             *cursor = height;
             self.metrics.last_height.set(height as i64);
             if !records.is_empty() {
@@ -297,13 +337,23 @@ impl Relayer {
         Ok(())
     }
 
-    /// Turns seen requests whose prompt has arrived into packets.
+    /// Turns requests whose prompt has arrived into packets, round after round, and prunes the
+    /// expired ones from every queue.
     pub async fn run_attributor(self: Arc<Self>) {
         let mut backoff = Backoff::new();
-        let mut last_expiry_check = Instant::now();
+        let mut last_expiry_check: Option<Instant> = None;
         loop {
-            match self.attribute_pending().await {
-                Ok(()) => backoff.reset(),
+            if last_expiry_check.is_none_or(|t| t.elapsed() >= EXPIRY_CHECK) {
+                last_expiry_check = Some(Instant::now());
+                if let Err(e) = self.prune_expired().await {
+                    tracing::debug!(error = %e, "pruning expired requests failed");
+                }
+            }
+            let more = match self.attributor.attribute_round().await {
+                Ok(settled) => {
+                    backoff.reset();
+                    settled > 0
+                }
                 Err(e) => {
                     self.metrics.retries.inc();
                     tracing::warn!(error = %e, "attribution paused; retrying");
@@ -311,12 +361,9 @@ impl Relayer {
                     backoff.wait().await;
                     continue;
                 }
-            }
-            if last_expiry_check.elapsed() >= EXPIRY_CHECK {
-                last_expiry_check = Instant::now();
-                if let Err(e) = self.fail_closed_requests().await {
-                    tracing::debug!(error = %e, "expiry check failed");
-                }
+            };
+            if more {
+                continue;
             }
             tokio::select! {
                 _ = self.wake_attributor.notified() => {}
@@ -325,64 +372,16 @@ impl Relayer {
         }
     }
 
-    async fn attribute_pending(&self) -> Result<(), RunError> {
-        for record in self.outbox.pending_attribution(256)? {
-            let id = record.request_id;
-            let Some(stored) = self.outbox.prompt(id)? else {
-                continue;
-            };
-            let request: CompletionRequest = match serde_json::from_slice(&stored) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.fail(id, &format!("the stored prompt is unreadable: {e}"))?;
-                    continue;
-                }
-            };
-            match self.engine.complete(&request).await {
-                Ok(response) => match response.packet {
-                    Some(packet) => {
-                        self.outbox.set_attributed(id, &packet)?;
-                        self.metrics.packets_attributed.inc();
-                        self.attributed_at
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(id, Instant::now());
-                        tracing::info!(request_id = id, "attributed");
-                        self.wake_committer.notify_one();
-                    }
-                    None => self.fail(id, "the engine returned no attribution packet")?,
-                },
-                Err(EngineCallError::Rejected { message, .. }) => {
-                    self.fail(id, &format!("the engine refused the request: {message}"))?
-                }
-                Err(e @ EngineCallError::Unavailable(_)) => return Err(RunError::Engine(e)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives up requests still waiting for a prompt once the chain closed or expired them.
-    async fn fail_closed_requests(&self) -> Result<(), RunError> {
-        let waiting: Vec<u64> = self
-            .outbox
-            .pending_attribution(usize::MAX)?
-            .into_iter()
-            .map(|r| r.request_id)
-            .collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        let now = self.client.latest_block().await?.time_nanos;
-        for id in waiting {
+    /// Gives up the requests that expired before their packet was committed: one block-time
+    /// query, compared with the expiry each request keeps from its event.
+    async fn prune_expired(&self) -> Result<(), RunError> {
+        // Outboxes written before requests kept their expiry: look each one up once.
+        for id in self.outbox.without_expiry(EXPIRY_LOOKUPS)? {
             let request = self.payout().request(id).await?;
-            let closed = matches!(
-                request.status,
-                RequestStatus::Finalized | RequestStatus::Refunded
-            );
-            if closed || request.expires_at.nanos() <= now {
-                self.fail(id, "the request expired before the payer sent its prompt")?;
-            }
+            self.outbox.set_expiry(id, request.expires_at.seconds())?;
         }
+        let now = self.client.latest_block().await?.time_nanos / 1_000_000_000;
+        self.attributor.prune_expired(now)?;
         Ok(())
     }
 
@@ -698,8 +697,6 @@ enum RunError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Outbox(#[from] OutboxError),
-    #[error(transparent)]
-    Engine(EngineCallError),
 }
 
 /// Keeps a WebSocket subscription to the payout contract's requests, waking the scanner on

@@ -14,17 +14,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tributary_attrib_api::{CompletionRequest, CompletionResponse, Sampling, SamplingRequest};
 use tributary_client::Error as ChainError;
 use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 
+use crate::attributor::Progress;
 use crate::engine::{EngineBackend, EngineCallError};
 use crate::ledger::Ledger;
-use crate::outbox::{Outbox, OutboxError};
+use crate::outbox::{Outbox, OutboxError, QueueLimits, RequestRecord, RequestState};
 
 /// `POST /v1/completions`: the paid request and the prompt whose hash it paid for, with the
 /// engine's sampling fields.
@@ -86,11 +88,15 @@ pub enum SubmitError {
     Conflict(u64),
     #[error("no prompt was submitted for request {0}")]
     NoPrompt(u64),
-    #[error("request {request_id}'s kept submission is unreadable: {source}")]
-    Unreadable {
-        request_id: u64,
-        source: serde_json::Error,
-    },
+    /// The queue of prompts is full for this payer or for everyone.
+    #[error("{0}; submit again later")]
+    Busy(OutboxError),
+    #[error("this relayer gave request {request_id} up: {reason}")]
+    GivenUp { request_id: u64, reason: String },
+    #[error("request {0} is queued for attribution; submit it again or read it later")]
+    StillQueued(u64),
+    #[error("the completion of request {0} was not kept")]
+    NotKept(u64),
     #[error(transparent)]
     Engine(#[from] EngineCallError),
     #[error(transparent)]
@@ -105,6 +111,25 @@ pub struct SubmissionRules {
     pub attestor: String,
     /// A request with less time than this left before it expires is not served.
     pub commit_margin_seconds: u64,
+    /// The caps of the queue of prompts waiting for attribution.
+    pub queue: QueueLimits,
+    /// How long a submission waits for its completion before answering that it is queued.
+    pub response_timeout: Duration,
+}
+
+/// The outbox record of a request read on chain.
+fn record_of(request: &InferenceRequest) -> RequestRecord {
+    RequestRecord {
+        request_id: request.id,
+        model_id: request.model_id,
+        version: request.model_version,
+        payer: request.payer.to_string(),
+        prompt_hash: request.prompt_hash.to_hex(),
+        amount: request.price.amount.to_string(),
+        asset: request.price.asset.to_string(),
+        seen_height: 0,
+        expires_at: Some(request.expires_at.seconds()),
+    }
 }
 
 /// A request checked on chain, with the rules it was paid under.
@@ -121,11 +146,12 @@ pub struct Submissions {
     served: BTreeSet<(u64, u32)>,
     rules: SubmissionRules,
     prompt_arrived: Arc<Notify>,
+    progress: Arc<Progress>,
 }
 
 impl Submissions {
-    /// Submissions for the model versions `served`, waking `prompt_arrived` for each kept
-    /// prompt.
+    /// Submissions for the model versions `served`, waking `prompt_arrived` (the attribution
+    /// worker) for each kept prompt and hearing of its work through `progress`.
     pub fn new(
         ledger: Arc<dyn Ledger>,
         outbox: Arc<Outbox>,
@@ -133,6 +159,7 @@ impl Submissions {
         served: BTreeSet<(u64, u32)>,
         rules: SubmissionRules,
         prompt_arrived: Arc<Notify>,
+        progress: Arc<Progress>,
     ) -> Self {
         Submissions {
             ledger,
@@ -141,6 +168,7 @@ impl Submissions {
             served,
             rules,
             prompt_arrived,
+            progress,
         }
     }
 
@@ -179,19 +207,72 @@ impl Submissions {
             model_version: Some(checked.request.model_version),
             method: Some(method),
         };
-        if let Some(kept) = self.kept(id)? {
+        if let Some(kept) = self.outbox.prompt(id)? {
             if kept != request {
                 return Err(SubmitError::Conflict(id));
             }
         } else {
-            let bytes = serde_json::to_vec(&request).map_err(|source| SubmitError::Unreadable {
-                request_id: id,
-                source,
-            })?;
-            self.outbox.record_prompt(id, &bytes)?;
-            self.prompt_arrived.notify_one();
+            if let Some(RequestState::Failed { reason, .. }) = self.outbox.get(id)?.map(|e| e.state)
+            {
+                return Err(SubmitError::GivenUp {
+                    request_id: id,
+                    reason,
+                });
+            }
+            let record = record_of(&checked.request);
+            match self
+                .outbox
+                .record_prompt(&record, &request, self.rules.queue)
+            {
+                Ok(_) => {}
+                Err(e @ (OutboxError::PayerQueueFull { .. } | OutboxError::QueueFull { .. })) => {
+                    return Err(SubmitError::Busy(e))
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(self.engine.complete(&request).await?)
+        // Subscribed before the worker is woken, so no news of this request is missed.
+        let mut changes = self.progress.subscribe();
+        let started = *changes.borrow_and_update();
+        self.prompt_arrived.notify_one();
+        self.completion(id, changes, started).await
+    }
+
+    /// Waits for the attribution worker to settle request `id`: its response once attributed,
+    /// the reason it was given up, or that the engine failed after the count of `changes` was
+    /// `started`, or that the wait was too long (the prompt stays queued either way).
+    async fn completion(
+        &self,
+        id: u64,
+        mut changes: watch::Receiver<u64>,
+        started: u64,
+    ) -> Result<CompletionResponse, SubmitError> {
+        let deadline = tokio::time::Instant::now() + self.rules.response_timeout;
+        loop {
+            changes.borrow_and_update();
+            match self.outbox.get(id)?.map(|e| e.state) {
+                Some(
+                    RequestState::Attributed { .. }
+                    | RequestState::Broadcast { .. }
+                    | RequestState::Committed { .. },
+                ) => return self.outbox.response(id)?.ok_or(SubmitError::NotKept(id)),
+                Some(RequestState::Failed { reason, .. }) => {
+                    return Err(SubmitError::GivenUp {
+                        request_id: id,
+                        reason,
+                    })
+                }
+                _ => {
+                    if let Some(reason) = self.progress.engine_down_since(started) {
+                        return Err(SubmitError::Engine(EngineCallError::Unavailable(reason)));
+                    }
+                }
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(SubmitError::StillQueued(id)),
+            }
+        }
     }
 
     /// The completion of request `request_id`, from its kept prompt.
@@ -203,15 +284,7 @@ impl Submissions {
     }
 
     fn kept(&self, id: u64) -> Result<Option<CompletionRequest>, SubmitError> {
-        let Some(bytes) = self.outbox.prompt(id)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| SubmitError::Unreadable {
-                request_id: id,
-                source,
-            })
+        Ok(self.outbox.prompt(id)?)
     }
 
     /// Checks on chain that request `id` is paid, open, for a served model and for this

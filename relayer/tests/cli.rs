@@ -2,7 +2,12 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use tributary_relayer::outbox::{Outbox, RequestRecord};
+use tributary_relayer::outbox::{Outbox, QueueLimits, RequestRecord};
+
+const LIMITS: QueueLimits = QueueLimits {
+    per_payer: 32,
+    total: 4096,
+};
 
 fn relayer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
@@ -67,8 +72,9 @@ fn outbox_status_text_and_json() {
             amount: "10".into(),
             asset: "utrib".into(),
             seen_height: 40,
+            expires_at: Some(1_000),
         };
-        outbox.record_seen(&[request], 42).unwrap();
+        outbox.record_seen(&[request], 42, LIMITS).unwrap();
     }
 
     let out = relayer(&["outbox", "status", "--path", path.to_str().unwrap()]);
@@ -142,7 +148,10 @@ fn keys_add_recover_and_list_with_the_test_backend() {
 fn status_of_a_stopped_relayer_reads_its_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.redb");
-    Outbox::open(&outbox).unwrap().record_seen(&[], 41).unwrap();
+    Outbox::open(&outbox)
+        .unwrap()
+        .record_seen(&[], 41, LIMITS)
+        .unwrap();
     let config = dir.path().join("relayer.toml");
     let text = std::fs::read_to_string(example_path())
         .unwrap()

@@ -62,6 +62,8 @@ pub struct InferenceRequested {
     pub contract: String,
     /// The block that included the request, when known.
     pub height: Option<u64>,
+    /// When the request expires (block time, unix seconds), when the event says.
+    pub expires_at: Option<u64>,
 }
 
 impl InferenceRequested {
@@ -113,6 +115,10 @@ impl InferenceRequested {
             },
             contract: get("_contract_address")?.to_string(),
             height: None,
+            expires_at: match event.attribute("expires_at") {
+                Some(_) => Some(number("expires_at")?),
+                None => None,
+            },
         })
     }
 }
@@ -299,6 +305,7 @@ mod tests {
                 asset: AssetInfo::native("utrib"),
                 contract: PAYOUT.into(),
                 height: None,
+                expires_at: Some(1_700_000_000),
             }]
         );
         assert!(InferenceRequested::from_events(&events, "trib1other")

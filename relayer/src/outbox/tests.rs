@@ -1,5 +1,12 @@
 use super::*;
+use tributary_attrib_api::{AttributionSummary, Sampling, SamplingRequest};
 use tributary_types::{AttributionEntry, DatanetRoot};
+
+/// Caps no test here reaches unless it means to.
+const LIMITS: QueueLimits = QueueLimits {
+    per_payer: 1_000,
+    total: 10_000,
+};
 
 fn request(id: u64, height: u64) -> RequestRecord {
     RequestRecord {
@@ -11,7 +18,49 @@ fn request(id: u64, height: u64) -> RequestRecord {
         amount: "1000".into(),
         asset: "utrib".into(),
         seen_height: height,
+        expires_at: Some(10_000),
     }
+}
+
+/// The engine request a payer's prompt for `id` becomes.
+fn prompt_for(id: u64) -> CompletionRequest {
+    CompletionRequest {
+        model: "model".into(),
+        prompt: format!("prompt {id}"),
+        sampling: SamplingRequest::exactly(&Sampling::for_paid_request(id)),
+        request_id: Some(id),
+        model_id: Some(1),
+        model_version: Some(1),
+        method: Some("trak-logra-v1".into()),
+    }
+}
+
+/// The engine's response carrying `packet`.
+fn response_with(packet: AttributionPacket) -> CompletionResponse {
+    CompletionResponse {
+        model: "model".into(),
+        request_id: Some(packet.request_id),
+        completion: " ok".into(),
+        completion_hex: "206f6b".into(),
+        sampling: Sampling::for_paid_request(packet.request_id),
+        weights_hash: "07".repeat(32),
+        attribution: AttributionSummary {
+            method: packet.method.clone(),
+            top: Vec::new(),
+            contributors: Vec::new(),
+        },
+        packet: Some(packet),
+    }
+}
+
+/// Keeps a prompt for request `id` if it is only `Seen`, then its response with `packet`.
+fn attribute_with(outbox: &Outbox, id: u64, packet: AttributionPacket) -> Result<()> {
+    if let Some(entry) = outbox.get(id)? {
+        if entry.state == RequestState::Seen {
+            outbox.record_prompt(&entry.request, &prompt_for(id), LIMITS)?;
+        }
+    }
+    outbox.set_attributed(id, &response_with(packet))
 }
 
 fn in_flight(outbox: &Outbox) -> Vec<(String, Vec<u64>, u64)> {
@@ -83,9 +132,9 @@ fn assert_illegal(result: Result<impl fmt::Debug>, id: u64, from: StateKind, to:
 /// Seen → Attributed → Broadcast for ids at height 10.
 fn broadcast(outbox: &Outbox, ids: &[u64], tx: &str) {
     let reqs: Vec<_> = ids.iter().map(|&id| request(id, 10)).collect();
-    outbox.record_seen(&reqs, 10).unwrap();
+    outbox.record_seen(&reqs, 10, LIMITS).unwrap();
     for &id in ids {
-        outbox.set_attributed(id, &packet(id)).unwrap();
+        attribute_with(outbox, id, packet(id)).unwrap();
     }
     outbox.mark_broadcast(ids, tx, 12).unwrap();
 }
@@ -97,12 +146,12 @@ fn full_lifecycle() {
     assert_eq!(outbox.cursor().unwrap(), None);
     assert_eq!(outbox.get(1).unwrap(), None);
 
-    outbox.record_seen(&[request(1, 5)], 5).unwrap();
+    outbox.record_seen(&[request(1, 5)], 5, LIMITS).unwrap();
     let e = outbox.get(1).unwrap().unwrap();
     assert_eq!(e.request, request(1, 5));
     assert_eq!(e.state, RequestState::Seen);
 
-    outbox.set_attributed(1, &packet(1)).unwrap();
+    attribute_with(&outbox, 1, packet(1)).unwrap();
     assert_eq!(
         outbox.get(1).unwrap().unwrap().state,
         RequestState::Attributed { packet: packet(1) }
@@ -136,7 +185,7 @@ fn illegal_transitions_are_refused_and_change_nothing() {
     let f = Fixture::new();
     let outbox = f.open();
     outbox
-        .record_seen(&[request(1, 1), request(2, 1)], 1)
+        .record_seen(&[request(1, 1), request(2, 1)], 1, LIMITS)
         .unwrap();
 
     // Seen cannot be broadcast.
@@ -146,10 +195,10 @@ fn illegal_transitions_are_refused_and_change_nothing() {
         StateKind::Seen,
         StateKind::Broadcast,
     );
-    outbox.set_attributed(1, &packet(1)).unwrap();
+    attribute_with(&outbox, 1, packet(1)).unwrap();
     // Attributed twice.
     assert_illegal(
-        outbox.set_attributed(1, &packet(1)),
+        attribute_with(&outbox, 1, packet(1)),
         1,
         StateKind::Attributed,
         StateKind::Attributed,
@@ -173,7 +222,7 @@ fn illegal_transitions_are_refused_and_change_nothing() {
         StateKind::Failed,
     );
     assert_illegal(
-        outbox.set_attributed(1, &packet(1)),
+        attribute_with(&outbox, 1, packet(1)),
         1,
         StateKind::Broadcast,
         StateKind::Attributed,
@@ -194,7 +243,7 @@ fn illegal_transitions_are_refused_and_change_nothing() {
         StateKind::Failed,
     );
     assert_illegal(
-        outbox.set_attributed(1, &packet(1)),
+        attribute_with(&outbox, 1, packet(1)),
         1,
         StateKind::Committed,
         StateKind::Attributed,
@@ -212,7 +261,7 @@ fn illegal_transitions_are_refused_and_change_nothing() {
     // Failed is terminal.
     outbox.mark_failed(2, "request expired").unwrap();
     assert_illegal(
-        outbox.set_attributed(2, &packet(2)),
+        attribute_with(&outbox, 2, packet(2)),
         2,
         StateKind::Failed,
         StateKind::Attributed,
@@ -230,7 +279,7 @@ fn bad_input_is_a_typed_error() {
     let f = Fixture::new();
     let outbox = f.open();
     assert!(matches!(
-        outbox.set_attributed(9, &packet(9)),
+        attribute_with(&outbox, 9, packet(9)),
         Err(OutboxError::UnknownRequest(9))
     ));
     assert!(matches!(
@@ -247,20 +296,27 @@ fn bad_input_is_a_typed_error() {
     ));
 
     outbox
-        .record_seen(&[request(1, 1), request(2, 1)], 1)
+        .record_seen(&[request(1, 1), request(2, 1)], 1, LIMITS)
         .unwrap();
     assert!(matches!(
-        outbox.set_attributed(1, &packet(2)),
+        attribute_with(&outbox, 1, packet(2)),
         Err(OutboxError::PacketMismatch { request_id: 1, .. })
     ));
     let mut wrong_model = packet(1);
     wrong_model.model_version = 2;
-    let err = outbox.set_attributed(1, &wrong_model).unwrap_err();
+    let err = attribute_with(&outbox, 1, wrong_model.clone()).unwrap_err();
     assert!(err.to_string().contains("model 1 version 2"), "{err}");
-    assert_eq!(kind(&outbox, 1), StateKind::Seen);
+    assert_eq!(kind(&outbox, 1), StateKind::Prompted);
+    // A response without a packet is refused.
+    let mut bare = response_with(packet(1));
+    bare.packet = None;
+    assert!(matches!(
+        outbox.set_attributed(1, &bare),
+        Err(OutboxError::NoPacket(1))
+    ));
 
-    outbox.set_attributed(1, &packet(1)).unwrap();
-    outbox.set_attributed(2, &packet(2)).unwrap();
+    attribute_with(&outbox, 1, packet(1)).unwrap();
+    attribute_with(&outbox, 2, packet(2)).unwrap();
     assert!(matches!(
         outbox.mark_broadcast(&[1, 1], "T", 1),
         Err(OutboxError::DuplicateInBatch(1))
@@ -273,7 +329,7 @@ fn bad_input_is_a_typed_error() {
     assert_eq!(kind(&outbox, 2), StateKind::Attributed);
 
     assert!(matches!(
-        outbox.record_seen(&[request(3, 9)], 5),
+        outbox.record_seen(&[request(3, 9)], 5, LIMITS),
         Err(OutboxError::RequestAboveCursor { request_id: 3, .. })
     ));
     assert_eq!(outbox.get(3).unwrap(), None);
@@ -285,16 +341,16 @@ fn cursor_advances_with_requests_and_never_moves_back() {
     {
         let outbox = f.open();
         outbox
-            .record_seen(&[request(1, 3), request(2, 4)], 4)
+            .record_seen(&[request(1, 3), request(2, 4)], 4, LIMITS)
             .unwrap();
         // An empty scan still advances the cursor.
-        outbox.record_seen(&[], 6).unwrap();
+        outbox.record_seen(&[], 6, LIMITS).unwrap();
     }
     let outbox = f.open();
     assert_eq!(outbox.cursor().unwrap(), Some(6));
     assert_eq!(outbox.counts().unwrap().seen, 2);
     assert!(matches!(
-        outbox.record_seen(&[request(3, 5)], 5),
+        outbox.record_seen(&[request(3, 5)], 5, LIMITS),
         Err(OutboxError::CursorRegression {
             current: 6,
             requested: 5
@@ -304,19 +360,19 @@ fn cursor_advances_with_requests_and_never_moves_back() {
     assert_eq!(outbox.get(3).unwrap(), None);
     assert_eq!(outbox.cursor().unwrap(), Some(6));
     // Rescanning the same height is allowed (a crash right after recording it).
-    outbox.record_seen(&[request(2, 4)], 6).unwrap();
+    outbox.record_seen(&[request(2, 4)], 6, LIMITS).unwrap();
 }
 
 #[test]
 fn reopen_after_every_step_keeps_everything() {
     let f = Fixture::new();
     f.open()
-        .record_seen(&[request(1, 1), request(2, 2)], 2)
+        .record_seen(&[request(1, 1), request(2, 2)], 2, LIMITS)
         .unwrap();
-    assert_eq!(f.open().pending_attribution(10).unwrap().len(), 2);
+    assert_eq!(f.open().waiting_for_prompt(10).unwrap().len(), 2);
 
-    f.open().set_attributed(1, &packet(1)).unwrap();
-    f.open().set_attributed(2, &packet(2)).unwrap();
+    attribute_with(&f.open(), 1, packet(1)).unwrap();
+    attribute_with(&f.open(), 2, packet(2)).unwrap();
     assert_eq!(
         f.open().ready_to_commit(10).unwrap(),
         vec![(1, packet(1)), (2, packet(2))]
@@ -361,13 +417,15 @@ fn rerecording_keeps_current_state() {
     let outbox = f.open();
     broadcast(&outbox, &[1], "TX");
     outbox.mark_committed("TX", 11).unwrap();
-    outbox.record_seen(&[request(2, 10)], 10).unwrap();
-    outbox.set_attributed(2, &packet(2)).unwrap();
+    outbox.record_seen(&[request(2, 10)], 10, LIMITS).unwrap();
+    attribute_with(&outbox, 2, packet(2)).unwrap();
 
     // A rescan after a crash sees both again, with changed fields even.
     let mut again = request(1, 10);
     again.amount = "1".into();
-    outbox.record_seen(&[again, request(2, 10)], 12).unwrap();
+    outbox
+        .record_seen(&[again, request(2, 10)], 12, LIMITS)
+        .unwrap();
 
     let e = outbox.get(1).unwrap().unwrap();
     assert_eq!(e.state.kind(), StateKind::Committed);
@@ -429,14 +487,19 @@ fn counts_track_every_state() {
     outbox.mark_committed("A", 11).unwrap();
     broadcast(&outbox, &[3], "B");
     outbox
-        .record_seen(&[request(4, 10), request(5, 10), request(6, 10)], 10)
+        .record_seen(
+            &[request(4, 10), request(5, 10), request(6, 10)],
+            10,
+            LIMITS,
+        )
         .unwrap();
-    outbox.set_attributed(4, &packet(4)).unwrap();
+    attribute_with(&outbox, 4, packet(4)).unwrap();
     outbox.mark_failed(5, "expired").unwrap();
     assert_eq!(
         outbox.counts().unwrap(),
         OutboxCounts {
             seen: 1,
+            prompted: 0,
             attributed: 1,
             broadcast: 1,
             committed: 2,
@@ -459,19 +522,20 @@ fn queues_are_oldest_first_and_limited() {
                 request(10, 2),
             ],
             3,
+            LIMITS,
         )
         .unwrap();
     let pending: Vec<u64> = outbox
-        .pending_attribution(10)
+        .waiting_for_prompt(10)
         .unwrap()
         .iter()
         .map(|r| r.request_id)
         .collect();
     assert_eq!(pending, vec![30, 10, 20, 5]);
-    assert_eq!(outbox.pending_attribution(2).unwrap().len(), 2);
+    assert_eq!(outbox.waiting_for_prompt(2).unwrap().len(), 2);
 
     for id in [5, 20, 30, 10] {
-        outbox.set_attributed(id, &packet(id)).unwrap();
+        attribute_with(&outbox, id, packet(id)).unwrap();
     }
     let ready: Vec<u64> = outbox
         .ready_to_commit(3)
@@ -483,7 +547,8 @@ fn queues_are_oldest_first_and_limited() {
         })
         .collect();
     assert_eq!(ready, vec![30, 10, 20]);
-    assert!(outbox.pending_attribution(10).unwrap().is_empty());
+    assert!(outbox.waiting_for_prompt(10).unwrap().is_empty());
+    assert!(outbox.ready_to_attribute(10).unwrap().is_empty());
 }
 
 #[test]
@@ -491,10 +556,14 @@ fn in_flight_groups_by_tx_earliest_timeout_first() {
     let f = Fixture::new();
     let outbox = f.open();
     outbox
-        .record_seen(&(1..=5).map(|id| request(id, 1)).collect::<Vec<_>>(), 1)
+        .record_seen(
+            &(1..=5).map(|id| request(id, 1)).collect::<Vec<_>>(),
+            1,
+            LIMITS,
+        )
         .unwrap();
     for id in 1..=5 {
-        outbox.set_attributed(id, &packet(id)).unwrap();
+        attribute_with(&outbox, id, packet(id)).unwrap();
     }
     outbox.mark_broadcast(&[3, 1], "ZZ", 4).unwrap();
     outbox.mark_broadcast(&[2, 5], "AA", 9).unwrap();
@@ -512,9 +581,202 @@ fn in_flight_groups_by_tx_earliest_timeout_first() {
 #[test]
 fn the_first_prompt_is_kept_and_survives_a_reopen() {
     let f = Fixture::new();
-    // A payer may send its prompt before the relayer has scanned the request's block.
-    f.open().record_prompt(5, b"first").unwrap();
-    f.open().record_prompt(5, b"second").unwrap();
-    assert_eq!(f.open().prompt(5).unwrap().as_deref(), Some(&b"first"[..]));
-    assert_eq!(f.open().prompt(6).unwrap(), None);
+    // A payer may send its prompt before the relayer has scanned the request's block: the
+    // request is kept from the record the payment check read.
+    let first = prompt_for(5);
+    let second = CompletionRequest {
+        prompt: "another".into(),
+        ..prompt_for(5)
+    };
+    assert_eq!(
+        f.open()
+            .record_prompt(&request(5, 0), &first, LIMITS)
+            .unwrap(),
+        PromptKept::New
+    );
+    assert_eq!(
+        f.open()
+            .record_prompt(&request(5, 0), &second, LIMITS)
+            .unwrap(),
+        PromptKept::Already
+    );
+    let outbox = f.open();
+    assert_eq!(outbox.prompt(5).unwrap(), Some(first));
+    assert_eq!(outbox.prompt(6).unwrap(), None);
+    assert_eq!(kind(&outbox, 5), StateKind::Prompted);
+    // Scanning its block later changes nothing.
+    outbox.record_seen(&[request(5, 3)], 3, LIMITS).unwrap();
+    assert_eq!(kind(&outbox, 5), StateKind::Prompted);
+    // The response is kept with the packet, for the payer to read back.
+    assert_eq!(outbox.response(5).unwrap(), None);
+    attribute_with(&outbox, 5, packet(5)).unwrap();
+    assert_eq!(outbox.response(5).unwrap(), Some(response_with(packet(5))));
+}
+
+#[test]
+fn a_given_up_request_takes_no_prompt() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    outbox.record_seen(&[request(1, 1)], 1, LIMITS).unwrap();
+    outbox.mark_failed(1, "expired").unwrap();
+    assert_illegal(
+        outbox.record_prompt(&request(1, 1), &prompt_for(1), LIMITS),
+        1,
+        StateKind::Failed,
+        StateKind::Prompted,
+    );
+    assert_eq!(outbox.prompt(1).unwrap(), None);
+}
+
+// --- queues a payer cannot stall ---------------------------------------------------------
+
+/// Request `id` of its own payer.
+fn request_of(id: u64, height: u64, payer: &str) -> RequestRecord {
+    RequestRecord {
+        payer: payer.to_string(),
+        ..request(id, height)
+    }
+}
+
+fn ids(ready: Vec<(RequestRecord, CompletionRequest)>) -> Vec<u64> {
+    ready.into_iter().map(|(r, _)| r.request_id).collect()
+}
+
+#[test]
+fn a_prompted_request_behind_hundreds_of_unprompted_ones_is_attributable_first() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    let unprompted: Vec<RequestRecord> = (1..=300)
+        .map(|id| request_of(id, 1, &format!("payer{id}")))
+        .collect();
+    outbox.record_seen(&unprompted, 1, LIMITS).unwrap();
+    outbox.record_seen(&[request(301, 2)], 2, LIMITS).unwrap();
+    outbox
+        .record_prompt(&request(301, 2), &prompt_for(301), LIMITS)
+        .unwrap();
+    assert_eq!(ids(outbox.ready_to_attribute(16).unwrap()), vec![301]);
+    assert_eq!(outbox.counts().unwrap().seen, 300);
+    assert_eq!(outbox.counts().unwrap().prompted, 1);
+}
+
+#[test]
+fn attribution_takes_turns_between_models_and_payers() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    // Payer a prompts ten requests first, then b and c one each; c's is for model 2.
+    let mut records: Vec<RequestRecord> = (1..=10).map(|id| request_of(id, 1, "a")).collect();
+    records.push(request_of(11, 2, "b"));
+    records.push(RequestRecord {
+        model_id: 2,
+        ..request_of(12, 2, "c")
+    });
+    outbox.record_seen(&records, 2, LIMITS).unwrap();
+    for r in &records {
+        outbox
+            .record_prompt(r, &prompt_for(r.request_id), LIMITS)
+            .unwrap();
+    }
+    // Model 1 and model 2 in turn, and within model 1, a and b in turn.
+    assert_eq!(
+        ids(outbox.ready_to_attribute(5).unwrap()),
+        vec![1, 12, 11, 2, 3]
+    );
+    assert_eq!(outbox.ready_to_attribute(100).unwrap().len(), 12);
+}
+
+#[test]
+fn each_queue_is_capped_per_payer_and_in_all() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    let limits = QueueLimits {
+        per_payer: 2,
+        total: 3,
+    };
+    // Waiting for prompts: a's third request and anyone's fourth are not kept.
+    let seen = [
+        request_of(1, 1, "a"),
+        request_of(2, 1, "a"),
+        request_of(3, 1, "a"),
+        request_of(4, 1, "b"),
+        request_of(5, 1, "c"),
+    ];
+    assert_eq!(outbox.record_seen(&seen, 1, limits).unwrap(), vec![3, 5]);
+    assert_eq!(outbox.get(3).unwrap(), None);
+    // A request not kept is still served if its prompt comes: it is kept from the chain's
+    // record then.
+    assert_eq!(
+        outbox
+            .record_prompt(&seen[2], &prompt_for(3), limits)
+            .unwrap(),
+        PromptKept::New
+    );
+    assert_eq!(kind(&outbox, 3), StateKind::Prompted);
+    // Waiting for attribution: a's third prompt is refused, and anyone's fourth.
+    outbox
+        .record_prompt(&seen[0], &prompt_for(1), limits)
+        .unwrap();
+    assert!(matches!(
+        outbox.record_prompt(&seen[1], &prompt_for(2), limits),
+        Err(OutboxError::PayerQueueFull { ref payer, waiting: 2, limit: 2 }) if payer == "a"
+    ));
+    outbox
+        .record_prompt(&seen[3], &prompt_for(4), limits)
+        .unwrap();
+    assert!(matches!(
+        outbox.record_prompt(&seen[4], &prompt_for(5), limits),
+        Err(OutboxError::QueueFull {
+            waiting: 3,
+            limit: 3
+        })
+    ));
+    assert_eq!(
+        kind(&outbox, 2),
+        StateKind::Seen,
+        "a refused prompt changes nothing"
+    );
+    // Attributing one makes room.
+    attribute_with(&outbox, 1, packet(1)).unwrap();
+    outbox
+        .record_prompt(&seen[1], &prompt_for(2), limits)
+        .unwrap();
+}
+
+#[test]
+fn expired_requests_leave_every_queue_by_block_time() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    let at = |id: u64, expires_at: Option<u64>| RequestRecord {
+        expires_at,
+        ..request(id, 1)
+    };
+    let records = [
+        at(1, Some(100)),
+        at(2, Some(100)),
+        at(3, Some(100)),
+        at(4, Some(200)),
+        at(5, None),
+        at(6, Some(100)),
+    ];
+    outbox.record_seen(&records, 1, LIMITS).unwrap();
+    outbox
+        .record_prompt(&records[1], &prompt_for(2), LIMITS)
+        .unwrap();
+    attribute_with(&outbox, 3, packet(3)).unwrap();
+    attribute_with(&outbox, 6, packet(6)).unwrap();
+    outbox.mark_broadcast(&[6], "TX", 9).unwrap();
+    assert_eq!(outbox.without_expiry(10).unwrap(), vec![5]);
+
+    assert!(outbox.prune_expired(99).unwrap().is_empty());
+    let mut pruned = outbox.prune_expired(100).unwrap();
+    pruned.sort();
+    // Seen, prompted and attributed ones go; the one in a transaction waits for its fate.
+    assert_eq!(pruned, vec![1, 2, 3]);
+    for id in [1, 2, 3] {
+        assert_eq!(kind(&outbox, id), StateKind::Failed);
+    }
+    assert_eq!(kind(&outbox, 4), StateKind::Seen);
+    assert_eq!(kind(&outbox, 6), StateKind::Broadcast);
+    outbox.set_expiry(5, 150).unwrap();
+    assert!(outbox.without_expiry(10).unwrap().is_empty());
+    assert_eq!(outbox.prune_expired(150).unwrap(), vec![5]);
 }

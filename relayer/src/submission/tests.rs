@@ -3,182 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use async_trait::async_trait;
-use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
-use tributary_attrib_api::{AttributionSummary, Sampling};
-use tributary_types::payout::{InferenceRequest, RequestTerms};
-use tributary_types::FeeSplit;
-use tributary_types::{AssetInfo, AttributionPacket, Price};
+use tributary_types::payout::RequestStatus;
 
 use super::*;
-
-const PAYER: &str = "trib18pz45j9fupuumnf2a5hamgaptvax0s0djymqpw";
-/// This relayer's key.
-const ATTESTOR: &str = "trib1qnwy70dsu82ua4cffqku0wr2mehpdgzs83w2kj7qm8j6k5u60lqs9excyz";
-/// The method every scripted request was paid under.
-const METHOD: &str = "graddot-logra-v1";
-/// Scripted requests are paid at 1 000 s and expire at 4 600 s.
-const EXPIRES_AT: u64 = 4_600;
-
-/// Request ids with their prompts and terms, as paid on chain, and the chain's clock.
-struct ScriptedLedger {
-    requests: Mutex<HashMap<u64, InferenceRequest>>,
-    attestors: Mutex<Vec<Addr>>,
-    now: Mutex<u64>,
-}
-
-impl ScriptedLedger {
-    fn new() -> Self {
-        ScriptedLedger {
-            requests: Mutex::new(HashMap::new()),
-            attestors: Mutex::new(vec![Addr::unchecked(ATTESTOR)]),
-            now: Mutex::new(1_000),
-        }
-    }
-
-    fn set_now(&self, seconds: u64) {
-        *self.now.lock().unwrap() = seconds;
-    }
-
-    fn set_attestors(&self, attestors: &[&str]) {
-        *self.attestors.lock().unwrap() = attestors.iter().map(|a| Addr::unchecked(*a)).collect();
-    }
-
-    fn pay(&self, id: u64, prompt: &str, model: (u64, u32)) {
-        let request = InferenceRequest {
-            id,
-            payer: Addr::unchecked(PAYER),
-            model_id: model.0,
-            model_version: model.1,
-            prompt_hash: HexBinary::from(tributary_types::sha256(prompt.as_bytes()).to_vec()),
-            price: Price {
-                asset: AssetInfo::native("utrib"),
-                amount: Uint128::new(1000),
-            },
-            created_at: Timestamp::from_seconds(1_000),
-            expires_at: Timestamp::from_seconds(EXPIRES_AT),
-            status: RequestStatus::Open,
-            agreed_packet: None,
-            finalizable_at: None,
-            distinct_packets: 0,
-            settlement: None,
-        };
-        self.requests.lock().unwrap().insert(id, request);
-    }
-
-    fn set_status(&self, id: u64, status: RequestStatus) {
-        self.requests.lock().unwrap().get_mut(&id).unwrap().status = status;
-    }
-}
-
-#[async_trait]
-impl Ledger for ScriptedLedger {
-    async fn request(&self, id: u64) -> Result<InferenceRequest, ChainError> {
-        self.requests
-            .lock()
-            .unwrap()
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| ChainError::Contract {
-                message: format!("request {id} not found"),
-            })
-    }
-
-    async fn terms(&self, id: u64) -> Result<RequestTerms, ChainError> {
-        let request = self.request(id).await?;
-        let h = HexBinary::from(vec![7u8; 32]);
-        Ok(RequestTerms {
-            developer: Addr::unchecked(PAYER),
-            attestors: self.attestors.lock().unwrap().clone(),
-            quorum: 1,
-            method_id: METHOD.into(),
-            params_hash: h.clone(),
-            weights_hash: h,
-            lineage: Vec::new(),
-            price: request.price,
-            split: FeeSplit {
-                contributors_bps: 6000,
-                developer_bps: 2000,
-                operator_bps: 1500,
-                protocol_bps: 500,
-            },
-            max_entries: 8,
-            challenge_window_seconds: 60,
-        })
-    }
-
-    async fn block_time(&self) -> Result<u64, ChainError> {
-        Ok(*self.now.lock().unwrap())
-    }
-}
-
-/// Answers every request with a packet for it, and remembers what it was asked.
-#[derive(Default)]
-struct ScriptedEngine {
-    asked: Mutex<Vec<CompletionRequest>>,
-}
-
-impl ScriptedEngine {
-    fn calls(&self) -> usize {
-        self.asked.lock().unwrap().len()
-    }
-
-    fn last(&self) -> CompletionRequest {
-        self.asked.lock().unwrap().last().cloned().unwrap()
-    }
-}
-
-#[async_trait]
-impl EngineBackend for ScriptedEngine {
-    fn model_name(&self) -> &str {
-        "model"
-    }
-
-    async fn complete(
-        &self,
-        request: &CompletionRequest,
-    ) -> Result<CompletionResponse, EngineCallError> {
-        self.asked.lock().unwrap().push(request.clone());
-        Ok(response_for(request))
-    }
-}
-
-fn response_for(request: &CompletionRequest) -> CompletionResponse {
-    let h = || HexBinary::from(vec![7u8; 32]);
-    let method = request
-        .method
-        .clone()
-        .unwrap_or_else(|| "trak-logra-v1".into());
-    CompletionResponse {
-        model: request.model.clone(),
-        request_id: request.request_id,
-        completion: " ok".into(),
-        completion_hex: hex_of(b" ok"),
-        sampling: Sampling::default(),
-        weights_hash: "07".repeat(32),
-        attribution: AttributionSummary {
-            method: method.clone(),
-            top: Vec::new(),
-            contributors: Vec::new(),
-        },
-        packet: request.request_id.map(|id| AttributionPacket {
-            request_id: id,
-            model_id: request.model_id.unwrap_or_default(),
-            model_version: request.model_version.unwrap_or_default(),
-            weights_hash: h(),
-            datanet_roots: Vec::new(),
-            method,
-            params_hash: h(),
-            output_hash: h(),
-            scores_root: h(),
-            entries: Vec::new(),
-        }),
-    }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::attributor::Attributor;
+use crate::metrics::Metrics;
+use crate::testing::{ScriptedEngine, ScriptedLedger, ATTESTOR, EXPIRES_AT, METHOD, PAYER};
 
 struct Desk {
     _dir: tempfile::TempDir,
@@ -186,14 +16,45 @@ struct Desk {
     engine: Arc<ScriptedEngine>,
     outbox: Arc<Outbox>,
     submissions: Submissions,
+    worker: tokio::task::JoinHandle<()>,
 }
 
-/// Submissions for model 1 version 1.
+impl Drop for Desk {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
+/// Submissions for model 1 version 1, with an attribution worker woken by each prompt.
 fn desk() -> Desk {
+    desk_with(QueueLimits {
+        per_payer: 32,
+        total: 4096,
+    })
+}
+
+fn desk_with(queue: QueueLimits) -> Desk {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Outbox::open(dir.path().join("outbox.redb")).unwrap());
     let ledger = Arc::new(ScriptedLedger::new());
     let engine = Arc::new(ScriptedEngine::default());
+    let progress = Arc::new(Progress::default());
+    let prompt_arrived = Arc::new(Notify::new());
+    let attributor = Attributor::new(
+        outbox.clone(),
+        engine.clone(),
+        Arc::new(Metrics::new()),
+        progress.clone(),
+        Arc::new(Notify::new()),
+        Arc::new(Mutex::new(HashMap::new())),
+    );
+    let wake = prompt_arrived.clone();
+    let worker = tokio::spawn(async move {
+        loop {
+            wake.notified().await;
+            while matches!(attributor.attribute_round().await, Ok(n) if n > 0) {}
+        }
+    });
     let submissions = Submissions::new(
         ledger.clone(),
         outbox.clone(),
@@ -202,8 +63,11 @@ fn desk() -> Desk {
         SubmissionRules {
             attestor: ATTESTOR.into(),
             commit_margin_seconds: 60,
+            queue,
+            response_timeout: Duration::from_secs(5),
         },
-        Arc::new(Notify::new()),
+        prompt_arrived,
+        progress,
     );
     Desk {
         _dir: dir,
@@ -211,6 +75,7 @@ fn desk() -> Desk {
         engine,
         outbox,
         submissions,
+        worker,
     }
 }
 
@@ -220,7 +85,7 @@ fn paid(id: u64, prompt: &str) -> PaidCompletion {
 
 // --- the payment check ------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_prompt_is_kept_and_answered_with_its_packet() {
     let d = desk();
     d.ledger.pay(5, "What is a pipe?", (1, 1));
@@ -240,7 +105,7 @@ async fn a_paid_prompt_is_kept_and_answered_with_its_packet() {
     assert_eq!(asked.request_id, Some(5));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpaid_foreign_closed_and_mismatched_requests_are_refused_before_the_engine() {
     let d = desk();
     d.ledger.pay(6, "mine", (1, 1));
@@ -263,7 +128,7 @@ async fn unpaid_foreign_closed_and_mismatched_requests_are_refused_before_the_en
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_are_refused_by_name() {
     let d = desk();
     d.ledger.pay(9, "hi", (1, 1));
@@ -288,7 +153,7 @@ fn paid_with(id: u64, prompt: &str, fields: serde_json::Value) -> PaidCompletion
 
 // --- what decides the packet is not the payer's to choose -------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_request_is_generated_with_the_method_it_was_paid_under_and_the_fixed_sampling() {
     let d = desk();
     d.ledger.pay(11, "What is a pipe?", (1, 1));
@@ -304,7 +169,7 @@ async fn a_paid_request_is_generated_with_the_method_it_was_paid_under_and_the_f
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payer_chosen_method_or_sampling_is_refused() {
     let d = desk();
     d.ledger.pay(12, "What is a pipe?", (1, 1));
@@ -335,7 +200,7 @@ async fn a_payer_chosen_method_or_sampling_is_refused() {
 
 // --- a prompt is served only while the relayer can still commit -------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_close_to_its_expiry_is_not_served() {
     let d = desk();
     d.ledger.pay(13, "late", (1, 1));
@@ -364,12 +229,73 @@ async fn a_request_close_to_its_expiry_is_not_served() {
     d.submissions.submit(paid(13, "late")).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_this_relayer_may_not_commit_is_not_served() {
     let d = desk();
     d.ledger.pay(14, "hi", (1, 1));
     d.ledger.set_attestors(&[PAYER]);
     let e = d.submissions.submit(paid(14, "hi")).await.unwrap_err();
     assert!(matches!(e, SubmitError::NotAnAttestor { .. }), "{e}");
+    assert_eq!(d.engine.calls(), 0);
+}
+
+// --- the queue ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payer_over_its_queue_cap_is_asked_to_come_back_later() {
+    let d = desk_with(QueueLimits {
+        per_payer: 1,
+        total: 10,
+    });
+    d.engine.set_down(true);
+    d.ledger.pay(21, "one", (1, 1));
+    d.ledger.pay(22, "two", (1, 1));
+    // The engine is down: the first prompt is kept, and the payer hears why it waits.
+    let e = d.submissions.submit(paid(21, "one")).await.unwrap_err();
+    assert!(
+        matches!(e, SubmitError::Engine(EngineCallError::Unavailable(_))),
+        "{e}"
+    );
+    assert!(d.outbox.prompt(21).unwrap().is_some());
+    // Its second waits for the first to be attributed.
+    let e = d.submissions.submit(paid(22, "two")).await.unwrap_err();
+    assert!(matches!(e, SubmitError::Busy(_)), "{e}");
+    assert!(d.outbox.prompt(22).unwrap().is_none());
+    // Back up: the first is attributed from its kept prompt, and the second gets its turn.
+    d.engine.set_down(false);
+    let first = d.submissions.submit(paid(21, "one")).await.unwrap();
+    assert_eq!(first.request_id, Some(21));
+    let second = d.submissions.submit(paid(22, "two")).await.unwrap();
+    assert_eq!(second.request_id, Some(22));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_given_up_is_not_served() {
+    let d = desk();
+    d.ledger.pay(23, "late", (1, 1));
+    let record = RequestRecord {
+        request_id: 23,
+        model_id: 1,
+        version: 1,
+        payer: PAYER.into(),
+        prompt_hash: String::new(),
+        amount: "1000".into(),
+        asset: "utrib".into(),
+        seen_height: 1,
+        expires_at: Some(EXPIRES_AT),
+    };
+    d.outbox
+        .record_seen(
+            &[record],
+            1,
+            QueueLimits {
+                per_payer: 9,
+                total: 9,
+            },
+        )
+        .unwrap();
+    d.outbox.mark_failed(23, "expired").unwrap();
+    let e = d.submissions.submit(paid(23, "late")).await.unwrap_err();
+    assert!(matches!(e, SubmitError::GivenUp { .. }), "{e}");
     assert_eq!(d.engine.calls(), 0);
 }

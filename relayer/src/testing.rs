@@ -1,0 +1,202 @@
+//! Scripted stand-ins for the chain and the engine, for tests without a node or a model.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
+use tributary_attrib_api::{AttributionSummary, CompletionRequest, CompletionResponse, Sampling};
+use tributary_client::Error as ChainError;
+use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
+use tributary_types::{AssetInfo, AttributionPacket, FeeSplit, Price};
+
+use crate::engine::{EngineBackend, EngineCallError};
+use crate::ledger::Ledger;
+
+pub const PAYER: &str = "trib18pz45j9fupuumnf2a5hamgaptvax0s0djymqpw";
+/// This relayer's key.
+pub const ATTESTOR: &str = "trib1qnwy70dsu82ua4cffqku0wr2mehpdgzs83w2kj7qm8j6k5u60lqs9excyz";
+/// The method every scripted request was paid under.
+pub const METHOD: &str = "graddot-logra-v1";
+/// Scripted requests are paid at 1 000 s and expire at 4 600 s.
+pub const EXPIRES_AT: u64 = 4_600;
+
+/// Request ids with their prompts and terms, as paid on chain, and the chain's clock.
+pub struct ScriptedLedger {
+    requests: Mutex<HashMap<u64, InferenceRequest>>,
+    attestors: Mutex<Vec<Addr>>,
+    now: Mutex<u64>,
+}
+
+impl ScriptedLedger {
+    pub fn new() -> Self {
+        ScriptedLedger {
+            requests: Mutex::new(HashMap::new()),
+            attestors: Mutex::new(vec![Addr::unchecked(ATTESTOR)]),
+            now: Mutex::new(1_000),
+        }
+    }
+
+    pub fn set_now(&self, seconds: u64) {
+        *self.now.lock().unwrap() = seconds;
+    }
+
+    pub fn set_attestors(&self, attestors: &[&str]) {
+        *self.attestors.lock().unwrap() = attestors.iter().map(|a| Addr::unchecked(*a)).collect();
+    }
+
+    pub fn pay(&self, id: u64, prompt: &str, model: (u64, u32)) {
+        let request = InferenceRequest {
+            id,
+            payer: Addr::unchecked(PAYER),
+            model_id: model.0,
+            model_version: model.1,
+            prompt_hash: HexBinary::from(tributary_types::sha256(prompt.as_bytes()).to_vec()),
+            price: Price {
+                asset: AssetInfo::native("utrib"),
+                amount: Uint128::new(1000),
+            },
+            created_at: Timestamp::from_seconds(1_000),
+            expires_at: Timestamp::from_seconds(EXPIRES_AT),
+            status: RequestStatus::Open,
+            agreed_packet: None,
+            finalizable_at: None,
+            distinct_packets: 0,
+            settlement: None,
+        };
+        self.requests.lock().unwrap().insert(id, request);
+    }
+
+    pub fn set_status(&self, id: u64, status: RequestStatus) {
+        self.requests.lock().unwrap().get_mut(&id).unwrap().status = status;
+    }
+}
+
+#[async_trait]
+impl Ledger for ScriptedLedger {
+    async fn request(&self, id: u64) -> Result<InferenceRequest, ChainError> {
+        self.requests
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ChainError::Contract {
+                message: format!("request {id} not found"),
+            })
+    }
+
+    async fn terms(&self, id: u64) -> Result<RequestTerms, ChainError> {
+        let request = self.request(id).await?;
+        let h = HexBinary::from(vec![7u8; 32]);
+        Ok(RequestTerms {
+            developer: Addr::unchecked(PAYER),
+            attestors: self.attestors.lock().unwrap().clone(),
+            quorum: 1,
+            method_id: METHOD.into(),
+            params_hash: h.clone(),
+            weights_hash: h,
+            lineage: Vec::new(),
+            price: request.price,
+            split: FeeSplit {
+                contributors_bps: 6000,
+                developer_bps: 2000,
+                operator_bps: 1500,
+                protocol_bps: 500,
+            },
+            max_entries: 8,
+            challenge_window_seconds: 60,
+        })
+    }
+
+    async fn block_time(&self) -> Result<u64, ChainError> {
+        Ok(*self.now.lock().unwrap())
+    }
+}
+
+/// Answers every request with a packet for it (or, while down, with an outage), and
+/// remembers what it was asked.
+#[derive(Default)]
+pub struct ScriptedEngine {
+    asked: Mutex<Vec<CompletionRequest>>,
+    down: AtomicBool,
+}
+
+impl ScriptedEngine {
+    pub fn calls(&self) -> usize {
+        self.asked.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> CompletionRequest {
+        self.asked.lock().unwrap().last().cloned().unwrap()
+    }
+
+    /// The request ids asked for, in order.
+    pub fn asked_ids(&self) -> Vec<u64> {
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.request_id)
+            .collect()
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl EngineBackend for ScriptedEngine {
+    fn model_name(&self) -> &str {
+        "model"
+    }
+
+    async fn complete(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<CompletionResponse, EngineCallError> {
+        self.asked.lock().unwrap().push(request.clone());
+        if self.down.load(Ordering::SeqCst) {
+            return Err(EngineCallError::Unavailable("connection refused".into()));
+        }
+        Ok(response_for(request))
+    }
+}
+
+pub fn response_for(request: &CompletionRequest) -> CompletionResponse {
+    let h = || HexBinary::from(vec![7u8; 32]);
+    let method = request
+        .method
+        .clone()
+        .unwrap_or_else(|| "trak-logra-v1".into());
+    CompletionResponse {
+        model: request.model.clone(),
+        request_id: request.request_id,
+        completion: " ok".into(),
+        completion_hex: hex_of(b" ok"),
+        sampling: Sampling::default(),
+        weights_hash: "07".repeat(32),
+        attribution: AttributionSummary {
+            method: method.clone(),
+            top: Vec::new(),
+            contributors: Vec::new(),
+        },
+        packet: request.request_id.map(|id| AttributionPacket {
+            request_id: id,
+            model_id: request.model_id.unwrap_or_default(),
+            model_version: request.model_version.unwrap_or_default(),
+            weights_hash: h(),
+            datanet_roots: Vec::new(),
+            method,
+            params_hash: h(),
+            output_hash: h(),
+            scores_root: h(),
+            entries: Vec::new(),
+        }),
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
