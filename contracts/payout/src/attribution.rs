@@ -13,6 +13,7 @@ use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 use tributary_types::AttributionPacket;
 
 use crate::error::ContractError;
+use crate::escrow::load_open_request;
 use crate::querier;
 use crate::state::{
     Config, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS, VOTES,
@@ -84,18 +85,7 @@ pub fn validate_commit(
     packet: AttributionPacket,
 ) -> Result<Commit, ContractError> {
     let id = packet.request_id;
-    let mut request = REQUESTS
-        .may_load(deps.storage, id)?
-        .ok_or(ContractError::UnknownRequest { id })?;
-    if matches!(
-        request.status,
-        RequestStatus::Finalized | RequestStatus::Refunded
-    ) {
-        return Err(ContractError::RequestClosed {
-            id,
-            status: request.status,
-        });
-    }
+    let mut request = load_open_request(deps.storage, id)?;
     if env.block.time >= request.expires_at {
         return Err(ContractError::RequestExpired { id });
     }

@@ -2,7 +2,7 @@
 
 use cosmwasm_std::{
     coins, from_json, to_json_binary, Addr, BankMsg, CosmosMsg, DepsMut, Env, Event, HexBinary,
-    MessageInfo, Response, StdError, Uint128, WasmMsg,
+    MessageInfo, Response, StdError, Storage, Uint128, WasmMsg,
 };
 use cw20::{Cw20ExecuteMsg, Cw20ReceiveMsg};
 use tributary_types::hash::hash32;
@@ -91,18 +91,7 @@ pub fn receive_cw20(
 
 /// Anyone, after expiry: returns the escrow of a request no attestor committed to its payer.
 pub fn refund(deps: DepsMut, env: Env, request_id: u64) -> Result<Response, ContractError> {
-    let mut request = REQUESTS
-        .may_load(deps.storage, request_id)?
-        .ok_or(ContractError::UnknownRequest { id: request_id })?;
-    if matches!(
-        request.status,
-        RequestStatus::Finalized | RequestStatus::Refunded
-    ) {
-        return Err(ContractError::RequestClosed {
-            id: request_id,
-            status: request.status,
-        });
-    }
+    let mut request = load_open_request(deps.storage, request_id)?;
     if env.block.time < request.expires_at {
         return Err(ContractError::NotExpired {
             id: request_id,
@@ -130,6 +119,26 @@ pub fn refund(deps: DepsMut, env: Env, request_id: u64) -> Result<Response, Cont
         )?);
     }
     Ok(response)
+}
+
+/// The request `id`, unless it is unknown or already finalized or refunded.
+pub fn load_open_request(
+    storage: &dyn Storage,
+    id: u64,
+) -> Result<InferenceRequest, ContractError> {
+    let request = REQUESTS
+        .may_load(storage, id)?
+        .ok_or(ContractError::UnknownRequest { id })?;
+    if matches!(
+        request.status,
+        RequestStatus::Finalized | RequestStatus::Refunded
+    ) {
+        return Err(ContractError::RequestClosed {
+            id,
+            status: request.status,
+        });
+    }
+    Ok(request)
 }
 
 /// A message paying `amount` of `asset` from this contract to `recipient`.

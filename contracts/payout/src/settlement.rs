@@ -52,6 +52,7 @@ use tributary_types::split::settle;
 use tributary_types::{AssetInfo, Settlement};
 
 use crate::error::ContractError;
+use crate::escrow::load_open_request;
 use crate::pool;
 use crate::state::{
     Config, BALANCES, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS,
@@ -135,18 +136,7 @@ fn settle_request(
     id: u64,
     records: &mut Vec<UsageRecord>,
 ) -> Result<(InferenceRequest, Settlement), ContractError> {
-    let mut request = REQUESTS
-        .may_load(deps.storage, id)?
-        .ok_or(ContractError::UnknownRequest { id })?;
-    if matches!(
-        request.status,
-        RequestStatus::Finalized | RequestStatus::Refunded
-    ) {
-        return Err(ContractError::RequestClosed {
-            id,
-            status: request.status,
-        });
-    }
+    let mut request = load_open_request(deps.storage, id)?;
     let terms = terms::load(deps.as_ref(), id)?;
     let outcome = match &request.agreed_packet {
         Some(agreed) => {
