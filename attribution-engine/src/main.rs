@@ -20,7 +20,8 @@ use tributary_attrib::inference::{generate, Sampling};
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::packet::PacketRequest;
 use tributary_attrib::serve::{
-    self, parse_method, summarize, CompletionService, GatewayConfig, ServedModel, Unchecked,
+    self, parse_method, summarize, AccessToken, ChainPayments, CompletionService, GatewayConfig,
+    NoPaidRequests, PaymentCheck, ServedModel, Unchecked,
 };
 use tributary_attrib::training::{train, TrainConfig};
 
@@ -275,6 +276,18 @@ struct ServeArgs {
     /// Responses kept in memory for GET /v1/requests/{id}.
     #[arg(long, default_value_t = 10_000)]
     stored_responses: usize,
+    /// A file holding the secret callers present as `Authorization: Bearer <token>` (the
+    /// relayer's engine.auth_token_file); they vouch for payment. Without it (or
+    /// --chain-rest) the gateway serves no paid request and no stored response.
+    #[arg(long, env = "TRIBUTARY_ATTRIB_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// The node's REST (LCD) URL, e.g. http://127.0.0.1:1317: every completion must name a
+    /// request the payout contract holds, open, for its model and the SHA-256 of its prompt.
+    #[arg(long, requires = "payout_contract")]
+    chain_rest: Option<String>,
+    /// The payout contract checked by --chain-rest.
+    #[arg(long, requires = "chain_rest")]
+    payout_contract: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -707,6 +720,23 @@ fn run_serve(args: ServeArgs, out: Output) -> Result<()> {
         .iter()
         .map(|m| (m.name.clone(), m.engine.artifact.weights_hash().to_string()))
         .collect();
+    let access = args
+        .auth_token_file
+        .as_deref()
+        .map(AccessToken::from_file)
+        .transpose()
+        .context("reading --auth-token-file")?;
+    let payments: Arc<dyn PaymentCheck> = match (&args.chain_rest, &args.payout_contract) {
+        (Some(rest), Some(payout)) => Arc::new(ChainPayments::new(rest, payout)?),
+        _ if access.is_some() => Arc::new(Unchecked),
+        _ => Arc::new(NoPaidRequests),
+    };
+    if access.is_none() && args.chain_rest.is_none() && !args.listen.ip().is_loopback() {
+        bail!(
+            "{} is reachable from other hosts: give --auth-token-file (callers that check payment, such as a relayer) or --chain-rest and --payout-contract, or listen on a loopback address",
+            args.listen
+        );
+    }
     let config = GatewayConfig {
         max_prompt_bytes: args.max_prompt_bytes,
         max_tokens_limit: args.max_tokens_limit,
@@ -723,8 +753,8 @@ fn run_serve(args: ServeArgs, out: Output) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let service = CompletionService::new(models, Arc::new(Unchecked), config);
-        let router = serve::router(Arc::new(service));
+        let service = CompletionService::new(models, payments, config);
+        let router = serve::router(Arc::new(service), access);
         // Written at once and never fatal: a closed stdout must not stop the server.
         let announcement = if out.json {
             let models: Vec<_> = names

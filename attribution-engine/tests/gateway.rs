@@ -5,8 +5,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use burn::prelude::*;
@@ -18,14 +20,16 @@ use tributary_attrib::data::{examples, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
 use tributary_attrib::index::Method;
 use tributary_attrib::serve::{
-    parse_method, router, serve_with_shutdown, CompletionRequest, CompletionService, GatewayConfig,
-    PaymentCheck, PaymentRefused, ServedModel, Unchecked,
+    parse_method, router, serve_with_shutdown, AccessToken, ChainPayments, CompletionRequest,
+    CompletionService, GatewayConfig, PaymentCheck, PaymentRefused, ServedModel, Unchecked,
 };
 use tributary_attrib::training::{train, TrainConfig};
 use tributary_store::{BlockingStore, LocalStore};
 use tributary_types::{AttributionPacket, DatanetRoot};
 
 const MODEL: &str = "tiny";
+/// The token the fixture's gateways want from their callers.
+const FIXTURE_TOKEN: &str = "the-fixture-gateways-caller-token-0123456789";
 const MAX_PROMPT_BYTES: usize = 256;
 const CONTRIBUTORS: [&str; 3] = ["tb1alice", "tb1bob", "tb1carol"];
 const TEXTS: [&str; 5] = [
@@ -56,6 +60,24 @@ impl PaymentCheck for TestPayments {
     }
 }
 
+/// Refuses every request while [`REFUSE_ALL`] is set.
+struct Switch;
+
+static REFUSE_ALL: AtomicBool = AtomicBool::new(false);
+
+#[async_trait]
+impl PaymentCheck for Switch {
+    async fn check(&self, request: &CompletionRequest) -> Result<(), PaymentRefused> {
+        if REFUSE_ALL.load(Ordering::SeqCst) {
+            return Err(PaymentRefused::payment_required(format!(
+                "request {:?} is not paid on chain",
+                request.request_id
+            )));
+        }
+        Ok(())
+    }
+}
+
 struct Fixture {
     dir: PathBuf,
     store: PathBuf,
@@ -65,6 +87,8 @@ struct Fixture {
     url: String,
     /// A second gateway over the same model that keeps one response only.
     small_store_url: String,
+    /// A third whose payment check refuses everything while [`REFUSE_ALL`] is set.
+    switch_url: String,
 }
 
 fn fixture() -> &'static Fixture {
@@ -134,25 +158,29 @@ fn build_fixture() -> Fixture {
         max_tokens_limit: 64,
         ..GatewayConfig::default()
     };
-    let main = router(Arc::new(CompletionService::new(
-        vec![ServedModel {
-            name: MODEL.into(),
-            engine: open(),
-        }],
-        Arc::new(TestPayments),
-        config.clone(),
-    )));
-    let small = router(Arc::new(CompletionService::new(
-        vec![ServedModel {
-            name: MODEL.into(),
-            engine: open(),
-        }],
+    let gateway = |payments: Arc<dyn PaymentCheck>, config: GatewayConfig| {
+        let service = CompletionService::new(
+            vec![ServedModel {
+                name: MODEL.into(),
+                engine: open(),
+            }],
+            payments,
+            config,
+        );
+        router(
+            Arc::new(service),
+            Some(AccessToken::new(FIXTURE_TOKEN).unwrap()),
+        )
+    };
+    let main = gateway(Arc::new(TestPayments), config.clone());
+    let small = gateway(
         Arc::new(Unchecked),
         GatewayConfig {
             stored_responses: 1,
-            ..config
+            ..config.clone()
         },
-    )));
+    );
+    let switch = gateway(Arc::new(Switch), config);
     let (addresses, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -162,7 +190,7 @@ fn build_fixture() -> Fixture {
             .unwrap();
         runtime.block_on(async move {
             let mut servers = Vec::new();
-            for app in [main, small] {
+            for app in [main, small, switch] {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addresses.send(listener.local_addr().unwrap()).unwrap();
                 servers.push(tokio::spawn(serve_with_shutdown(
@@ -178,6 +206,7 @@ fn build_fixture() -> Fixture {
     });
     let url = format!("http://{}", receive.recv().unwrap());
     let small_store_url = format!("http://{}", receive.recv().unwrap());
+    let switch_url = format!("http://{}", receive.recv().unwrap());
     Fixture {
         dir,
         store: store_dir,
@@ -185,6 +214,7 @@ fn build_fixture() -> Fixture {
         weights_hash: artifact.weights_hash().to_string(),
         url,
         small_store_url,
+        switch_url,
     }
 }
 
@@ -201,15 +231,18 @@ async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     (status, body)
 }
 
+/// GET with the fixture's token.
 async fn get(url: &str) -> (u16, Value) {
-    send(reqwest::Client::new().get(url)).await
+    send(reqwest::Client::new().get(url).bearer_auth(FIXTURE_TOKEN)).await
 }
 
+/// POST /v1/completions with the fixture's token.
 async fn post_raw(url: &str, body: String) -> (u16, Value) {
     send(
         reqwest::Client::new()
             .post(format!("{url}/v1/completions"))
             .header("content-type", "application/json")
+            .bearer_auth(FIXTURE_TOKEN)
             .body(body),
     )
     .await
@@ -411,6 +444,7 @@ async fn bad_requests_get_clear_json_errors() {
     let (status, answer) = send(
         reqwest::Client::new()
             .post(format!("{}/v1/completions", f.url))
+            .bearer_auth(FIXTURE_TOKEN)
             .body(json!({"model": MODEL, "prompt": "hi"}).to_string()),
     )
     .await;
@@ -631,4 +665,273 @@ fn the_cli_trains_indexes_generates_attributes_and_serves() {
     child.wait().ok();
     drop(stdout);
     assert_eq!(health, (200, json!({"status": "ok", "models": 1})));
+}
+
+// --- nothing is served without payment, and only to whom it is due ----------------------
+
+#[tokio::test]
+async fn a_stored_response_is_served_only_after_the_payment_check() {
+    let f = fixture();
+    let (status, first) = post(&f.switch_url, paid_request(60)).await;
+    assert_eq!(status, 200, "{first}");
+    REFUSE_ALL.store(true, Ordering::SeqCst);
+    let (status, body) = post(&f.switch_url, paid_request(60)).await;
+    REFUSE_ALL.store(false, Ordering::SeqCst);
+    assert_eq!(
+        status, 402,
+        "a stored response is no way around the check: {body}"
+    );
+}
+
+/// A `tributary-attrib serve` of the fixture's model, killed when dropped.
+struct Served {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Starts `serve` with `args`; its URL once it listens, or what it said when it stopped.
+fn serve_cli(args: &[&str]) -> Result<Served, String> {
+    let f = fixture();
+    let spec = format!(
+        "{MODEL}={}:{}",
+        path(&f.dir.join("model")),
+        path(&f.dir.join("index"))
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"));
+    command.args(["serve", "--model", &spec]);
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
+    let mut child = command
+        .args(args)
+        .env_remove("TRIBUTARY_ATTRIB_AUTH_TOKEN_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => Ok(Served {
+            url: url.to_string(),
+            child,
+            _stdout: stdout,
+        }),
+        None => {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            child.kill().ok();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).ok();
+            Err(format!("{line}{stderr}"))
+        }
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+async fn post_as(url: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{url}/v1/completions"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    send(request).await
+}
+
+async fn get_as(url: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    send(request).await
+}
+
+#[test]
+fn without_a_token_or_a_payment_check_serve_runs_no_paid_request() {
+    let served = serve_cli(&[]).expect("serve starts on loopback");
+    block_on(async {
+        let (status, body) = post(&served.url, paid_request(80)).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(error_of(&body).contains("--auth-token-file"), "{body}");
+        // Unpaid completions (no request id, no packet) stay for local use.
+        let free = json!({"model": MODEL, "prompt": "The river of ", "max_tokens": 8});
+        let (status, body) = post(&served.url, free).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = get(&format!("{}/v1/requests/80", served.url)).await;
+        assert_eq!(status, 403, "{body}");
+    });
+}
+
+#[test]
+fn serve_on_a_public_address_needs_a_token_or_a_payment_check() {
+    let refused = serve_cli(&["--listen", "0.0.0.0:0"]);
+    let message = refused.err().expect("serve refuses to start");
+    assert!(message.contains("--auth-token-file"), "{message}");
+    assert!(message.contains("--chain-rest"), "{message}");
+}
+
+#[test]
+fn with_a_token_file_serve_answers_only_callers_presenting_it() {
+    let f = fixture();
+    let token = "relayer-and-engine-share-this-0123456789abcdef";
+    let file = f.dir.join("engine.token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let served = serve_cli(&["--auth-token-file", path(&file)]).expect("serve starts");
+    block_on(async {
+        for wrong in [
+            None,
+            Some("nope"),
+            Some("relayer-and-engine-share-this-0123456789abcdeF"),
+        ] {
+            let (status, body) = post_as(&served.url, wrong, paid_request(81)).await;
+            assert_eq!(status, 401, "{wrong:?}: {body}");
+        }
+        let (status, first) = post_as(&served.url, Some(token), paid_request(81)).await;
+        assert_eq!(status, 200, "{first}");
+        assert_eq!(first["packet"]["request_id"], 81);
+        let stored = format!("{}/v1/requests/81", served.url);
+        assert_eq!(get_as(&stored, None).await.0, 401);
+        assert_eq!(get_as(&stored, Some(token)).await, (200, first));
+        // Health and the model list are public.
+        assert_eq!(get(&format!("{}/healthz", served.url)).await.0, 200);
+        assert_eq!(get(&format!("{}/v1/models", served.url)).await.0, 200);
+    });
+}
+
+/// A REST (LCD) gateway stand-in holding payout requests 70 (open, for "The river of "), 71
+/// (finalized), 72 (for model 2) and no other.
+async fn payout_rest() -> String {
+    use axum::extract::Path as UrlPath;
+    use base64::Engine as _;
+    use cosmwasm_std::{Addr, Timestamp, Uint128};
+    use tributary_types::payout::{InferenceRequest, RequestStatus};
+    use tributary_types::{AssetInfo, Price};
+
+    async fn smart(UrlPath((_, query)): UrlPath<(String, String)>) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let query = base64::engine::general_purpose::URL_SAFE
+            .decode(query)
+            .expect("URL-safe base64");
+        let query: Value = serde_json::from_slice(&query).unwrap();
+        let id = query["request"]["request_id"]
+            .as_u64()
+            .expect("a Request query");
+        let (status, model_id) = match id {
+            70 => (RequestStatus::Open, 1),
+            71 => (RequestStatus::Finalized, 1),
+            72 => (RequestStatus::Open, 2),
+            _ => {
+                let body = json!({"code": 2, "message": format!("request {id} not found: query wasm contract failed"), "details": []});
+                return (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    body.to_string(),
+                )
+                    .into_response();
+            }
+        };
+        let request = InferenceRequest {
+            id,
+            payer: Addr::unchecked("trib1payer"),
+            model_id,
+            model_version: 1,
+            prompt_hash: HexBinary::from(Sha256::digest(b"The river of ").to_vec()),
+            price: Price {
+                asset: AssetInfo::native("utrib"),
+                amount: Uint128::new(10),
+            },
+            created_at: Timestamp::from_seconds(1),
+            expires_at: Timestamp::from_seconds(10_000),
+            status,
+            agreed_packet: None,
+            finalizable_at: None,
+            distinct_packets: 0,
+            settlement: None,
+        };
+        json!({ "data": request }).to_string().into_response()
+    }
+
+    let app = axum::Router::new().route(
+        "/cosmwasm/wasm/v1/contract/{address}/smart/{query}",
+        axum::routing::get(smart),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A gateway over the fixture's model checking payment with `payments`.
+async fn gateway_with(payments: Arc<dyn PaymentCheck>) -> String {
+    let f = fixture();
+    let engine = Engine::open(&f.dir.join("model"), &f.dir.join("index")).unwrap();
+    let service = CompletionService::new(
+        vec![ServedModel {
+            name: MODEL.into(),
+            engine,
+        }],
+        payments,
+        GatewayConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_with_shutdown(
+        listener,
+        router(Arc::new(service), None),
+        std::future::pending(),
+    ));
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_payment_check_serves_open_requests_for_their_prompt_only() {
+    let rest = payout_rest().await;
+    let payments = ChainPayments::new(&rest, "trib1payout").unwrap();
+    let url = gateway_with(Arc::new(payments)).await;
+    let (status, body) = post(&url, paid_request(70)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["packet"]["request_id"], 70);
+    let mut other_prompt = paid_request(70);
+    other_prompt["prompt"] = json!("The capital of ");
+    let mut other_model = paid_request(70);
+    other_model["model_id"] = json!(2);
+    let free = json!({"model": MODEL, "prompt": "The river of "});
+    for (body, expected, mentions) in [
+        (other_prompt, 403, "prompt"),
+        (other_model, 403, "model"),
+        (paid_request(71), 403, "finalized"),
+        (paid_request(72), 403, "model"),
+        (paid_request(73), 402, "not found"),
+        (free, 402, "request_id"),
+    ] {
+        let (status, answer) = post(&url, body.clone()).await;
+        assert_eq!(status, expected, "{body} -> {answer}");
+        assert!(error_of(&answer).contains(mentions), "{body} -> {answer}");
+    }
+    // A chain that does not answer: try again later.
+    let down = gateway_with(Arc::new(
+        ChainPayments::new("http://127.0.0.1:1", "trib1payout").unwrap(),
+    ))
+    .await;
+    let (status, answer) = post(&down, paid_request(70)).await;
+    assert_eq!(status, 503, "{answer}");
 }

@@ -232,6 +232,9 @@ pub struct EngineConfig {
     pub url: Option<String>,
     /// The model name at the gateway (http mode).
     pub model_name: Option<String>,
+    /// A file holding the token the engine's gateway wants as `Authorization: Bearer` (http
+    /// mode): the same secret as its `serve --auth-token-file`.
+    pub auth_token_file: Option<PathBuf>,
     /// The model directory (in_process mode).
     pub model_dir: Option<PathBuf>,
     /// The attribution index directory (in_process mode).
@@ -360,6 +363,7 @@ impl Config {
             Some(&mut self.outbox.path),
             self.engine.model_dir.as_mut(),
             self.engine.index_dir.as_mut(),
+            self.engine.auth_token_file.as_mut(),
         ];
         for path in paths.into_iter().flatten() {
             *path = expand_tilde(path, home);
@@ -452,6 +456,7 @@ impl Config {
                 &[
                     ("url", engine.url.is_some()),
                     ("model_name", engine.model_name.is_some()),
+                    ("auth_token_file", engine.auth_token_file.is_some()),
                 ],
                 &[
                     ("model_dir", engine.model_dir.is_some()),
@@ -466,6 +471,7 @@ impl Config {
                 &[
                     ("url", engine.url.is_some()),
                     ("model_name", engine.model_name.is_some()),
+                    ("auth_token_file", engine.auth_token_file.is_some()),
                 ],
             ),
         };
@@ -831,10 +837,13 @@ mod tests {
                 "engine.index_dir: is required when engine.mode is \"in_process\"".to_string(),
                 "engine.url: is not used when engine.mode is \"in_process\"".to_string(),
                 "engine.model_name: is not used when engine.mode is \"in_process\"".to_string(),
+                "engine.auth_token_file: is not used when engine.mode is \"in_process\""
+                    .to_string(),
             ]
         );
         c.engine.url = None;
         c.engine.model_name = None;
+        c.engine.auth_token_file = None;
         c.engine.model_dir = Some("/m".into());
         c.engine.index_dir = Some("/i".into());
         assert_eq!(c.validate(), Ok(()));

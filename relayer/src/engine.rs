@@ -113,15 +113,18 @@ mod in_process {
     }
 }
 
-/// The engine's HTTP gateway (`tributary-attrib serve`) at `url`.
+/// The engine's HTTP gateway (`tributary-attrib serve --auth-token-file`) at `url`, which
+/// answers only callers presenting its token.
 pub struct HttpEngine {
     url: String,
     model_name: String,
+    token: String,
     http: reqwest::Client,
 }
 
 impl HttpEngine {
-    pub fn new(url: &str, model_name: &str) -> Result<Self, String> {
+    /// The gateway at `url` serving `model_name`, called with `token` as its bearer token.
+    pub fn new(url: &str, model_name: &str, token: &str) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .build()
@@ -129,6 +132,7 @@ impl HttpEngine {
         Ok(HttpEngine {
             url: url.trim_end_matches('/').to_string(),
             model_name: model_name.to_string(),
+            token: token.trim().to_string(),
             http,
         })
     }
@@ -150,6 +154,7 @@ impl EngineBackend for HttpEngine {
             .http
             .post(format!("{}/v1/completions", self.url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .bearer_auth(&self.token)
             .body(body)
             .send()
             .await
@@ -184,7 +189,61 @@ fn decode(status: u16, body: &[u8]) -> Result<CompletionResponse, EngineCallErro
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::Json;
+
     use super::*;
+    use crate::testing::response_for;
+
+    /// An engine gateway stand-in that answers only `Bearer secret`.
+    async fn engine_wanting(secret: &'static str) -> String {
+        let app = axum::Router::new().route(
+            "/v1/completions",
+            axum::routing::post(
+                move |headers: HeaderMap, Json(request): Json<CompletionRequest>| async move {
+                    let bearer = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "));
+                    if bearer != Some(secret) {
+                        let body = ErrorBody {
+                            error: "a token, please".into(),
+                        };
+                        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                    }
+                    Json(response_for(&request)).into_response()
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn request() -> CompletionRequest {
+        serde_json::from_value(serde_json::json!({
+            "model": "systems", "prompt": "hi", "request_id": 3, "model_id": 1, "model_version": 1
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_http_engine_presents_its_token() {
+        let url = engine_wanting("s3cret").await;
+        let engine = HttpEngine::new(&url, "systems", "s3cret\n").unwrap();
+        let response = engine.complete(&request()).await.unwrap();
+        assert_eq!(response.packet.unwrap().request_id, 3);
+        let wrong = HttpEngine::new(&url, "systems", "guess").unwrap();
+        assert_eq!(
+            wrong.complete(&request()).await,
+            Err(EngineCallError::Rejected {
+                status: 401,
+                message: "a token, please".into()
+            })
+        );
+    }
 
     #[test]
     fn client_errors_are_rejections_and_server_errors_are_retried() {

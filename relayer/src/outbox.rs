@@ -38,6 +38,9 @@ const PROMPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("prompts");
 /// request_id → the engine's response (JSON [`CompletionResponse`]), written with the packet:
 /// what the payer reads back, without running the engine again.
 const RESPONSES: TableDefinition<u64, &[u8]> = TableDefinition::new("responses");
+/// request_id → SHA-256 of the token handed to the payer with its first submission; reading
+/// the completion back needs the token.
+const TOKENS: TableDefinition<u64, &[u8]> = TableDefinition::new("tokens");
 /// Scalars such as the scan cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "scanned_through_height";
@@ -604,6 +607,7 @@ impl Outbox {
             txn.open_table(TXS)?;
             txn.open_table(PROMPTS)?;
             txn.open_table(RESPONSES)?;
+            txn.open_table(TOKENS)?;
             txn.open_table(META)?;
             Ok(())
         })?;
@@ -899,8 +903,9 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Keeps the engine request made from the payer's prompt for `request` (the first one
-    /// given wins: a request's prompt is fixed by its on-chain hash), making the request
+    /// Keeps the engine request made from the payer's prompt for `request`, with the hash of
+    /// the token handed to the payer (the first prompt given wins: a request's prompt is fixed
+    /// by its on-chain hash, and so does its token), making the request
     /// `Prompted`: ready to attribute. A request not seen yet (its block not scanned, or left
     /// out by the limits of the queue waiting for prompts) is kept from `request`, the record
     /// the payment check read on chain.
@@ -911,6 +916,7 @@ impl Outbox {
         &self,
         request: &RequestRecord,
         prompt: &CompletionRequest,
+        token_hash: &[u8; 32],
         limits: QueueLimits,
     ) -> Result<PromptKept> {
         let id = request.request_id;
@@ -938,6 +944,7 @@ impl Outbox {
             }
             let bytes = encode(prompt, || format!("request {id}'s prompt"))?;
             prompts.insert(id, bytes.as_slice())?;
+            txn.open_table(TOKENS)?.insert(id, token_hash.as_slice())?;
             let new = match &old {
                 Some(seen) => StoredEntry {
                     state: StoredState::Prompted,
@@ -964,6 +971,20 @@ impl Outbox {
     pub fn prompt(&self, request_id: u64) -> Result<Option<CompletionRequest>> {
         let txn = self.db.begin_read()?;
         load_prompt(&txn.open_table(PROMPTS)?, request_id)
+    }
+
+    /// The SHA-256 of the token handed out with request `request_id`'s first submission.
+    pub fn token_hash(&self, request_id: u64) -> Result<Option<[u8; 32]>> {
+        let txn = self.db.begin_read()?;
+        let tokens = txn.open_table(TOKENS)?;
+        let Some(guard) = tokens.get(request_id)? else {
+            return Ok(None);
+        };
+        let hash: [u8; 32] = guard.value().try_into().map_err(|_| OutboxError::Corrupt {
+            what: format!("request {request_id}'s token"),
+            source: serde::de::Error::custom("a token hash is 32 bytes"),
+        })?;
+        Ok(Some(hash))
     }
 
     /// The engine's response kept for `request_id` once it was attributed.

@@ -90,12 +90,26 @@ pub fn open_engine(config: &Config) -> Result<Arc<dyn EngineBackend>, RunnerErro
             ));
         }
         EngineMode::Http => {
-            let (Some(url), Some(name)) = (&engine.url, &engine.model_name) else {
+            let (Some(url), Some(name), Some(token_file)) =
+                (&engine.url, &engine.model_name, &engine.auth_token_file)
+            else {
                 return Err(RunnerError::Engine(
-                    "http mode needs url and model_name".into(),
+                    "http mode needs url, model_name and auth_token_file".into(),
                 ));
             };
-            Arc::new(HttpEngine::new(url, name).map_err(RunnerError::Engine)?)
+            let token = std::fs::read_to_string(token_file).map_err(|e| {
+                RunnerError::Engine(format!(
+                    "cannot read engine.auth_token_file {}: {e}",
+                    token_file.display()
+                ))
+            })?;
+            if token.trim().is_empty() {
+                return Err(RunnerError::Engine(format!(
+                    "engine.auth_token_file {} is empty",
+                    token_file.display()
+                )));
+            }
+            Arc::new(HttpEngine::new(url, name, &token).map_err(RunnerError::Engine)?)
         }
     })
 }

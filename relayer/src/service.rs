@@ -186,7 +186,7 @@ impl Relayer {
                 &self.config.contracts.payout,
             )),
             self.outbox.clone(),
-            self.engine.clone(),
+            self.engine.model_name(),
             self.served.clone(),
             SubmissionRules {
                 attestor: self.signer.address().to_string(),

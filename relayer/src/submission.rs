@@ -7,6 +7,10 @@
 //! the request's attestors and the request is not about to expire). The engine runs on kept
 //! prompts only, and checks nothing itself.
 //!
+//! Only the payer reads a completion back: the first submission of a request's prompt is
+//! handed a random token, kept hashed in the outbox, that [`Submissions::read`] asks for.
+//! Submitting the prompt again (which proves it again) answers with the same completion.
+//!
 //! What decides the packet is fixed, not the payer's: the method the request was paid under
 //! (its terms on chain) and [`Sampling::for_paid_request`]. Otherwise a payer could ask each
 //! attestor for another completion, leave the request without quorum and be refunded at expiry
@@ -17,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tokio::sync::{watch, Notify};
 use tributary_attrib_api::{CompletionRequest, CompletionResponse, Sampling, SamplingRequest};
@@ -24,9 +29,9 @@ use tributary_client::Error as ChainError;
 use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 
 use crate::attributor::Progress;
-use crate::engine::{EngineBackend, EngineCallError};
+use crate::engine::EngineCallError;
 use crate::ledger::Ledger;
-use crate::outbox::{Outbox, OutboxError, QueueLimits, RequestRecord, RequestState};
+use crate::outbox::{Outbox, OutboxError, PromptKept, QueueLimits, RequestRecord, RequestState};
 
 /// `POST /v1/completions`: the paid request and the prompt whose hash it paid for, with the
 /// engine's sampling fields.
@@ -95,8 +100,22 @@ pub enum SubmitError {
     GivenUp { request_id: u64, reason: String },
     #[error("request {0} is queued for attribution; submit it again or read it later")]
     StillQueued(u64),
+    /// The prompt is kept and waits for attribution; `token` (on a first submission) reads
+    /// the completion later.
+    #[error(
+        "request {request_id} is queued: {cause}; submit it again or read it later with its token"
+    )]
+    Queued {
+        request_id: u64,
+        token: Option<String>,
+        cause: String,
+    },
     #[error("the completion of request {0} was not kept")]
     NotKept(u64),
+    #[error("reading request {0} needs the token its first submission was given, as Authorization: Bearer <token>")]
+    Unauthorized(u64),
+    #[error("the operating system gave no random bytes for a token: {0}")]
+    NoRandomness(String),
     #[error(transparent)]
     Engine(#[from] EngineCallError),
     #[error(transparent)]
@@ -115,6 +134,24 @@ pub struct SubmissionRules {
     pub queue: QueueLimits,
     /// How long a submission waits for its completion before answering that it is queued.
     pub response_timeout: Duration,
+}
+
+/// A new token for a payer: 32 random bytes from the OS, hex.
+fn new_token() -> Result<String, SubmitError> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| SubmitError::NoRandomness(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A submission's answer: the completion, and the token that reads it back.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Submitted {
+    #[serde(flatten)]
+    pub response: CompletionResponse,
+    /// Handed out once, to the first submission of the request's prompt: `GET
+    /// /v1/requests/{id}` wants it as `Authorization: Bearer <token>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// The outbox record of a request read on chain.
@@ -142,7 +179,8 @@ struct CheckedRequest {
 pub struct Submissions {
     ledger: Arc<dyn Ledger>,
     outbox: Arc<Outbox>,
-    engine: Arc<dyn EngineBackend>,
+    /// The engine's name of the served model: the model of every engine request.
+    model_name: String,
     served: BTreeSet<(u64, u32)>,
     rules: SubmissionRules,
     prompt_arrived: Arc<Notify>,
@@ -150,12 +188,13 @@ pub struct Submissions {
 }
 
 impl Submissions {
-    /// Submissions for the model versions `served`, waking `prompt_arrived` (the attribution
-    /// worker) for each kept prompt and hearing of its work through `progress`.
+    /// Submissions for the model versions `served` (the engine's `model_name`), waking
+    /// `prompt_arrived` (the attribution worker) for each kept prompt and hearing of its work
+    /// through `progress`.
     pub fn new(
         ledger: Arc<dyn Ledger>,
         outbox: Arc<Outbox>,
-        engine: Arc<dyn EngineBackend>,
+        model_name: &str,
         served: BTreeSet<(u64, u32)>,
         rules: SubmissionRules,
         prompt_arrived: Arc<Notify>,
@@ -164,7 +203,7 @@ impl Submissions {
         Submissions {
             ledger,
             outbox,
-            engine,
+            model_name: model_name.to_string(),
             served,
             rules,
             prompt_arrived,
@@ -177,7 +216,7 @@ impl Submissions {
     /// The payer chooses neither the method nor the sampling: the request is generated with
     /// the method it was paid under and [`Sampling::for_paid_request`], so every attestor
     /// commits the same packet. Fields that ask for anything else are refused.
-    pub async fn submit(&self, paid: PaidCompletion) -> Result<CompletionResponse, SubmitError> {
+    pub async fn submit(&self, paid: PaidCompletion) -> Result<Submitted, SubmitError> {
         if !paid.unknown.is_empty() {
             let names: Vec<&str> = paid.unknown.keys().map(String::as_str).collect();
             return Err(SubmitError::UnknownFields(names.join(", ")));
@@ -199,7 +238,7 @@ impl Submissions {
         }
         // The chain decides which model serves the request, and how.
         let request = CompletionRequest {
-            model: self.engine.model_name().to_string(),
+            model: self.model_name.clone(),
             prompt: paid.prompt,
             sampling: SamplingRequest::exactly(&sampling),
             request_id: Some(id),
@@ -207,6 +246,7 @@ impl Submissions {
             model_version: Some(checked.request.model_version),
             method: Some(method),
         };
+        let mut token = None;
         if let Some(kept) = self.outbox.prompt(id)? {
             if kept != request {
                 return Err(SubmitError::Conflict(id));
@@ -220,11 +260,14 @@ impl Submissions {
                 });
             }
             let record = record_of(&checked.request);
+            let new_token = new_token()?;
+            let hash = tributary_types::sha256(new_token.as_bytes());
             match self
                 .outbox
-                .record_prompt(&record, &request, self.rules.queue)
+                .record_prompt(&record, &request, &hash, self.rules.queue)
             {
-                Ok(_) => {}
+                Ok(PromptKept::New) => token = Some(new_token),
+                Ok(PromptKept::Already) => {}
                 Err(e @ (OutboxError::PayerQueueFull { .. } | OutboxError::QueueFull { .. })) => {
                     return Err(SubmitError::Busy(e))
                 }
@@ -235,7 +278,25 @@ impl Submissions {
         let mut changes = self.progress.subscribe();
         let started = *changes.borrow_and_update();
         self.prompt_arrived.notify_one();
-        self.completion(id, changes, started).await
+        match self.completion(id, changes, started).await {
+            Ok(response) => Ok(Submitted { response, token }),
+            Err(SubmitError::Engine(EngineCallError::Unavailable(reason))) => {
+                Err(SubmitError::Queued {
+                    request_id: id,
+                    token,
+                    cause: format!("the attribution engine is unavailable: {reason}"),
+                })
+            }
+            Err(SubmitError::StillQueued(_)) => Err(SubmitError::Queued {
+                request_id: id,
+                token,
+                cause: format!(
+                    "it was not attributed within {} ms",
+                    self.rules.response_timeout.as_millis()
+                ),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Waits for the attribution worker to settle request `id`: its response once attributed,
@@ -275,16 +336,38 @@ impl Submissions {
         }
     }
 
-    /// The completion of request `request_id`, from its kept prompt.
-    pub async fn read(&self, request_id: u64) -> Result<CompletionResponse, SubmitError> {
-        let request = self
-            .kept(request_id)?
-            .ok_or(SubmitError::NoPrompt(request_id))?;
-        Ok(self.engine.complete(&request).await?)
-    }
-
-    fn kept(&self, id: u64) -> Result<Option<CompletionRequest>, SubmitError> {
-        Ok(self.outbox.prompt(id)?)
+    /// The completion of request `request_id` for the holder of the token its first
+    /// submission was given: read from the outbox, never computed here.
+    pub async fn read(
+        &self,
+        request_id: u64,
+        token: Option<&str>,
+    ) -> Result<CompletionResponse, SubmitError> {
+        let Some(expected) = self.outbox.token_hash(request_id)? else {
+            return Err(match self.outbox.prompt(request_id)? {
+                // Kept before tokens were handed out: nobody can prove to be its payer.
+                Some(_) => SubmitError::Unauthorized(request_id),
+                None => SubmitError::NoPrompt(request_id),
+            });
+        };
+        let presented = tributary_types::sha256(token.unwrap_or_default().as_bytes());
+        if token.is_none() || !bool::from(presented.ct_eq(&expected)) {
+            return Err(SubmitError::Unauthorized(request_id));
+        }
+        match self.outbox.get(request_id)?.map(|e| e.state) {
+            Some(
+                RequestState::Attributed { .. }
+                | RequestState::Broadcast { .. }
+                | RequestState::Committed { .. },
+            ) => self
+                .outbox
+                .response(request_id)?
+                .ok_or(SubmitError::NotKept(request_id)),
+            Some(RequestState::Failed { reason, .. }) => {
+                Err(SubmitError::GivenUp { request_id, reason })
+            }
+            _ => Err(SubmitError::StillQueued(request_id)),
+        }
     }
 
     /// Checks on chain that request `id` is paid, open, for a served model and for this

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
@@ -11,8 +12,14 @@ use tributary_client::Error as ChainError;
 use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 use tributary_types::{AssetInfo, AttributionPacket, FeeSplit, Price};
 
+use tokio::sync::Notify;
+
+use crate::attributor::{Attributor, Progress};
 use crate::engine::{EngineBackend, EngineCallError};
 use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, QueueLimits};
+use crate::submission::{PaidCompletion, SubmissionRules, Submissions};
 
 pub const PAYER: &str = "trib18pz45j9fupuumnf2a5hamgaptvax0s0djymqpw";
 /// This relayer's key.
@@ -199,4 +206,78 @@ pub fn response_for(request: &CompletionRequest) -> CompletionResponse {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Submissions over a scripted chain and engine, with a real outbox and attribution worker.
+pub struct Desk {
+    _dir: tempfile::TempDir,
+    pub ledger: Arc<ScriptedLedger>,
+    pub engine: Arc<ScriptedEngine>,
+    pub outbox: Arc<Outbox>,
+    pub submissions: Arc<Submissions>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
+/// Submissions for model 1 version 1, with an attribution worker woken by each prompt.
+pub fn desk() -> Desk {
+    desk_with(QueueLimits {
+        per_payer: 32,
+        total: 4096,
+    })
+}
+
+pub fn desk_with(queue: QueueLimits) -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Outbox::open(dir.path().join("outbox.redb")).unwrap());
+    let ledger = Arc::new(ScriptedLedger::new());
+    let engine = Arc::new(ScriptedEngine::default());
+    let progress = Arc::new(Progress::default());
+    let prompt_arrived = Arc::new(Notify::new());
+    let attributor = Attributor::new(
+        outbox.clone(),
+        engine.clone(),
+        Arc::new(Metrics::new()),
+        progress.clone(),
+        Arc::new(Notify::new()),
+        Arc::new(Mutex::new(HashMap::new())),
+    );
+    let wake = prompt_arrived.clone();
+    let worker = tokio::spawn(async move {
+        loop {
+            wake.notified().await;
+            while matches!(attributor.attribute_round().await, Ok(n) if n > 0) {}
+        }
+    });
+    let submissions = Submissions::new(
+        ledger.clone(),
+        outbox.clone(),
+        engine.model_name(),
+        [(1, 1)].into_iter().collect(),
+        SubmissionRules {
+            attestor: ATTESTOR.into(),
+            commit_margin_seconds: 60,
+            queue,
+            response_timeout: Duration::from_secs(5),
+        },
+        prompt_arrived,
+        progress,
+    );
+    Desk {
+        _dir: dir,
+        ledger,
+        engine,
+        outbox,
+        submissions: Arc::new(submissions),
+        worker,
+    }
+}
+
+pub fn paid(id: u64, prompt: &str) -> PaidCompletion {
+    serde_json::from_value(serde_json::json!({"request_id": id, "prompt": prompt})).unwrap()
 }

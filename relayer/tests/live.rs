@@ -407,21 +407,29 @@ async fn two_attestors_reach_quorum_and_a_different_packet_is_a_dispute() {
     assert_eq!(payout.commits(ids[2]).await.unwrap().len(), 2);
 }
 
-/// The engine's own gateway in this process, on `address`, until `stop` fires.
-fn serve_engine(world: &World, address: &str) -> tokio::sync::oneshot::Sender<()> {
+/// The secret the relayer and its engine share in the http-mode test.
+const ENGINE_TOKEN: &str = "the-relayer-and-its-engine-share-this-0123456789";
+
+/// The engine's own gateway in this process, on `address`, answering callers with `token`,
+/// until `stop` fires.
+fn serve_engine(world: &World, address: &str, token: &str) -> tokio::sync::oneshot::Sender<()> {
     use tributary_attrib::engine::Engine;
     use tributary_attrib::serve::{
-        router, serve_with_shutdown, CompletionService, GatewayConfig, ServedModel, Unchecked,
+        router, serve_with_shutdown, AccessToken, CompletionService, GatewayConfig, ServedModel,
+        Unchecked,
     };
     let engine = Engine::open(&world.model_dir, &world.index_dir).unwrap();
-    let app = router(std::sync::Arc::new(CompletionService::new(
-        vec![ServedModel {
-            name: "systems".into(),
-            engine,
-        }],
-        std::sync::Arc::new(Unchecked),
-        GatewayConfig::default(),
-    )));
+    let app = router(
+        std::sync::Arc::new(CompletionService::new(
+            vec![ServedModel {
+                name: "systems".into(),
+                engine,
+            }],
+            std::sync::Arc::new(Unchecked),
+            GatewayConfig::default(),
+        )),
+        Some(AccessToken::new(token).unwrap()),
+    );
     let listener = std::net::TcpListener::bind(address).unwrap();
     listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
@@ -438,8 +446,11 @@ async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
     let world = World::start(4300, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
     let engine_address = format!("127.0.0.1:{}", 20_000 + world.port_offset + 99);
+    let token_file = world.dir.join("engine.token");
+    std::fs::write(&token_file, ENGINE_TOKEN).unwrap();
     let engine = format!(
-        "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\""
+        "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\"\nauth_token_file = \"{}\"",
+        token_file.display()
     );
     let home = world.relayer_config("operator", 0, &[(model_id, 1)], &engine);
 
@@ -471,7 +482,9 @@ async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
 
     let prompts: Vec<String> = (0..3).map(prompt).collect();
     let ids = world.pay(model_id, &prompts).await;
-    // The engine is down: the payer hears so, and the prompt is kept.
+    // The engine is down: the payer hears so, the prompt is kept, and the first submission
+    // gets the token that reads the completion later.
+    let mut tokens = Vec::new();
     for (id, p) in ids.iter().zip(&prompts) {
         let (status, body) = submit(&home.gateway, *id, p).await.unwrap();
         assert_eq!(status, 503, "{body}");
@@ -479,6 +492,7 @@ async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
             body["error"].as_str().unwrap().contains("unavailable"),
             "{body}"
         );
+        tokens.push(body["token"].as_str().expect("a token").to_string());
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let payout = world.client.payout(&world.payout);
@@ -491,12 +505,20 @@ async fn work_waits_while_the_engine_is_down_and_resumes_when_it_is_back() {
     assert!(relayer.metric("tributary_relayer_retries_total").await >= 1.0);
 
     // Back up: every request is attributed from its kept prompt, without the payer resending.
-    let _engine = serve_engine(&world, &engine_address);
+    let _engine = serve_engine(&world, &engine_address, ENGINE_TOKEN);
     world.wait_finalized(&ids, Duration::from_secs(90)).await;
-    // The payer reads its completion by request id.
-    let stored = reqwest::get(format!("{}/v1/requests/{}", home.gateway, ids[0]))
-        .await
-        .unwrap();
+    // The payer reads its completion by request id, with its token; nobody else can.
+    let read = |token: Option<&str>| {
+        let mut request =
+            reqwest::Client::new().get(format!("{}/v1/requests/{}", home.gateway, ids[0]));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(read(None).await.unwrap().status().as_u16(), 401);
+    assert_eq!(read(Some(&tokens[1])).await.unwrap().status().as_u16(), 401);
+    let stored = read(Some(&tokens[0])).await.unwrap();
     assert_eq!(stored.status().as_u16(), 200);
     let body: serde_json::Value = serde_json::from_slice(&stored.bytes().await.unwrap()).unwrap();
     assert_eq!(body["packet"]["request_id"], ids[0]);

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tributary_attrib_api::{
     AttributionSummary, CompletionRequest, CompletionResponse, ContributorShare, ModelInfo,
@@ -64,14 +65,16 @@ impl PaymentRefused {
 
 /// Decides whether a completion request may be served, e.g. by checking on chain that its
 /// `request_id` is paid. [`CompletionService::complete`] calls it after the request is
-/// validated and before any engine work.
+/// validated and before anything is served: before any engine work, and before a stored
+/// response is returned.
 #[async_trait]
 pub trait PaymentCheck: Send + Sync {
     async fn check(&self, request: &CompletionRequest) -> Result<(), PaymentRefused>;
 }
 
 /// Serves every request: the caller vouches for payment. The relayer runs its engine with it,
-/// having checked each request on chain before the engine sees it.
+/// having checked each request on chain before the engine sees it; a standalone gateway only
+/// behind an [`super::AccessToken`] its callers present.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Unchecked;
 
@@ -225,7 +228,28 @@ struct Served {
     engine: Arc<Engine>,
 }
 
+/// What a stored response answers: a request id, for one model and one prompt. A request id
+/// asked for with another model or prompt finds nothing (and is refused), so nobody can put
+/// an answer in place for someone else's request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ResponseKey {
+    request_id: u64,
+    model: String,
+    prompt_sha256: [u8; 32],
+}
+
+impl ResponseKey {
+    fn of(request_id: u64, resolved: &Resolved) -> Self {
+        ResponseKey {
+            request_id,
+            model: resolved.model.clone(),
+            prompt_sha256: Sha256::digest(resolved.prompt.as_bytes()).into(),
+        }
+    }
+}
+
 struct StoredResponse {
+    key: ResponseKey,
     resolved: Resolved,
     response: Arc<CompletionResponse>,
 }
@@ -238,20 +262,31 @@ struct ResponseStore {
 }
 
 impl ResponseStore {
-    /// Stores a response unless one is already stored for its id, and returns the stored one;
-    /// `Err` when the stored one was computed from other parameters.
+    /// The response stored for `key`; `Err` when its request id was served for another model
+    /// or prompt, or with other parameters.
+    fn find(
+        &self,
+        key: &ResponseKey,
+        resolved: &Resolved,
+    ) -> Result<Option<Arc<CompletionResponse>>, ServeError> {
+        match self.by_id.get(&key.request_id) {
+            None => Ok(None),
+            Some(s) if s.key == *key && s.resolved == *resolved => Ok(Some(s.response.clone())),
+            Some(_) => Err(ServeError::Conflict {
+                request_id: key.request_id,
+            }),
+        }
+    }
+
+    /// Stores a response unless one is already stored for its request id, and returns the
+    /// stored one; `Err` when the stored one answers another model, prompt or parameters.
     fn insert(
         &mut self,
-        id: u64,
         stored: StoredResponse,
         capacity: usize,
     ) -> Result<Arc<CompletionResponse>, ServeError> {
-        if let Some(existing) = self.by_id.get(&id) {
-            return if existing.resolved == stored.resolved {
-                Ok(existing.response.clone())
-            } else {
-                Err(ServeError::Conflict { request_id: id })
-            };
+        if let Some(existing) = self.find(&stored.key, &stored.resolved)? {
+            return Ok(existing);
         }
         let response = stored.response.clone();
         if capacity == 0 {
@@ -262,6 +297,7 @@ impl ResponseStore {
                 self.by_id.remove(&oldest);
             }
         }
+        let id = stored.key.request_id;
         self.order.push_back(id);
         self.by_id.insert(id, stored);
         Ok(response)
@@ -343,18 +379,16 @@ impl CompletionService {
 
     /// The stored response of paid request `request_id`.
     pub fn stored(&self, request_id: u64) -> Option<Arc<CompletionResponse>> {
-        self.stored_entry(request_id).map(|(_, response)| response)
+        self.store()
+            .by_id
+            .get(&request_id)
+            .map(|s| s.response.clone())
     }
 
-    fn stored_entry(&self, id: u64) -> Option<(Resolved, Arc<CompletionResponse>)> {
-        let store = self
-            .responses
+    fn store(&self) -> std::sync::MutexGuard<'_, ResponseStore> {
+        self.responses
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        store
-            .by_id
-            .get(&id)
-            .map(|s| (s.resolved.clone(), s.response.clone()))
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn engine(&self, name: &str) -> Option<Arc<Engine>> {
@@ -399,11 +433,12 @@ impl CompletionService {
         started: Instant,
     ) -> Result<Arc<CompletionResponse>, ServeError> {
         let resolved = self.resolve(request)?;
+        // Before anything is served, a stored response included: paying once is no licence to
+        // be served again once the request is closed.
+        self.payments.check(request).await?;
         if let Some(id) = request.request_id {
-            if let Some((previous, response)) = self.stored_entry(id) {
-                if previous != resolved {
-                    return Err(ServeError::Conflict { request_id: id });
-                }
+            let key = ResponseKey::of(id, &resolved);
+            if let Some(response) = self.store().find(&key, &resolved)? {
                 tracing::info!(
                     model = %request.model,
                     request_id = id,
@@ -413,7 +448,6 @@ impl CompletionService {
                 return Ok(response);
             }
         }
-        self.payments.check(request).await?;
         let engine = self
             .engine(&resolved.model)
             .ok_or_else(|| self.unknown_model(&resolved.model))?;
@@ -426,15 +460,14 @@ impl CompletionService {
                 .map_err(|e| ServeError::Engine(e.to_string()))??;
         let response = Arc::new(response);
         let response = match request_id {
-            Some(id) => self
-                .responses
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(
-                    id,
-                    StoredResponse { resolved, response },
-                    self.config.stored_responses,
-                )?,
+            Some(id) => self.store().insert(
+                StoredResponse {
+                    key: ResponseKey::of(id, &resolved),
+                    resolved,
+                    response,
+                },
+                self.config.stored_responses,
+            )?,
             None => response,
         };
         tracing::info!(

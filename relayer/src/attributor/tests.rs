@@ -78,7 +78,7 @@ async fn a_prompted_request_is_attributed_in_the_first_round_behind_hundreds_nev
         .collect();
     w.outbox.record_seen(&unprompted, 1, LIMITS).unwrap();
     w.outbox
-        .record_prompt(&record(501, "honest"), &prompt(501), LIMITS)
+        .record_prompt(&record(501, "honest"), &prompt(501), &[7; 32], LIMITS)
         .unwrap();
     assert_eq!(w.attributor.attribute_round().await.unwrap(), 1);
     assert_eq!(
@@ -96,11 +96,11 @@ async fn one_payers_many_prompts_do_not_hold_back_anothers() {
     let w = worker();
     for id in 1..=30 {
         w.outbox
-            .record_prompt(&record(id, "busy"), &prompt(id), LIMITS)
+            .record_prompt(&record(id, "busy"), &prompt(id), &[7; 32], LIMITS)
             .unwrap();
     }
     w.outbox
-        .record_prompt(&record(31, "other"), &prompt(31), LIMITS)
+        .record_prompt(&record(31, "other"), &prompt(31), &[7; 32], LIMITS)
         .unwrap();
     assert_eq!(w.attributor.attribute_round().await.unwrap(), ROUND);
     assert_eq!(&w.engine.asked_ids()[..3], &[1, 31, 2]);
@@ -110,7 +110,7 @@ async fn one_payers_many_prompts_do_not_hold_back_anothers() {
 async fn an_engine_outage_keeps_the_prompt_queued_and_tells_the_waiting_payers() {
     let w = worker();
     w.outbox
-        .record_prompt(&record(1, "a"), &prompt(1), LIMITS)
+        .record_prompt(&record(1, "a"), &prompt(1), &[7; 32], LIMITS)
         .unwrap();
     let changes = w.progress.subscribe();
     w.engine.set_down(true);

@@ -57,7 +57,7 @@ fn response_with(packet: AttributionPacket) -> CompletionResponse {
 fn attribute_with(outbox: &Outbox, id: u64, packet: AttributionPacket) -> Result<()> {
     if let Some(entry) = outbox.get(id)? {
         if entry.state == RequestState::Seen {
-            outbox.record_prompt(&entry.request, &prompt_for(id), LIMITS)?;
+            outbox.record_prompt(&entry.request, &prompt_for(id), &[7; 32], LIMITS)?;
         }
     }
     outbox.set_attributed(id, &response_with(packet))
@@ -590,13 +590,13 @@ fn the_first_prompt_is_kept_and_survives_a_reopen() {
     };
     assert_eq!(
         f.open()
-            .record_prompt(&request(5, 0), &first, LIMITS)
+            .record_prompt(&request(5, 0), &first, &[7; 32], LIMITS)
             .unwrap(),
         PromptKept::New
     );
     assert_eq!(
         f.open()
-            .record_prompt(&request(5, 0), &second, LIMITS)
+            .record_prompt(&request(5, 0), &second, &[7; 32], LIMITS)
             .unwrap(),
         PromptKept::Already
     );
@@ -620,7 +620,7 @@ fn a_given_up_request_takes_no_prompt() {
     outbox.record_seen(&[request(1, 1)], 1, LIMITS).unwrap();
     outbox.mark_failed(1, "expired").unwrap();
     assert_illegal(
-        outbox.record_prompt(&request(1, 1), &prompt_for(1), LIMITS),
+        outbox.record_prompt(&request(1, 1), &prompt_for(1), &[7; 32], LIMITS),
         1,
         StateKind::Failed,
         StateKind::Prompted,
@@ -652,7 +652,7 @@ fn a_prompted_request_behind_hundreds_of_unprompted_ones_is_attributable_first()
     outbox.record_seen(&unprompted, 1, LIMITS).unwrap();
     outbox.record_seen(&[request(301, 2)], 2, LIMITS).unwrap();
     outbox
-        .record_prompt(&request(301, 2), &prompt_for(301), LIMITS)
+        .record_prompt(&request(301, 2), &prompt_for(301), &[7; 32], LIMITS)
         .unwrap();
     assert_eq!(ids(outbox.ready_to_attribute(16).unwrap()), vec![301]);
     assert_eq!(outbox.counts().unwrap().seen, 300);
@@ -673,7 +673,7 @@ fn attribution_takes_turns_between_models_and_payers() {
     outbox.record_seen(&records, 2, LIMITS).unwrap();
     for r in &records {
         outbox
-            .record_prompt(r, &prompt_for(r.request_id), LIMITS)
+            .record_prompt(r, &prompt_for(r.request_id), &[7; 32], LIMITS)
             .unwrap();
     }
     // Model 1 and model 2 in turn, and within model 1, a and b in turn.
@@ -706,24 +706,24 @@ fn each_queue_is_capped_per_payer_and_in_all() {
     // record then.
     assert_eq!(
         outbox
-            .record_prompt(&seen[2], &prompt_for(3), limits)
+            .record_prompt(&seen[2], &prompt_for(3), &[7; 32], limits)
             .unwrap(),
         PromptKept::New
     );
     assert_eq!(kind(&outbox, 3), StateKind::Prompted);
     // Waiting for attribution: a's third prompt is refused, and anyone's fourth.
     outbox
-        .record_prompt(&seen[0], &prompt_for(1), limits)
+        .record_prompt(&seen[0], &prompt_for(1), &[7; 32], limits)
         .unwrap();
     assert!(matches!(
-        outbox.record_prompt(&seen[1], &prompt_for(2), limits),
+        outbox.record_prompt(&seen[1], &prompt_for(2), &[7; 32], limits),
         Err(OutboxError::PayerQueueFull { ref payer, waiting: 2, limit: 2 }) if payer == "a"
     ));
     outbox
-        .record_prompt(&seen[3], &prompt_for(4), limits)
+        .record_prompt(&seen[3], &prompt_for(4), &[7; 32], limits)
         .unwrap();
     assert!(matches!(
-        outbox.record_prompt(&seen[4], &prompt_for(5), limits),
+        outbox.record_prompt(&seen[4], &prompt_for(5), &[7; 32], limits),
         Err(OutboxError::QueueFull {
             waiting: 3,
             limit: 3
@@ -737,7 +737,7 @@ fn each_queue_is_capped_per_payer_and_in_all() {
     // Attributing one makes room.
     attribute_with(&outbox, 1, packet(1)).unwrap();
     outbox
-        .record_prompt(&seen[1], &prompt_for(2), limits)
+        .record_prompt(&seen[1], &prompt_for(2), &[7; 32], limits)
         .unwrap();
 }
 
@@ -759,7 +759,7 @@ fn expired_requests_leave_every_queue_by_block_time() {
     ];
     outbox.record_seen(&records, 1, LIMITS).unwrap();
     outbox
-        .record_prompt(&records[1], &prompt_for(2), LIMITS)
+        .record_prompt(&records[1], &prompt_for(2), &[7; 32], LIMITS)
         .unwrap();
     attribute_with(&outbox, 3, packet(3)).unwrap();
     attribute_with(&outbox, 6, packet(6)).unwrap();

@@ -1,87 +1,9 @@
 //! The payer's side against a scripted chain and engine: no node, no model.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use tributary_types::payout::RequestStatus;
 
 use super::*;
-use crate::attributor::Attributor;
-use crate::metrics::Metrics;
-use crate::testing::{ScriptedEngine, ScriptedLedger, ATTESTOR, EXPIRES_AT, METHOD, PAYER};
-
-struct Desk {
-    _dir: tempfile::TempDir,
-    ledger: Arc<ScriptedLedger>,
-    engine: Arc<ScriptedEngine>,
-    outbox: Arc<Outbox>,
-    submissions: Submissions,
-    worker: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Desk {
-    fn drop(&mut self) {
-        self.worker.abort();
-    }
-}
-
-/// Submissions for model 1 version 1, with an attribution worker woken by each prompt.
-fn desk() -> Desk {
-    desk_with(QueueLimits {
-        per_payer: 32,
-        total: 4096,
-    })
-}
-
-fn desk_with(queue: QueueLimits) -> Desk {
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Outbox::open(dir.path().join("outbox.redb")).unwrap());
-    let ledger = Arc::new(ScriptedLedger::new());
-    let engine = Arc::new(ScriptedEngine::default());
-    let progress = Arc::new(Progress::default());
-    let prompt_arrived = Arc::new(Notify::new());
-    let attributor = Attributor::new(
-        outbox.clone(),
-        engine.clone(),
-        Arc::new(Metrics::new()),
-        progress.clone(),
-        Arc::new(Notify::new()),
-        Arc::new(Mutex::new(HashMap::new())),
-    );
-    let wake = prompt_arrived.clone();
-    let worker = tokio::spawn(async move {
-        loop {
-            wake.notified().await;
-            while matches!(attributor.attribute_round().await, Ok(n) if n > 0) {}
-        }
-    });
-    let submissions = Submissions::new(
-        ledger.clone(),
-        outbox.clone(),
-        engine.clone(),
-        [(1, 1)].into_iter().collect(),
-        SubmissionRules {
-            attestor: ATTESTOR.into(),
-            commit_margin_seconds: 60,
-            queue,
-            response_timeout: Duration::from_secs(5),
-        },
-        prompt_arrived,
-        progress,
-    );
-    Desk {
-        _dir: dir,
-        ledger,
-        engine,
-        outbox,
-        submissions,
-        worker,
-    }
-}
-
-fn paid(id: u64, prompt: &str) -> PaidCompletion {
-    serde_json::from_value(serde_json::json!({"request_id": id, "prompt": prompt})).unwrap()
-}
+use crate::testing::{desk, desk_with, paid, EXPIRES_AT, METHOD, PAYER};
 
 // --- the payment check ------------------------------------------------------------------
 
@@ -89,12 +11,12 @@ fn paid(id: u64, prompt: &str) -> PaidCompletion {
 async fn a_paid_prompt_is_kept_and_answered_with_its_packet() {
     let d = desk();
     d.ledger.pay(5, "What is a pipe?", (1, 1));
-    let response = d
+    let submitted = d
         .submissions
         .submit(paid(5, "What is a pipe?"))
         .await
         .unwrap();
-    let packet = response.packet.unwrap();
+    let packet = submitted.response.packet.unwrap();
     assert_eq!(
         (packet.request_id, packet.model_id, packet.model_version),
         (5, 1, 1)
@@ -253,7 +175,7 @@ async fn a_payer_over_its_queue_cap_is_asked_to_come_back_later() {
     // The engine is down: the first prompt is kept, and the payer hears why it waits.
     let e = d.submissions.submit(paid(21, "one")).await.unwrap_err();
     assert!(
-        matches!(e, SubmitError::Engine(EngineCallError::Unavailable(_))),
+        matches!(&e, SubmitError::Queued { token: Some(_), cause, .. } if cause.contains("unavailable")),
         "{e}"
     );
     assert!(d.outbox.prompt(21).unwrap().is_some());
@@ -264,9 +186,9 @@ async fn a_payer_over_its_queue_cap_is_asked_to_come_back_later() {
     // Back up: the first is attributed from its kept prompt, and the second gets its turn.
     d.engine.set_down(false);
     let first = d.submissions.submit(paid(21, "one")).await.unwrap();
-    assert_eq!(first.request_id, Some(21));
+    assert_eq!(first.response.request_id, Some(21));
     let second = d.submissions.submit(paid(22, "two")).await.unwrap();
-    assert_eq!(second.request_id, Some(22));
+    assert_eq!(second.response.request_id, Some(22));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,4 +220,69 @@ async fn a_request_given_up_is_not_served() {
     let e = d.submissions.submit(paid(23, "late")).await.unwrap_err();
     assert!(matches!(e, SubmitError::GivenUp { .. }), "{e}");
     assert_eq!(d.engine.calls(), 0);
+}
+
+// --- only the payer reads a completion, and nothing runs without payment ---------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_completion_needs_the_token_handed_out_at_submission() {
+    let d = desk();
+    d.ledger.pay(31, "mine", (1, 1));
+    let submitted = d.submissions.submit(paid(31, "mine")).await.unwrap();
+    let token = submitted
+        .token
+        .clone()
+        .expect("the first submission hands out a token");
+    assert_eq!(token.len(), 64);
+    for wrong in [None, Some("0".repeat(64)), Some(String::new())] {
+        let e = d.submissions.read(31, wrong.as_deref()).await.unwrap_err();
+        assert!(matches!(e, SubmitError::Unauthorized(31)), "{wrong:?}: {e}");
+    }
+    assert_eq!(
+        d.submissions.read(31, Some(&token)).await.unwrap(),
+        submitted.response
+    );
+    // Submitting the prompt again proves it again: the same completion, no second token.
+    let again = d.submissions.submit(paid(31, "mine")).await.unwrap();
+    assert_eq!(again.response, submitted.response);
+    assert_eq!(again.token, None);
+    // Only a hash of the token is kept.
+    let kept = d.outbox.token_hash(31).unwrap().unwrap();
+    assert_eq!(kept, tributary_types::sha256(token.as_bytes()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_completion_never_runs_the_engine() {
+    let d = desk();
+    d.ledger.pay(32, "mine", (1, 1));
+    let submitted = d.submissions.submit(paid(32, "mine")).await.unwrap();
+    assert_eq!(d.engine.calls(), 1);
+    let token = submitted.token.unwrap();
+    for _ in 0..3 {
+        d.submissions.read(32, Some(&token)).await.unwrap();
+    }
+    assert_eq!(d.engine.calls(), 1, "reads are served from the outbox");
+    // Nothing was submitted for 33: there is nothing to read, and nothing runs.
+    let e = d.submissions.read(33, Some(&token)).await.unwrap_err();
+    assert!(matches!(e, SubmitError::NoPrompt(33)), "{e}");
+    assert_eq!(d.engine.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payer_whose_completion_is_queued_gets_its_token_to_read_it_later() {
+    let d = desk();
+    d.engine.set_down(true);
+    d.ledger.pay(34, "later", (1, 1));
+    let e = d.submissions.submit(paid(34, "later")).await.unwrap_err();
+    let SubmitError::Queued { token, .. } = e else {
+        panic!("{e}");
+    };
+    let token = token.expect("the first submission hands out a token");
+    d.engine.set_down(false);
+    let again = d.submissions.submit(paid(34, "later")).await.unwrap();
+    assert_eq!(again.token, None);
+    assert_eq!(
+        d.submissions.read(34, Some(&token)).await.unwrap(),
+        again.response
+    );
 }
