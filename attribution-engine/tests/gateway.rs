@@ -279,9 +279,9 @@ async fn health_and_model_list() {
     assert_eq!(m["datanet_roots"][0]["datanet_id"], 1);
     assert_eq!(
         m["methods"],
-        json!(["trak-logra-v1", "graddot-logra-v1", "cosine-logra-v1"])
+        json!(["trak-logra-v2", "graddot-logra-v2", "cosine-logra-v2"])
     );
-    assert_eq!(m["default_method"], "trak-logra-v1");
+    assert_eq!(m["default_method"], "trak-logra-v2");
 }
 
 fn paid_request(request_id: u64) -> Value {
@@ -323,11 +323,11 @@ async fn a_paid_completion_carries_a_packet_that_is_stored_and_repeated() {
         Sha256::digest(&completion).to_vec()
     );
     assert_eq!(packet.weights_hash.to_hex(), f.weights_hash);
-    assert_eq!(packet.method, "trak-logra-v1");
+    assert_eq!(packet.method, "trak-logra-v2");
 
     // The attribution lists contributions with the packet's shares.
     let attribution = &first["attribution"];
-    assert_eq!(attribution["method"], "trak-logra-v1");
+    assert_eq!(attribution["method"], "trak-logra-v2");
     let top = attribution["top"].as_array().unwrap();
     assert_eq!(top.len(), TEXTS.len());
     for entry in &packet.entries {
@@ -387,7 +387,7 @@ async fn requests_without_an_id_get_no_packet_and_seed_zero() {
     assert!(first.get("packet").is_none(), "{first}");
     assert_eq!(first["request_id"], Value::Null);
     assert_eq!(first["sampling"]["seed"], 0);
-    assert_eq!(first["attribution"]["method"], "cosine-logra-v1");
+    assert_eq!(first["attribution"]["method"], "cosine-logra-v2");
     let (_, second) = post(&f.url, request).await;
     assert_eq!(second["completion_hex"], first["completion_hex"]);
 }
@@ -627,7 +627,7 @@ fn the_cli_trains_indexes_generates_attributes_and_serves() {
         "4",
     ]);
     assert!(ok, "{attributed}");
-    assert_eq!(attributed["attribution"]["method"], "graddot-logra-v1");
+    assert_eq!(attributed["attribution"]["method"], "graddot-logra-v2");
     let packet: AttributionPacket = serde_json::from_value(attributed["packet"].clone()).unwrap();
     packet.check_shape(4).unwrap();
     assert_eq!(

@@ -108,7 +108,7 @@ pub struct CompletionRequest {
     pub model_id: Option<u64>,
     #[serde(default)]
     pub model_version: Option<u32>,
-    /// `trak-logra-v1`, `graddot-logra-v1`, `cosine-logra-v1` (or `preconditioned`,
+    /// `trak-logra-v2`, `graddot-logra-v2`, `cosine-logra-v2` (or `preconditioned`,
     /// `grad_dot`, `cosine`, `trak`, `graddot`).
     #[serde(default)]
     pub method: Option<String>,
@@ -138,7 +138,7 @@ pub struct ContributorShare {
 /// The readable part of an attribution: the top contributions and contributors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttributionSummary {
-    /// Method id, e.g. `trak-logra-v1`.
+    /// Method id, e.g. `trak-logra-v2`.
     pub method: String,
     /// Contributions by descending score.
     pub top: Vec<TopContribution>,

@@ -154,7 +154,7 @@ impl From<EngineError> for ServeError {
     }
 }
 
-/// Parses a method: its id (`trak-logra-v1`), its snake name (`preconditioned`) or the short
+/// Parses a method: its id (`trak-logra-v2`), its snake name (`preconditioned`) or the short
 /// names `trak` and `graddot`.
 pub fn parse_method(s: &str) -> Option<Method> {
     match s.trim() {
