@@ -935,3 +935,72 @@ async fn the_chain_payment_check_serves_open_requests_for_their_prompt_only() {
     let (status, answer) = post(&down, paid_request(70)).await;
     assert_eq!(status, 503, "{answer}");
 }
+
+/// One random change to a JSON request body: a field dropped, added, or replaced by a value at
+/// the edge of its type (or of another type).
+fn mutate_body(body: &mut Value, rng: &mut rand_chacha::ChaCha8Rng) {
+    use rand::Rng;
+    let Value::Object(fields) = body else {
+        return;
+    };
+    let keys: Vec<String> = fields.keys().cloned().collect();
+    let key = keys[rng.random_range(0..keys.len())].clone();
+    let edge = match rng.random_range(0..12) {
+        0 => Value::Null,
+        1 => json!(-1),
+        2 => json!(u64::MAX),
+        3 => json!(1e300),
+        4 => json!(""),
+        5 => json!("\u{0}\u{202e}ünïcödé"),
+        6 => json!("x".repeat(rng.random_range(1..100_000))),
+        7 => json!([]),
+        8 => json!({}),
+        9 => json!(true),
+        10 => {
+            fields.remove(&key);
+            return;
+        }
+        _ => {
+            fields.insert(format!("unexpected{}", rng.random::<u8>()), json!(1));
+            return;
+        }
+    };
+    fields.insert(key, edge);
+}
+
+#[tokio::test]
+async fn no_request_body_or_path_panics_the_gateway() {
+    use rand::{Rng, SeedableRng};
+    let f = fixture();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut sent = 0usize;
+    for round in 0..240u64 {
+        let body = match round % 4 {
+            // Bytes that are not JSON at all.
+            0 => (0..rng.random_range(0..256))
+                .map(|_| rng.random::<u8>() as char)
+                .collect::<String>(),
+            // A paid request with one to three fields changed.
+            _ => {
+                let mut body = paid_request(10_000 + round);
+                for _ in 0..rng.random_range(1..4) {
+                    mutate_body(&mut body, &mut rng);
+                }
+                body.to_string()
+            }
+        };
+        // Every answer is a JSON body with a status; a handler that panicked would close the
+        // connection instead, and `send` would fail the test.
+        let (status, _) = post_raw(&f.url, body.clone()).await;
+        assert!(status < 500, "{status} for {body}");
+        let id: String = match round % 3 {
+            0 => rng.random::<u64>().to_string(),
+            1 => "-1".into(),
+            _ => "%F0%9F%A6%80".into(),
+        };
+        let (status, _) = get(&format!("{}/v1/requests/{id}", f.url)).await;
+        assert!(status < 500, "{status} for GET /v1/requests/{id}");
+        sent += 2;
+    }
+    eprintln!("sent {sent} random requests to the engine's gateway");
+}
