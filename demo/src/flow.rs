@@ -61,7 +61,6 @@ struct Plan {
     /// Native and cw20 inferences per model.
     native: usize,
     cw20: usize,
-    max_tokens: usize,
 }
 
 impl Plan {
@@ -79,7 +78,6 @@ impl Plan {
                 steps: 40,
                 native: 2,
                 cw20: 1,
-                max_tokens: 24,
             }
         } else {
             Plan {
@@ -94,7 +92,6 @@ impl Plan {
                 steps: 600,
                 native: 6,
                 cw20: 2,
-                max_tokens: 64,
             }
         }
     }
@@ -398,7 +395,7 @@ pub async fn run(args: Args) -> Result<bool> {
                 prompt,
             )
             .await?;
-            let response = submit(&gateways[m], request_id, prompt, plan.max_tokens).await?;
+            let response = submit(&gateways[m], request_id, prompt).await?;
             inferences.push((
                 m,
                 request_id,
@@ -1314,12 +1311,12 @@ async fn pay(
     Ok((request.request_id, outcome.hash))
 }
 
-/// Sends the prompt of a paid request to a relayer's gateway.
-async fn submit(gateway: &str, request_id: u64, prompt: &str, max_tokens: usize) -> Result<Value> {
+/// Sends the prompt of a paid request to a relayer's gateway; the sampling is the one every
+/// attestor of a paid request uses, so the payer sends none.
+async fn submit(gateway: &str, request_id: u64, prompt: &str) -> Result<Value> {
     let body = serde_json::json!({
         "request_id": request_id,
         "prompt": prompt,
-        "max_tokens": max_tokens,
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -363,7 +363,7 @@ async function inferView(): Promise<HTMLElement> {
     const response = await fetch(`${gateway}/v1/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ request_id: requestId, prompt: prompt.value, max_tokens: 48 }),
+      body: JSON.stringify({ request_id: requestId, prompt: prompt.value }),
     });
     const body = await response.json();
     if (!response.ok) {
