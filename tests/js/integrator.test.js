@@ -90,8 +90,10 @@ test("an integrator creates a datanet, contributes and finds the transaction", a
         .flatMap((e) => e.attributes)
         .find((a) => a.key === "contribution_id").value,
     );
-    // The reveal is simulated against the latest block, which must be past the commitment's.
-    while ((await signer.getHeight()) <= committed.height) {
+    // The reveal is simulated against the application's last committed block, which must be
+    // past the commitment's; the node lists a block a moment before its state is queryable,
+    // so one block more is waited for.
+    while ((await signer.getHeight()) <= committed.height + 1) {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     return signer.execute(

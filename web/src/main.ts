@@ -154,7 +154,8 @@ async function contribute(datanetId: number, input: HTMLInputElement): Promise<v
     return;
   }
   try {
-    await waitForBlockAfter(wallet.signing, committed.height);
+    // One block more: the node reports a block a moment before its state is queryable.
+    await waitForBlockAfter(wallet.signing, committed.height + 1);
   } catch (e) {
     main().prepend(h("p", { class: "error" }, readableError(e)));
     return;

@@ -61,7 +61,8 @@ async function commitAndReveal(
   });
   const contributionId = Number(attribute(committed, "contribution_id"));
   // The reveal is simulated against the latest block, which must be past the commitment's.
-  while ((await who.client.getHeight()) <= committed.height) {
+  // One block more: the node lists a block a moment before its state is queryable.
+  while ((await who.client.getHeight()) <= committed.height + 1) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   await client.revealContribution({ contributionId, contentHash, uri: `tributary://blobs/${contentHash}` });

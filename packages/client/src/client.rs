@@ -104,13 +104,15 @@ impl Client {
             .value())
     }
 
-    /// Waits until the node has a block above `height` and returns the latest height then. A
-    /// transaction simulated after that runs at a later height than one included at `height`,
-    /// as a datanet reveal must.
+    /// Waits until the application has committed a block above `height` and returns that
+    /// height. A transaction simulated after that runs at a later height than one included at
+    /// `height`, as a datanet reveal must. The application's height (ABCI `info`) is asked, not
+    /// the node's `/status`: the node lists a block as its latest a moment before the
+    /// application has committed it, and queries and simulations see the application's state.
     pub async fn wait_for_block_after(&self, height: u64) -> Result<u64, Error> {
         let deadline = Instant::now() + self.config.confirm_timeout;
         loop {
-            let latest = self.latest_height().await?;
+            let latest = self.rpc.abci_info().await?.last_block_height.value();
             if latest > height {
                 return Ok(latest);
             }

@@ -168,7 +168,8 @@ impl DatanetContract<'_> {
                 ids.len()
             )));
         }
-        // The reveal is simulated against the latest block, which must be past the commitment's.
+        // The reveal is simulated against the application's last committed block, which must be
+        // past the commitment's.
         self.client.wait_for_block_after(commit.height).await?;
         let reveals = contributions
             .iter()
