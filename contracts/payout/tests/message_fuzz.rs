@@ -196,7 +196,6 @@ fn fixture() -> Fixture {
     };
     let version = world.version_input("fuzz", &spec);
     let root = world.root.clone();
-    let to_value = |msg: &dyn erased::Json| msg.json();
     let datanet_id = world.datanet_id;
     let contribution = world.accepted[0];
     let someone = world.contributors[0].to_string();
@@ -471,16 +470,9 @@ fn fixture() -> Fixture {
     }
 }
 
-/// Serializing any message to a JSON value, behind one object-safe call.
-mod erased {
-    pub trait Json {
-        fn json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> serde_json::Value {
-            serde_json::to_value(self).expect("messages serialize")
-        }
-    }
+/// A message as the JSON value the mutations work on.
+fn to_value(msg: &impl serde::Serialize) -> Value {
+    serde_json::to_value(msg).expect("messages serialize")
 }
 
 /// One fuzzed call: a seed, the mutations applied to it, the sender, the funds, and whether it is
