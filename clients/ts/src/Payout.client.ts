@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, PoolsResponse, Pool, Timestamp, Uint64, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
+import { Uint128, InstantiateMsg, VerificationParams, ExecuteMsg, HexBinary, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, Timestamp, Uint64, BondInfo, BondsResponse, NullableChallengeInfo, ChallengeOutcome, ChallengePhase, ChallengeInfo, DisputeInputs, CommitteeVote, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, ChallengesResponse, PoolsResponse, Pool, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
 export interface PayoutReadOnlyInterface {
   contractAddress: string;
   config: () => Promise<ConfigResponse>;
@@ -74,6 +74,31 @@ export interface PayoutReadOnlyInterface {
     datanetId: number;
     version: number;
   }) => Promise<Uint128>;
+  verification: () => Promise<VerificationParams>;
+  bondOf: ({
+    address
+  }: {
+    address: string;
+  }) => Promise<BondInfo>;
+  bonds: ({
+    limit,
+    startAfter
+  }: {
+    limit?: number;
+    startAfter?: string;
+  }) => Promise<BondsResponse>;
+  challengeOf: ({
+    requestId
+  }: {
+    requestId: number;
+  }) => Promise<NullableChallengeInfo>;
+  openChallenges: ({
+    limit,
+    startAfter
+  }: {
+    limit?: number;
+    startAfter?: number;
+  }) => Promise<ChallengesResponse>;
   channels: ({
     limit,
     startAfter
@@ -98,6 +123,11 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
     this.balances = this.balances.bind(this);
     this.pools = this.pools.bind(this);
     this.poolOwed = this.poolOwed.bind(this);
+    this.verification = this.verification.bind(this);
+    this.bondOf = this.bondOf.bind(this);
+    this.bonds = this.bonds.bind(this);
+    this.challengeOf = this.challengeOf.bind(this);
+    this.openChallenges = this.openChallenges.bind(this);
     this.channels = this.channels.bind(this);
   }
 
@@ -230,6 +260,61 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
       }
     });
   };
+  verification = async (): Promise<VerificationParams> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      verification: {}
+    });
+  };
+  bondOf = async ({
+    address
+  }: {
+    address: string;
+  }): Promise<BondInfo> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      bond_of: {
+        address
+      }
+    });
+  };
+  bonds = async ({
+    limit,
+    startAfter
+  }: {
+    limit?: number;
+    startAfter?: string;
+  }): Promise<BondsResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      bonds: {
+        limit,
+        start_after: startAfter
+      }
+    });
+  };
+  challengeOf = async ({
+    requestId
+  }: {
+    requestId: number;
+  }): Promise<NullableChallengeInfo> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      challenge_of: {
+        request_id: requestId
+      }
+    });
+  };
+  openChallenges = async ({
+    limit,
+    startAfter
+  }: {
+    limit?: number;
+    startAfter?: number;
+  }): Promise<ChallengesResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      open_challenges: {
+        limit,
+        start_after: startAfter
+      }
+    });
+  };
   channels = async ({
     limit,
     startAfter
@@ -309,6 +394,46 @@ export interface PayoutInterface extends PayoutReadOnlyInterface {
   }: {
     channelId: string;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  bond: (fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  unbond: ({
+    amount
+  }: {
+    amount: Uint128;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  withdrawUnbonded: (fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  challenge: ({
+    packet,
+    requestId
+  }: {
+    packet: AttributionPacket;
+    requestId: number;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  revealInputs: ({
+    completion,
+    prompt,
+    requestId
+  }: {
+    completion: string;
+    prompt: string;
+    requestId: number;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  vote: ({
+    packetHash,
+    requestId
+  }: {
+    packetHash: HexBinary;
+    requestId: number;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  resolve: ({
+    requestId
+  }: {
+    requestId: number;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  updateVerification: ({
+    params
+  }: {
+    params: VerificationParams;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   updateConfig: ({
     acceptedCw20,
     admin,
@@ -344,6 +469,14 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
     this.claimPool = this.claimPool.bind(this);
     this.bindChannel = this.bindChannel.bind(this);
     this.unbindChannel = this.unbindChannel.bind(this);
+    this.bond = this.bond.bind(this);
+    this.unbond = this.unbond.bind(this);
+    this.withdrawUnbonded = this.withdrawUnbonded.bind(this);
+    this.challenge = this.challenge.bind(this);
+    this.revealInputs = this.revealInputs.bind(this);
+    this.vote = this.vote.bind(this);
+    this.resolve = this.resolve.bind(this);
+    this.updateVerification = this.updateVerification.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
   }
 
@@ -467,6 +600,94 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
     return await this.client.execute(this.sender, this.contractAddress, {
       unbind_channel: {
         channel_id: channelId
+      }
+    }, fee, memo, _funds);
+  };
+  bond = async (fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      bond: {}
+    }, fee, memo, _funds);
+  };
+  unbond = async ({
+    amount
+  }: {
+    amount: Uint128;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      unbond: {
+        amount
+      }
+    }, fee, memo, _funds);
+  };
+  withdrawUnbonded = async (fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      withdraw_unbonded: {}
+    }, fee, memo, _funds);
+  };
+  challenge = async ({
+    packet,
+    requestId
+  }: {
+    packet: AttributionPacket;
+    requestId: number;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      challenge: {
+        packet,
+        request_id: requestId
+      }
+    }, fee, memo, _funds);
+  };
+  revealInputs = async ({
+    completion,
+    prompt,
+    requestId
+  }: {
+    completion: string;
+    prompt: string;
+    requestId: number;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      reveal_inputs: {
+        completion,
+        prompt,
+        request_id: requestId
+      }
+    }, fee, memo, _funds);
+  };
+  vote = async ({
+    packetHash,
+    requestId
+  }: {
+    packetHash: HexBinary;
+    requestId: number;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      vote: {
+        packet_hash: packetHash,
+        request_id: requestId
+      }
+    }, fee, memo, _funds);
+  };
+  resolve = async ({
+    requestId
+  }: {
+    requestId: number;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      resolve: {
+        request_id: requestId
+      }
+    }, fee, memo, _funds);
+  };
+  updateVerification = async ({
+    params
+  }: {
+    params: VerificationParams;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      update_verification: {
+        params
       }
     }, fee, memo, _funds);
   };

@@ -8,7 +8,7 @@ import { Coin } from "@cosmjs/amino";
 import { MsgExecuteContractEncodeObject } from "@cosmjs/cosmwasm-stargate";
 import { MsgExecuteContract } from "cosmjs-types/cosmwasm/wasm/v1/tx";
 import { toUtf8 } from "@cosmjs/encoding";
-import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, PoolsResponse, Pool, Timestamp, Uint64, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
+import { Uint128, InstantiateMsg, VerificationParams, ExecuteMsg, HexBinary, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, Timestamp, Uint64, BondInfo, BondsResponse, NullableChallengeInfo, ChallengeOutcome, ChallengePhase, ChallengeInfo, DisputeInputs, CommitteeVote, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, ChallengesResponse, PoolsResponse, Pool, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
 export interface PayoutMsg {
   contractAddress: string;
   sender: string;
@@ -73,6 +73,46 @@ export interface PayoutMsg {
   }: {
     channelId: string;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  bond: (_funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  unbond: ({
+    amount
+  }: {
+    amount: Uint128;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  withdrawUnbonded: (_funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  challenge: ({
+    packet,
+    requestId
+  }: {
+    packet: AttributionPacket;
+    requestId: number;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  revealInputs: ({
+    completion,
+    prompt,
+    requestId
+  }: {
+    completion: string;
+    prompt: string;
+    requestId: number;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  vote: ({
+    packetHash,
+    requestId
+  }: {
+    packetHash: HexBinary;
+    requestId: number;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  resolve: ({
+    requestId
+  }: {
+    requestId: number;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  updateVerification: ({
+    params
+  }: {
+    params: VerificationParams;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   updateConfig: ({
     acceptedCw20,
     admin,
@@ -105,6 +145,14 @@ export class PayoutMsgComposer implements PayoutMsg {
     this.claimPool = this.claimPool.bind(this);
     this.bindChannel = this.bindChannel.bind(this);
     this.unbindChannel = this.unbindChannel.bind(this);
+    this.bond = this.bond.bind(this);
+    this.unbond = this.unbond.bind(this);
+    this.withdrawUnbonded = this.withdrawUnbonded.bind(this);
+    this.challenge = this.challenge.bind(this);
+    this.revealInputs = this.revealInputs.bind(this);
+    this.vote = this.vote.bind(this);
+    this.resolve = this.resolve.bind(this);
+    this.updateVerification = this.updateVerification.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
   }
 
@@ -297,6 +345,158 @@ export class PayoutMsgComposer implements PayoutMsg {
         msg: toUtf8(JSON.stringify({
           unbind_channel: {
             channel_id: channelId
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  bond = (_funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          bond: {}
+        })),
+        funds: _funds
+      })
+    };
+  };
+  unbond = ({
+    amount
+  }: {
+    amount: Uint128;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          unbond: {
+            amount
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  withdrawUnbonded = (_funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          withdraw_unbonded: {}
+        })),
+        funds: _funds
+      })
+    };
+  };
+  challenge = ({
+    packet,
+    requestId
+  }: {
+    packet: AttributionPacket;
+    requestId: number;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          challenge: {
+            packet,
+            request_id: requestId
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  revealInputs = ({
+    completion,
+    prompt,
+    requestId
+  }: {
+    completion: string;
+    prompt: string;
+    requestId: number;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          reveal_inputs: {
+            completion,
+            prompt,
+            request_id: requestId
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  vote = ({
+    packetHash,
+    requestId
+  }: {
+    packetHash: HexBinary;
+    requestId: number;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          vote: {
+            packet_hash: packetHash,
+            request_id: requestId
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  resolve = ({
+    requestId
+  }: {
+    requestId: number;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          resolve: {
+            request_id: requestId
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  updateVerification = ({
+    params
+  }: {
+    params: VerificationParams;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          update_verification: {
+            params
           }
         })),
         funds: _funds

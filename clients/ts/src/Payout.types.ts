@@ -4,6 +4,7 @@
 * and run the @cosmwasm/ts-codegen generate command to regenerate this file.
 */
 
+export type Uint128 = string;
 export interface InstantiateMsg {
   accepted_cw20: string[];
   admin?: string | null;
@@ -13,6 +14,19 @@ export interface InstantiateMsg {
   registry_contract: string;
   request_expiry_seconds: number;
   treasury: string;
+  verification?: VerificationParams | null;
+}
+export interface VerificationParams {
+  bond_denom: string;
+  challenge_bond: Uint128;
+  committee_size: number;
+  min_attestor_bond: Uint128;
+  min_verifier_bond: Uint128;
+  reveal_seconds: number;
+  slash_bps: number;
+  unbonding_seconds: number;
+  vote_reward: Uint128;
+  vote_seconds: number;
 }
 export type ExecuteMsg = {
   request_inference: {
@@ -55,6 +69,38 @@ export type ExecuteMsg = {
     channel_id: string;
   };
 } | {
+  bond: {};
+} | {
+  unbond: {
+    amount: Uint128;
+  };
+} | {
+  withdraw_unbonded: {};
+} | {
+  challenge: {
+    packet: AttributionPacket;
+    request_id: number;
+  };
+} | {
+  reveal_inputs: {
+    completion: string;
+    prompt: string;
+    request_id: number;
+  };
+} | {
+  vote: {
+    packet_hash: HexBinary;
+    request_id: number;
+  };
+} | {
+  resolve: {
+    request_id: number;
+  };
+} | {
+  update_verification: {
+    params: VerificationParams;
+  };
+} | {
   update_config: {
     accepted_cw20?: string[] | null;
     admin?: string | null;
@@ -65,7 +111,6 @@ export type ExecuteMsg = {
   };
 };
 export type HexBinary = string;
-export type Uint128 = string;
 export type Binary = string;
 export type AssetInfo = {
   native: {
@@ -149,12 +194,32 @@ export type QueryMsg = {
     version: number;
   };
 } | {
+  verification: {};
+} | {
+  bond_of: {
+    address: string;
+  };
+} | {
+  bonds: {
+    limit?: number | null;
+    start_after?: string | null;
+  };
+} | {
+  challenge_of: {
+    request_id: number;
+  };
+} | {
+  open_challenges: {
+    limit?: number | null;
+    start_after?: number | null;
+  };
+} | {
   channels: {
     limit?: number | null;
     start_after?: string | null;
   };
 };
-export type RequestStatus = ("finalized" | "refunded") | "open" | "attested" | "disputed";
+export type RequestStatus = ("finalized" | "refunded") | "open" | "attested" | "disputed" | "challenged";
 export interface MigrateMsg {}
 export interface BalancesResponse {
   balances: Earning[];
@@ -164,6 +229,45 @@ export interface Earning {
   asset: AssetInfo;
 }
 export type Addr = string;
+export type Timestamp = Uint64;
+export type Uint64 = string;
+export interface BondInfo {
+  active: Uint128;
+  address: Addr;
+  release_at?: Timestamp | null;
+  unbonding: Uint128;
+}
+export interface BondsResponse {
+  bonds: BondInfo[];
+}
+export type NullableChallengeInfo = ChallengeInfo | null;
+export type ChallengeOutcome = "upheld" | "rejected" | "refunded";
+export type ChallengePhase = "awaiting_inputs" | "voting" | "resolved";
+export interface ChallengeInfo {
+  agreed_packet: HexBinary;
+  bond: Uint128;
+  challenger: Addr;
+  challenger_packet: HexBinary;
+  committee: Addr[];
+  inputs?: DisputeInputs | null;
+  opened_at: Timestamp;
+  outcome?: ChallengeOutcome | null;
+  params: VerificationParams;
+  phase: ChallengePhase;
+  request_id: number;
+  reveal_by: Timestamp;
+  slashed: Uint128;
+  vote_by?: Timestamp | null;
+  votes: CommitteeVote[];
+}
+export interface DisputeInputs {
+  completion: string;
+  prompt: string;
+}
+export interface CommitteeVote {
+  member: Addr;
+  packet_hash: HexBinary;
+}
 export type ArrayOfChannelBinding = ChannelBinding[];
 export interface ChannelBinding {
   attestor: Addr;
@@ -187,6 +291,9 @@ export interface ConfigResponse {
   request_expiry_seconds: number;
   treasury: Addr;
 }
+export interface ChallengesResponse {
+  challenges: ChallengeInfo[];
+}
 export interface PoolsResponse {
   pools: Pool[];
 }
@@ -198,8 +305,6 @@ export interface Pool {
   total: Uint128;
   version: number;
 }
-export type Timestamp = Uint64;
-export type Uint64 = string;
 export interface InferenceRequest {
   agreed_packet?: HexBinary | null;
   created_at: Timestamp;

@@ -544,6 +544,7 @@ fn payout_escrows_commits_finalizes_and_claims_in_the_vm() {
             request_expiry_seconds: 3600,
             accepted_cw20: vec![],
             max_entries: 32,
+            verification: None,
         },
     ));
 

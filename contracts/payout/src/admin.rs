@@ -23,8 +23,11 @@ use tributary_types::payout::{
     MAX_REQUEST_EXPIRY_SECONDS, MIN_CHALLENGE_WINDOW_SECONDS,
 };
 
+use tributary_types::verification::VerificationParams;
+
+use crate::bond;
 use crate::error::ContractError;
-use crate::state::{Config, CHANNELS, CONFIG, OPEN_CHANNELS, REQUEST_SEQ};
+use crate::state::{Config, CHANNELS, CONFIG, OPEN_CHANNELS, REQUEST_SEQ, VERIFICATION};
 
 /// The largest K (entries per packet) the contract can be configured with.
 pub const MAX_ENTRIES_LIMIT: u32 = 64;
@@ -60,7 +63,19 @@ pub fn instantiate(
         max_entries: msg.max_entries,
     };
     check_config(&config)?;
+    let verification = msg.verification.unwrap_or_else(|| {
+        // The defaults, with an unbonding delay that outlasts any challenge of this window.
+        let defaults = VerificationParams::defaults();
+        let settle =
+            config.challenge_window_seconds + defaults.reveal_seconds + defaults.vote_seconds;
+        VerificationParams {
+            unbonding_seconds: defaults.unbonding_seconds.max(settle),
+            ..defaults
+        }
+    });
+    bond::check_params(&verification, config.challenge_window_seconds)?;
     CONFIG.save(deps.storage, &config)?;
+    VERIFICATION.save(deps.storage, &verification)?;
     REQUEST_SEQ.save(deps.storage, &0)?;
     Ok(Response::new()
         .add_attribute("action", "instantiate")
@@ -98,6 +113,11 @@ pub fn update_config(
         config.max_entries = max_entries;
     }
     check_config(&config)?;
+    // Unbonding must still outlast a challenge under the new window.
+    bond::check_params(
+        &VERIFICATION.load(deps.storage)?,
+        config.challenge_window_seconds,
+    )?;
     CONFIG.save(deps.storage, &config)?;
     Ok(Response::new()
         .add_attribute("action", "update_config")

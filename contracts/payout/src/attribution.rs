@@ -12,11 +12,13 @@ use tributary_types::hash::Hash32;
 use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 use tributary_types::AttributionPacket;
 
+use crate::bond;
 use crate::error::ContractError;
 use crate::escrow::load_open_request;
 use crate::querier;
 use crate::state::{
-    Config, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS, VOTES,
+    Config, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS, VERIFICATION,
+    VOTES,
 };
 use crate::terms;
 use crate::time::later;
@@ -86,6 +88,9 @@ pub fn validate_commit(
 ) -> Result<Commit, ContractError> {
     let id = packet.request_id;
     let mut request = load_open_request(deps.storage, id)?;
+    if request.status == RequestStatus::Challenged {
+        return Err(ContractError::RequestChallenged { id });
+    }
     if env.block.time >= request.expires_at {
         return Err(ContractError::RequestExpired { id });
     }
@@ -99,6 +104,9 @@ pub fn validate_commit(
             version: request.model_version,
         });
     }
+    // An attestor's bond is what a challenge that proves its packet wrong takes from.
+    let min_bond = VERIFICATION.load(deps.storage)?.min_attestor_bond;
+    bond::require_active(deps.storage, attestor, min_bond, "attest")?;
     let packet_hash = packet.packet_hash()?;
     if let Some(previous) = COMMITS.may_load(deps.storage, (id, attestor))? {
         if previous != packet_hash {
@@ -246,7 +254,7 @@ fn hashes_at_quorum(
 }
 
 /// The packet describes the request's model version exactly as it was registered at payment.
-fn check_model(
+pub(crate) fn check_model(
     request: &InferenceRequest,
     terms: &RequestTerms,
     packet: &AttributionPacket,
@@ -279,7 +287,7 @@ fn check_model(
 
 /// Every root is in the request's lineage and every entry is an accepted contribution frozen in
 /// one of those roots; returns each entry's contributor.
-fn check_lineage(
+pub(crate) fn check_lineage(
     deps: Deps,
     config: &Config,
     terms: &RequestTerms,

@@ -1,6 +1,7 @@
 //! The entry points, each a dispatch to one function per message.
 //!
-//! Funds: only `RequestInference` takes native coins. Every other message, `Receive` included
+//! Funds: only `RequestInference`, `Bond` and `Challenge` take native coins (a payment, a bond
+//! and a challenge bond). Every other message, `Receive` included
 //! (a cw20 contract calls it with tokens, never with coins), refuses attached funds with
 //! [`ContractError::FundsNotAccepted`]: coins sent with them would belong to no request and no
 //! balance, so nothing could ever pay them out, and an accounting where the contract holds
@@ -13,7 +14,9 @@ use tributary_types::payout::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
 use crate::error::ContractError;
-use crate::{admin, attribution, claim, escrow, pool, query, settlement};
+use tributary_types::verification::DisputeInputs;
+
+use crate::{admin, attribution, bond, claim, dispute, escrow, pool, query, settlement};
 
 /// The cw2 name of this contract.
 pub const CONTRACT_NAME: &str = "crates.io:tributary-payout";
@@ -40,7 +43,10 @@ pub fn execute(
 ) -> Result<Response, ContractError> {
     // Only a native payment carries funds; anything attached to another message would be
     // stuck in the contract, held by no request and no balance.
-    if !matches!(msg, ExecuteMsg::RequestInference { .. }) {
+    if !matches!(
+        msg,
+        ExecuteMsg::RequestInference { .. } | ExecuteMsg::Bond {} | ExecuteMsg::Challenge { .. }
+    ) {
         cw_utils::nonpayable(&info)?;
     }
     match msg {
@@ -77,6 +83,25 @@ pub fn execute(
                 counterparty_port_id,
             },
         ),
+        ExecuteMsg::Bond {} => bond::bond(deps, info),
+        ExecuteMsg::Unbond { amount } => bond::unbond(deps, env, info, amount),
+        ExecuteMsg::WithdrawUnbonded {} => bond::withdraw_unbonded(deps, env, info),
+        ExecuteMsg::Challenge { request_id, packet } => {
+            dispute::challenge(deps, env, info, request_id, packet)
+        }
+        ExecuteMsg::RevealInputs {
+            request_id,
+            prompt,
+            completion,
+        } => dispute::reveal_inputs(deps, env, request_id, DisputeInputs { prompt, completion }),
+        ExecuteMsg::Vote {
+            request_id,
+            packet_hash,
+        } => dispute::vote(deps, env, info, request_id, packet_hash),
+        ExecuteMsg::Resolve { request_id } => dispute::resolve(deps, env, request_id),
+        ExecuteMsg::UpdateVerification { params } => {
+            dispute::update_verification(deps, info, params)
+        }
         ExecuteMsg::UnbindChannel { channel_id } => admin::unbind_channel(deps, info, channel_id),
         ExecuteMsg::UpdateConfig {
             admin,
@@ -135,6 +160,13 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             contribution_id,
         } => query::pool_owed(deps, datanet_id, version, asset, contribution_id),
         QueryMsg::Channels { start_after, limit } => query::channels(deps, start_after, limit),
+        QueryMsg::Verification {} => query::verification(deps),
+        QueryMsg::BondOf { address } => query::bond(deps, address),
+        QueryMsg::Bonds { start_after, limit } => query::bonds(deps, start_after, limit),
+        QueryMsg::ChallengeOf { request_id } => query::challenge(deps, request_id),
+        QueryMsg::OpenChallenges { start_after, limit } => {
+            query::open_challenges(deps, start_after, limit)
+        }
     }
 }
 

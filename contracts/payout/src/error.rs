@@ -197,4 +197,107 @@ pub enum ContractError {
 
     #[error("attribution channels use version {expected}, got {version:?}")]
     InvalidIbcVersion { version: String, expected: String },
+
+    #[error("invalid verification parameters: {reason}")]
+    InvalidVerification { reason: String },
+
+    #[error("bonds are paid in {denom}")]
+    WrongBondFunds { denom: String },
+
+    #[error("a first bond must be at least {min} {denom}")]
+    BondTooSmall { min: Uint128, denom: String },
+
+    #[error("at most {max} accounts can hold a bond")]
+    BondSetFull { max: usize },
+
+    #[error("{address} has {active} bonded, {requested} was asked")]
+    InsufficientBond {
+        address: Addr,
+        active: Uint128,
+        requested: Uint128,
+    },
+
+    #[error("nothing is unbonding for {address}")]
+    NothingUnbonding { address: Addr },
+
+    #[error("the unbonded amount is released at {release_at}")]
+    StillUnbonding { release_at: Timestamp },
+
+    #[error("{address} needs {min} bonded to {action}, it has {active}")]
+    NotBonded {
+        address: Addr,
+        action: &'static str,
+        min: Uint128,
+        active: Uint128,
+    },
+
+    #[error("{sender} is a party to request {request_id} (an attestor or its developer) and cannot challenge it")]
+    PartyCannotChallenge { request_id: u64, sender: Addr },
+
+    #[error("request {id} has no agreed packet open to challenge (status {})", .status.as_str())]
+    NotChallengeable { id: u64, status: RequestStatus },
+
+    #[error("the challenge window of request {id} closed at {closed_at}")]
+    ChallengeWindowClosed { id: u64, closed_at: Timestamp },
+
+    #[error("request {id} was already challenged")]
+    AlreadyChallenged { id: u64 },
+
+    #[error("the challenger's packet is the agreed packet")]
+    ChallengeRepeatsAgreedPacket,
+
+    #[error("the challenger's packet is for another completion than the agreed packet")]
+    ChallengeOtherCompletion,
+
+    #[error("a challenge needs exactly {bond} {denom} attached")]
+    WrongChallengeBond { bond: Uint128, denom: String },
+
+    #[error("request {id} is challenged; the challenge settles it")]
+    RequestChallenged { id: u64 },
+
+    #[error("request {request_id} has no challenge")]
+    UnknownChallenge { request_id: u64 },
+
+    #[error("the challenge of request {request_id} is not waiting for {expected}")]
+    WrongChallengePhase {
+        request_id: u64,
+        expected: &'static str,
+    },
+
+    #[error("the revealed {what} does not hash to the one committed")]
+    InputMismatch { what: &'static str },
+
+    #[error("the revealed {what} is {len} bytes, at most {max}")]
+    InputTooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+
+    #[error("the challenge of request {request_id} was open for reveal until {deadline}")]
+    RevealClosed {
+        request_id: u64,
+        deadline: Timestamp,
+    },
+
+    #[error("{member} is not on the committee of request {request_id}")]
+    NotOnCommittee { request_id: u64, member: Addr },
+
+    #[error("{member} already voted on request {request_id}")]
+    AlreadyVoted { request_id: u64, member: Addr },
+
+    #[error("votes are for the agreed or the challenger's packet")]
+    VoteForOtherPacket,
+
+    #[error("the vote on request {request_id} closed at {deadline}")]
+    VoteClosed {
+        request_id: u64,
+        deadline: Timestamp,
+    },
+
+    #[error("the challenge of request {request_id} cannot be resolved before {ready_at}")]
+    NotResolvable {
+        request_id: u64,
+        ready_at: Timestamp,
+    },
 }

@@ -1,7 +1,9 @@
 pub mod admin;
 pub mod attribution;
+pub mod bond;
 pub mod claim;
 pub mod contract;
+pub mod dispute;
 pub mod error;
 pub mod escrow;
 pub mod ibc;

@@ -8,10 +8,14 @@ use tributary_types::pagination::{page_limit, MAX_LIMIT};
 use tributary_types::payout::{
     BalancesResponse, ChannelBinding, CommitInfo, InferenceRequest, RequestStatus, RequestsResponse,
 };
+use tributary_types::verification::{BondsResponse, ChallengesResponse};
 use tributary_types::AssetInfo;
 
 use crate::error::ContractError;
-use crate::state::{BALANCES, CHANNELS, COMMITS, CONFIG, PACKETS, REQUESTS};
+use crate::state::{
+    BALANCES, BONDS, CHALLENGES, CHANNELS, COMMITS, CONFIG, OPEN_CHALLENGES, PACKETS, REQUESTS,
+    VERIFICATION,
+};
 use crate::{pool, terms};
 
 /// The configuration.
@@ -183,4 +187,63 @@ pub fn channels(
         .map(|item| item.map(|(_, binding)| binding))
         .collect::<StdResult<Vec<ChannelBinding>>>()?;
     Ok(to_json_binary(&bindings)?)
+}
+
+/// The bond and dispute parameters.
+pub fn verification(deps: Deps) -> Result<Binary, ContractError> {
+    Ok(to_json_binary(&VERIFICATION.load(deps.storage)?)?)
+}
+
+/// One account's bond.
+pub fn bond(deps: Deps, address: String) -> Result<Binary, ContractError> {
+    let address = deps.api.addr_validate(&address)?;
+    Ok(to_json_binary(&crate::bond::load(deps.storage, &address)?)?)
+}
+
+/// Bonds by address.
+pub fn bonds(
+    deps: Deps,
+    start_after: Option<String>,
+    limit: Option<u32>,
+) -> Result<Binary, ContractError> {
+    let start = start_after
+        .map(|a| deps.api.addr_validate(&a))
+        .transpose()?;
+    let bonds = BONDS
+        .range(
+            deps.storage,
+            start.as_ref().map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_limit(limit))
+        .map(|item| item.map(|(_, bond)| bond))
+        .collect::<StdResult<Vec<_>>>()?;
+    Ok(to_json_binary(&BondsResponse { bonds })?)
+}
+
+/// The challenge of a request, if any.
+pub fn challenge(deps: Deps, request_id: u64) -> Result<Binary, ContractError> {
+    Ok(to_json_binary(
+        &CHALLENGES.may_load(deps.storage, request_id)?,
+    )?)
+}
+
+/// Unresolved challenges by request id.
+pub fn open_challenges(
+    deps: Deps,
+    start_after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<Binary, ContractError> {
+    let challenges = OPEN_CHALLENGES
+        .keys(
+            deps.storage,
+            start_after.map(Bound::exclusive),
+            None,
+            Order::Ascending,
+        )
+        .take(page_limit(limit))
+        .map(|id| CHALLENGES.load(deps.storage, id?))
+        .collect::<StdResult<Vec<_>>>()?;
+    Ok(to_json_binary(&ChallengesResponse { challenges })?)
 }

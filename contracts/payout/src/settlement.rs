@@ -137,6 +137,9 @@ fn settle_request(
     records: &mut Vec<UsageRecord>,
 ) -> Result<(InferenceRequest, Settlement), ContractError> {
     let mut request = load_open_request(deps.storage, id)?;
+    if request.status == RequestStatus::Challenged {
+        return Err(ContractError::RequestChallenged { id });
+    }
     let terms = terms::load(deps.as_ref(), id)?;
     let outcome = match &request.agreed_packet {
         Some(agreed) => {

@@ -2,6 +2,7 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
 use tributary_types::payout::{ChannelBinding, ConfigResponse, InferenceRequest, RequestTerms};
+use tributary_types::verification::{BondInfo, ChallengeInfo, VerificationParams};
 use tributary_types::AttributionPacket;
 
 /// Contract-wide settings; stored in the shape the `Config` query returns.
@@ -98,3 +99,13 @@ pub const CHANNELS: Map<&str, ChannelBinding> = Map::new("channels");
 /// IBC channel id -> the channel as it was when it opened on this contract's port; only these
 /// can be bound.
 pub const OPEN_CHANNELS: Map<&str, OpenChannel> = Map::new("open_channels");
+/// The bond and dispute parameters (see [`crate::dispute`]).
+pub const VERIFICATION: Item<VerificationParams> = Item::new("verification");
+/// Account -> its bond; removed when nothing is left.
+pub const BONDS: Map<&Addr, BondInfo> = Map::new("bonds");
+/// How many accounts [`BONDS`] holds.
+pub const BOND_COUNT: Item<u32> = Item::new("bond_count");
+/// Request id -> its challenge, kept after resolution.
+pub const CHALLENGES: Map<u64, ChallengeInfo> = Map::new("challenges");
+/// Request ids of challenges not yet resolved.
+pub const OPEN_CHALLENGES: Map<u64, ()> = Map::new("open_challenges");

@@ -46,6 +46,7 @@ fn instantiate_msg(window: u64, expiry: u64, max_entries: u32) -> (InstantiateMs
             request_expiry_seconds: expiry,
             accepted_cw20: vec![],
             max_entries,
+            verification: None,
         },
         admin,
     )

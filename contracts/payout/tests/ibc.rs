@@ -218,6 +218,7 @@ fn setup() -> (MockDeps, Actors) {
             request_expiry_seconds: 1_000,
             accepted_cw20: vec![],
             max_entries: 8,
+            verification: None,
         },
     )
     .unwrap();

@@ -598,6 +598,7 @@ fn no_ibc_packet_panics_the_payout_contract() {
             request_expiry_seconds: EXPIRY,
             accepted_cw20: vec![],
             max_entries: 16,
+            verification: None,
         },
     )
     .unwrap();

@@ -5,6 +5,7 @@ use crate::{Client, Error, Signer};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tributary_types::hash::{sha256, to_hex};
+use tributary_types::verification::VerificationParams;
 use tributary_types::{datanet, payout, registry};
 
 /// One value per deployed contract.
@@ -39,6 +40,9 @@ pub struct DeploySettings {
     pub token_symbol: String,
     /// Initial cw20 balances: `(address, amount)`.
     pub token_balances: Vec<(String, u128)>,
+    /// Bonds and disputes of the payout contract; the contract's defaults when absent.
+    #[serde(default)]
+    pub verification: Option<VerificationParams>,
 }
 
 impl Default for DeploySettings {
@@ -53,7 +57,19 @@ impl Default for DeploySettings {
             token_name: "Tributary Credit".into(),
             token_symbol: "TRC".into(),
             token_balances: Vec::new(),
+            verification: Some(devnet_verification()),
         }
+    }
+}
+
+/// Bond and dispute parameters sized for a devnet: a challenge is revealed, voted and
+/// resolved within minutes, and unbonding takes ten.
+pub fn devnet_verification() -> VerificationParams {
+    VerificationParams {
+        reveal_seconds: 120,
+        vote_seconds: 120,
+        unbonding_seconds: 600,
+        ..VerificationParams::defaults()
     }
 }
 
@@ -227,6 +243,7 @@ pub async fn deploy(
                 request_expiry_seconds: settings.request_expiry_seconds,
                 accepted_cw20: vec![cw20.clone()],
                 max_entries: settings.max_entries,
+                verification: settings.verification.clone(),
             },
             "tributary-payout",
             Some(&admin_addr),

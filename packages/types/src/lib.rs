@@ -15,6 +15,7 @@ pub mod registry;
 pub mod split;
 pub mod upgrade;
 pub mod validate;
+pub mod verification;
 
 pub use asset::{AssetInfo, Price};
 pub use hash::{parse_content_hash, sha256, Hash32, HashError};

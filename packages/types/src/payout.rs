@@ -4,6 +4,9 @@ use crate::asset::{AssetInfo, Price};
 use crate::datanet::Earning;
 use crate::packet::{AttributionPacket, DatanetRoot};
 use crate::split::{FeeSplit, Settlement};
+use crate::verification::{
+    BondInfo, BondsResponse, ChallengeInfo, ChallengesResponse, VerificationParams,
+};
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 use cw20::Cw20ReceiveMsg;
@@ -36,6 +39,9 @@ pub struct InstantiateMsg {
     pub accepted_cw20: Vec<String>,
     /// Most entries a packet may carry (K).
     pub max_entries: u32,
+    /// Bonds and disputes; [`VerificationParams::defaults`] when absent.
+    #[serde(default)]
+    pub verification: Option<VerificationParams>,
 }
 
 /// Only `RequestInference` takes native funds; every other message refuses them.
@@ -80,6 +86,38 @@ pub enum ExecuteMsg {
     },
     /// Admin only.
     UnbindChannel { channel_id: String },
+    /// Bonds the attached `bond_denom` coins: a verifier, or an attestor whose commits need a
+    /// bond.
+    Bond {},
+    /// Starts unbonding `amount` of the active bond; it stays slashable until released.
+    Unbond { amount: Uint128 },
+    /// Pays out the unbonded amount once released.
+    WithdrawUnbonded {},
+    /// A bonded verifier (not an attestor or the developer of the request) disputes the agreed
+    /// packet of an attested request within its challenge window, with its own packet for the
+    /// same completion and exactly `challenge_bond` attached.
+    Challenge {
+        request_id: u64,
+        packet: AttributionPacket,
+    },
+    /// Anyone, while a challenge waits for them: the request's prompt and completion, checked
+    /// against the prompt hash of the payment and the completion hash of the packets. Draws the
+    /// committee.
+    RevealInputs {
+        request_id: u64,
+        prompt: String,
+        completion: String,
+    },
+    /// A committee member: the packet its recomputation gave (the agreed or the challenger's).
+    Vote {
+        request_id: u64,
+        packet_hash: HexBinary,
+    },
+    /// Anyone: settles a challenge once every member voted or the vote period ended, or once
+    /// the reveal period ended without inputs.
+    Resolve { request_id: u64 },
+    /// Admin only: the bond and dispute parameters for challenges opened from now on.
+    UpdateVerification { params: VerificationParams },
     /// Admin only.
     UpdateConfig {
         admin: Option<String>,
@@ -118,6 +156,8 @@ pub enum RequestStatus {
     /// Conflicting packets; finalized by the packet holding quorum alone if there is one, else
     /// settled without attribution at expiry.
     Disputed,
+    /// A verifier challenged the agreed packet; settled by the committee's majority packet.
+    Challenged,
     Finalized,
     Refunded,
 }
@@ -129,6 +169,7 @@ impl RequestStatus {
             RequestStatus::Open => "open",
             RequestStatus::Attested => "attested",
             RequestStatus::Disputed => "disputed",
+            RequestStatus::Challenged => "challenged",
             RequestStatus::Finalized => "finalized",
             RequestStatus::Refunded => "refunded",
         }
@@ -242,6 +283,26 @@ pub enum QueryMsg {
         version: u32,
         asset: AssetInfo,
         contribution_id: u64,
+    },
+    #[returns(VerificationParams)]
+    Verification {},
+    /// What `address` has bonded (zeros when nothing).
+    #[returns(BondInfo)]
+    BondOf { address: String },
+    /// Every bond, by address.
+    #[returns(BondsResponse)]
+    Bonds {
+        start_after: Option<String>,
+        limit: Option<u32>,
+    },
+    /// The challenge of a request, if it was ever challenged.
+    #[returns(Option<ChallengeInfo>)]
+    ChallengeOf { request_id: u64 },
+    /// Challenges not yet resolved, by request id.
+    #[returns(ChallengesResponse)]
+    OpenChallenges {
+        start_after: Option<u64>,
+        limit: Option<u32>,
     },
     /// IBC channels bound to attestors, by channel id.
     #[returns(Vec<ChannelBinding>)]

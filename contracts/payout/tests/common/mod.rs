@@ -276,6 +276,7 @@ impl World {
                     request_expiry_seconds: setup.expiry,
                     accepted_cw20: vec![token.to_string()],
                     max_entries: setup.max_entries,
+                    verification: None,
                 },
                 &[],
                 "payout",
