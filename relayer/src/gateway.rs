@@ -4,6 +4,9 @@
 //! POST /v1/completions            {"request_id": N, "prompt": "..."}: the completion, and on the
 //!                                 first submission a "token"
 //! GET  /v1/requests/{request_id}  the same completion, with Authorization: Bearer <token>
+//! GET  /v1/requests/{request_id}/inputs
+//!                                 the prompt and completion, for a bonded verifier that signs
+//!                                 for them (see [`crate::inputs`])
 //! GET  /healthz
 //! ```
 //!
@@ -27,6 +30,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tributary_attrib_api::ErrorBody;
 
 use crate::engine::EngineCallError;
+use crate::inputs::VerifierProof;
 use crate::submission::{PaidCompletion, Submissions, SubmitError};
 
 /// A refusal with its status, a message for the payer and, for a first submission left
@@ -78,7 +82,8 @@ impl From<SubmitError> for Refusal {
             SubmitError::Conflict(_) => StatusCode::CONFLICT,
             SubmitError::NoPrompt(_) | SubmitError::NotKept(_) => StatusCode::NOT_FOUND,
             SubmitError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            SubmitError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            SubmitError::Unauthorized(_) | SubmitError::BadProof(_) => StatusCode::UNAUTHORIZED,
+            SubmitError::NotAVerifier(_) => StatusCode::FORBIDDEN,
             SubmitError::ChainUnavailable(_)
             | SubmitError::StillQueued(_)
             | SubmitError::Queued { .. }
@@ -116,6 +121,7 @@ pub fn gateway_router(submissions: Arc<Submissions>) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/completions", post(complete))
         .route("/v1/requests/{request_id}", get(stored))
+        .route("/v1/requests/{request_id}/inputs", get(inputs))
         .layer(cors)
         .with_state(submissions)
 }
@@ -146,6 +152,18 @@ async fn stored(
         .map(str::trim);
     let response = submissions.read(id, token).await?;
     Ok(Json(response).into_response())
+}
+
+async fn inputs(
+    State(submissions): State<Arc<Submissions>>,
+    id: Result<Path<u64>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let Path(id) = id.map_err(|e| bad_request(e.body_text()))?;
+    let proof = VerifierProof::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .map_err(|e| Refusal::from(SubmitError::BadProof(e)))?;
+    let inputs = submissions.inputs(id, &proof).await?;
+    Ok(Json(inputs).into_response())
 }
 
 #[cfg(test)]
@@ -209,5 +227,61 @@ mod tests {
         let mut expected = submitted.clone();
         expected.as_object_mut().unwrap().remove("token");
         assert_eq!(read_back, expected);
+    }
+
+    fn inputs_request(id: u64, proof: &VerifierProof) -> Request<Body> {
+        let mut request = Request::get(format!("/v1/requests/{id}/inputs"));
+        for (name, value) in proof.headers() {
+            request = request.header(name, value);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_bonded_verifier_proving_its_key_reads_a_requests_inputs() {
+        use crate::testing::ATTESTOR;
+        use tributary_client::Signer;
+        let d = desk();
+        d.ledger.pay(42, "the prompt", (1, 1));
+        let app = gateway_router(d.submissions.clone());
+        let (status, _, submitted) = call(
+            &app,
+            Request::post("/v1/completions")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"request_id": 42, "prompt": "the prompt"}"#))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{submitted}");
+        let verifier = Signer::random("trib").unwrap();
+        let now = 1_000;
+        let proof = VerifierProof::sign(&verifier, ATTESTOR, 42, now).unwrap();
+
+        // Not bonded yet.
+        let (status, _, body) = call(&app, inputs_request(42, &proof)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        d.ledger.bond_verifier(verifier.address().as_ref());
+        let (status, _, body) = call(&app, inputs_request(42, &proof)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["prompt"], "the prompt");
+        assert_eq!(body["completion"], submitted["completion"]);
+
+        // A proof for another request, another attestor, from long ago, or without headers.
+        let other_request = VerifierProof::sign(&verifier, ATTESTOR, 41, now).unwrap();
+        let other_attestor = VerifierProof::sign(&verifier, "trib1other", 42, now).unwrap();
+        let stale = VerifierProof::sign(&verifier, ATTESTOR, 42, now - 1_000).unwrap();
+        for proof in [other_request, other_attestor, stale] {
+            let (status, _, body) = call(&app, inputs_request(42, &proof)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        }
+        let bare = Request::get("/v1/requests/42/inputs")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = call(&app, bare).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        // A request this relayer never served.
+        let proof = VerifierProof::sign(&verifier, ATTESTOR, 43, now).unwrap();
+        let (status, _, body) = call(&app, inputs_request(43, &proof)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tributary_client::{Client, Error as ChainError};
 use tributary_types::payout::{InferenceRequest, QueryMsg, RequestTerms};
+use tributary_types::verification::{BondInfo, VerificationParams};
 
 /// The chain's view of paid requests.
 #[async_trait]
@@ -18,6 +19,9 @@ pub trait Ledger: Send + Sync {
 
     /// The latest block's time, in unix seconds: the clock expiry is measured by.
     async fn block_time(&self) -> Result<u64, ChainError>;
+
+    /// Whether `address` has at least the payout contract's `min_verifier_bond` bonded.
+    async fn is_bonded_verifier(&self, address: &str) -> Result<bool, ChainError>;
 }
 
 /// The [`Ledger`] of a live chain: the payout contract at `payout`.
@@ -51,5 +55,16 @@ impl Ledger for ChainLedger {
     async fn block_time(&self) -> Result<u64, ChainError> {
         let block = self.client.latest_block().await?;
         Ok(block.time_nanos / 1_000_000_000)
+    }
+
+    async fn is_bonded_verifier(&self, address: &str) -> Result<bool, ChainError> {
+        let payout = self.client.payout(&self.payout);
+        let params: VerificationParams = payout.query(&QueryMsg::Verification {}).await?;
+        let bond: BondInfo = payout
+            .query(&QueryMsg::BondOf {
+                address: address.to_string(),
+            })
+            .await?;
+        Ok(bond.active >= params.min_verifier_bond)
     }
 }

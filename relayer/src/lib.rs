@@ -15,6 +15,7 @@ pub mod attributor;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod inputs;
 pub mod ledger;
 pub mod metrics;
 pub mod outbox;

@@ -25,11 +25,12 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tokio::sync::{watch, Notify};
 use tributary_attrib_api::{CompletionRequest, CompletionResponse, Sampling, SamplingRequest};
-use tributary_client::Error as ChainError;
+use tributary_client::{verify_signature, Error as ChainError};
 use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 
 use crate::attributor::Progress;
 use crate::engine::EngineCallError;
+use crate::inputs::{proof_message, RequestInputs, VerifierProof, PROOF_WINDOW_SECONDS};
 use crate::ledger::Ledger;
 use crate::outbox::{Outbox, OutboxError, PromptKept, QueueLimits, RequestRecord, RequestState};
 
@@ -114,6 +115,10 @@ pub enum SubmitError {
     NotKept(u64),
     #[error("reading request {0} needs the token its first submission was given, as Authorization: Bearer <token>")]
     Unauthorized(u64),
+    #[error("the verifier's proof is not valid: {0}")]
+    BadProof(String),
+    #[error("{0} does not hold the payout contract's minimum verifier bond")]
+    NotAVerifier(String),
     #[error("the operating system gave no random bytes for a token: {0}")]
     NoRandomness(String),
     #[error(transparent)]
@@ -368,6 +373,53 @@ impl Submissions {
             }
             _ => Err(SubmitError::StillQueued(request_id)),
         }
+    }
+
+    /// The prompt and completion of `request_id` for a bonded verifier proving its key with
+    /// `proof` (see [`crate::inputs`]).
+    pub async fn inputs(
+        &self,
+        request_id: u64,
+        proof: &VerifierProof,
+    ) -> Result<RequestInputs, SubmitError> {
+        let now = self
+            .ledger
+            .block_time()
+            .await
+            .map_err(SubmitError::ChainUnavailable)?;
+        if proof.time.abs_diff(now) > PROOF_WINDOW_SECONDS {
+            return Err(SubmitError::BadProof(format!(
+                "its time {} is more than {PROOF_WINDOW_SECONDS} s from the chain's {now}",
+                proof.time
+            )));
+        }
+        let attestor = &self.rules.attestor;
+        let prefix = attestor.rsplit_once('1').map_or("", |(hrp, _)| hrp);
+        let message = proof_message(attestor, request_id, proof.time);
+        let account = verify_signature(&proof.public_key, &message, &proof.signature, prefix)
+            .map_err(|e| SubmitError::BadProof(e.to_string()))?;
+        let account = account.to_string();
+        if !self
+            .ledger
+            .is_bonded_verifier(&account)
+            .await
+            .map_err(SubmitError::ChainUnavailable)?
+        {
+            return Err(SubmitError::NotAVerifier(account));
+        }
+        let prompt = self
+            .outbox
+            .prompt(request_id)?
+            .ok_or(SubmitError::NoPrompt(request_id))?;
+        let response = self
+            .outbox
+            .response(request_id)?
+            .ok_or(SubmitError::StillQueued(request_id))?;
+        Ok(RequestInputs {
+            request_id,
+            prompt: prompt.prompt,
+            completion: response.completion,
+        })
     }
 
     /// Checks on chain that request `id` is paid, open, for a served model and for this

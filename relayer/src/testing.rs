@@ -34,14 +34,21 @@ pub struct ScriptedLedger {
     requests: Mutex<HashMap<u64, InferenceRequest>>,
     attestors: Mutex<Vec<Addr>>,
     now: Mutex<u64>,
+    verifiers: Mutex<Vec<String>>,
 }
 
 impl ScriptedLedger {
+    /// Counts `address` as a bonded verifier.
+    pub fn bond_verifier(&self, address: &str) {
+        self.verifiers.lock().unwrap().push(address.to_string());
+    }
+
     pub fn new() -> Self {
         ScriptedLedger {
             requests: Mutex::new(HashMap::new()),
             attestors: Mutex::new(vec![Addr::unchecked(ATTESTOR)]),
             now: Mutex::new(1_000),
+            verifiers: Mutex::new(Vec::new()),
         }
     }
 
@@ -118,6 +125,10 @@ impl Ledger for ScriptedLedger {
 
     async fn block_time(&self) -> Result<u64, ChainError> {
         Ok(*self.now.lock().unwrap())
+    }
+
+    async fn is_bonded_verifier(&self, address: &str) -> Result<bool, ChainError> {
+        Ok(self.verifiers.lock().unwrap().iter().any(|v| v == address))
     }
 }
 

@@ -24,7 +24,7 @@ pub use error::Error;
 pub use events::{Event, InferenceRequested, InferenceRequests, INFERENCE_REQUESTED};
 pub use payout::PayoutContract;
 pub use registry::RegistryContract;
-pub use signer::{Signer, COSMOS_HD_PATH};
+pub use signer::{verify_signature, Signer, COSMOS_HD_PATH};
 pub use tx::{GasInfo, PreparedTx, TxLookup, TxOptions, TxOutcome};
 pub use wasm::{CodeInfo, ContractCall};
 

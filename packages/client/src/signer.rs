@@ -72,11 +72,54 @@ impl Signer {
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.key
     }
+
+    /// Signs an arbitrary message (ECDSA over its SHA-256, 64 bytes `r || s`), to prove
+    /// holding this account's key off chain; [`verify_signature`] checks it.
+    pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let signature = self
+            .key
+            .sign(message)
+            .map_err(|e| Error::Key(format!("signing: {e}")))?;
+        Ok(signature.to_bytes().to_vec())
+    }
+}
+
+/// The account (with `prefix`) whose compressed secp256k1 `public_key` made `signature` over
+/// `message` with [`Signer::sign_message`]; an error when the signature does not verify.
+pub fn verify_signature(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    prefix: &str,
+) -> Result<AccountId, Error> {
+    use k256::ecdsa::signature::Verifier;
+    let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+        .map_err(|e| Error::Key(format!("public key: {e}")))?;
+    let signature = k256::ecdsa::Signature::from_slice(signature)
+        .map_err(|e| Error::Key(format!("signature: {e}")))?;
+    key.verify(message, &signature)
+        .map_err(|_| Error::Key("the signature does not verify".into()))?;
+    PublicKey::from(key)
+        .account_id(prefix)
+        .map_err(|e| Error::Key(format!("address with prefix {prefix:?}: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_message_names_its_signer_and_nothing_else() {
+        let signer = Signer::random("trib").unwrap();
+        let public_key = signer.public_key().to_bytes();
+        let signature = signer.sign_message(b"inputs of request 7").unwrap();
+        let account = verify_signature(&public_key, b"inputs of request 7", &signature, "trib");
+        assert_eq!(account.unwrap(), *signer.address());
+        assert!(verify_signature(&public_key, b"inputs of request 8", &signature, "trib").is_err());
+        let other = Signer::random("trib").unwrap().public_key().to_bytes();
+        assert!(verify_signature(&other, b"inputs of request 7", &signature, "trib").is_err());
+        assert!(verify_signature(&public_key, b"x", &[0u8; 10], "trib").is_err());
+    }
 
     const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
                            abandon abandon abandon about";
