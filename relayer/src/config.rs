@@ -89,6 +89,49 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// The durable outbox.
     pub outbox: OutboxConfig,
+    /// `tributary-relayer verify`: recomputing and challenging other attestors' packets.
+    #[serde(default)]
+    pub verifier: Option<VerifierConfig>,
+}
+
+/// `[verifier]`: what `tributary-relayer verify` checks and where it reads prompts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// Share of the attested requests of the served models to recompute, 0 to 1.
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: f64,
+    /// Attestors' gateways to read prompts and completions from, as a bonded verifier.
+    #[serde(default)]
+    pub sources: Vec<InputSource>,
+    /// Milliseconds between rounds.
+    #[serde(default = "default_verifier_poll_ms")]
+    pub poll_ms: u64,
+    /// Bond up to the contract's `min_verifier_bond` at start and whenever below it.
+    #[serde(default = "default_auto_bond")]
+    pub auto_bond: bool,
+}
+
+/// `[[verifier.sources]]`: one attestor's gateway.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InputSource {
+    /// The gateway's base URL.
+    pub url: String,
+    /// The attestor that runs it: proofs are signed for it.
+    pub attestor: String,
+}
+
+fn default_sample_rate() -> f64 {
+    1.0
+}
+
+fn default_verifier_poll_ms() -> u64 {
+    1_000
+}
+
+fn default_auto_bond() -> bool {
+    true
 }
 
 /// `[chain]`: the chain, its endpoints and the signing key.
@@ -558,6 +601,27 @@ impl Config {
         }
         if self.outbox.path.as_os_str().is_empty() {
             problem("outbox.path", "must not be empty".into());
+        }
+        if let Some(verifier) = &self.verifier {
+            if !(0.0..=1.0).contains(&verifier.sample_rate) {
+                problem(
+                    "verifier.sample_rate",
+                    format!("must be from 0 to 1, got {}", verifier.sample_rate),
+                );
+            }
+            if verifier.poll_ms == 0 {
+                problem("verifier.poll_ms", "must be above 0".into());
+            }
+            for (i, source) in verifier.sources.iter().enumerate() {
+                if let Err(e) = check_http_url(&source.url) {
+                    problem(&format!("verifier.sources[{i}].url"), e);
+                }
+                if prefix_ok {
+                    if let Err(e) = check_address(&source.attestor, &chain.bech32_prefix) {
+                        problem(&format!("verifier.sources[{i}].attestor"), e);
+                    }
+                }
+            }
         }
 
         if problems.is_empty() {

@@ -264,7 +264,7 @@ mod tests {
         let (status, _, body) = call(&app, inputs_request(42, &proof)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["prompt"], "the prompt");
-        assert_eq!(body["completion"], submitted["completion"]);
+        assert_eq!(body["completion_hex"], submitted["completion_hex"]);
 
         // A proof for another request, another attestor, from long ago, or without headers.
         let other_request = VerifierProof::sign(&verifier, ATTESTOR, 41, now).unwrap();

@@ -28,7 +28,8 @@ pub const SIGNATURE_HEADER: &str = "x-tributary-verifier-signature";
 pub struct RequestInputs {
     pub request_id: u64,
     pub prompt: String,
-    pub completion: String,
+    /// The completion's bytes, hex (the engine's `completion_hex`).
+    pub completion_hex: String,
 }
 
 /// A verifier's proof of holding its key, for one request at one attestor.

@@ -9,6 +9,9 @@
 //!   default) or over HTTP.
 //! - [`outbox`]: the durable record of every request until its commit is in a block.
 //! - [`metrics`]: Prometheus metrics, `/healthz` and `/status`.
+//! - [`verifier`]: `tributary-relayer verify`, which recomputes other attestors' packets,
+//!   challenges the wrong ones and votes on committees; [`inputs`] is how it reads a
+//!   request's prompt from an attestor's gateway.
 //! - [`config`], [`runner`]: configuration and start-up.
 
 pub mod attributor;
@@ -24,3 +27,4 @@ pub mod service;
 pub mod submission;
 #[cfg(test)]
 mod testing;
+pub mod verifier;

@@ -41,6 +41,12 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Runs as an independent verifier until ctrl-c or SIGTERM: recomputes a share of the
+    /// attested requests, challenges wrong packets and votes when drawn (`[verifier]`).
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// What the relayer is doing: asks the running relayer, or reads its outbox when stopped.
     Status {
         #[arg(long)]
@@ -106,7 +112,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Keys { command } => keys(command),
-        Command::Start { config } => start(&config),
+        Command::Start { config } => start(&config, false),
+        Command::Verify { config } => start(&config, true),
         Command::Status { config, json } => status(&config, json),
         Command::Config {
             command: ConfigCommand::Validate { config },
@@ -223,7 +230,7 @@ fn keys(command: KeysCommand) -> Result<ExitCode> {
     }
 }
 
-fn start(path: &std::path::Path) -> Result<ExitCode> {
+fn start(path: &std::path::Path, verify: bool) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -234,12 +241,21 @@ fn start(path: &std::path::Path) -> Result<ExitCode> {
     let signer = runner::load_signer(&config)?;
     let engine = runner::open_engine(&config)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(runner::start(
-        config,
-        signer,
-        engine,
-        runner::shutdown_signal(),
-    ))?;
+    if verify {
+        runtime.block_on(runner::verify(
+            config,
+            signer,
+            engine,
+            runner::shutdown_signal(),
+        ))?;
+    } else {
+        runtime.block_on(runner::start(
+            config,
+            signer,
+            engine,
+            runner::shutdown_signal(),
+        ))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

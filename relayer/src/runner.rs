@@ -15,6 +15,7 @@ use crate::gateway::gateway_router;
 use crate::metrics::{telemetry_router, Metrics, Telemetry};
 use crate::outbox::Outbox;
 use crate::service::{connect, Relayer, StartError};
+use crate::verifier::{verifier_router, Verifier};
 
 /// How long between attempts to reach an unreachable node at start.
 const CONNECT_RETRY: Duration = Duration::from_secs(3);
@@ -186,6 +187,72 @@ pub async fn start(
         tokio::spawn(relayer.clone().run_scanner()),
         tokio::spawn(relayer.clone().run_attributor()),
         tokio::spawn(relayer.clone().run_committer()),
+        tokio::spawn(relayer.clone().run_revealer()),
+    ];
+    shutdown.await;
+    tracing::info!("stopping");
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
+}
+
+/// Runs `tributary-relayer verify` until `shutdown` completes: the verifier's rounds and its
+/// telemetry (no gateway, no outbox).
+pub async fn verify(
+    config: Config,
+    signer: Signer,
+    engine: Arc<dyn EngineBackend>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunnerError> {
+    if let Err(problems) = config.validate() {
+        let text: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        return Err(RunnerError::Invalid(text.join("\n")));
+    }
+    let Some(settings) = config.verifier.clone() else {
+        return Err(RunnerError::Invalid(
+            "  verifier: tributary-relayer verify needs a [verifier] section".into(),
+        ));
+    };
+    let telemetry_listener = bind(&config.telemetry.listen).await?;
+    let client = loop {
+        match connect(&config).await {
+            Ok(client) => break client,
+            Err(StartError::Unreachable(reason)) => {
+                tracing::error!(rpc = ?config.chain.rpc, %reason, "no RPC endpoint answers; retrying");
+                tokio::time::sleep(CONNECT_RETRY).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let served = config
+        .models
+        .iter()
+        .map(|m| (m.model_id, m.version))
+        .collect();
+    let verifier = Arc::new(
+        Verifier::new(
+            Arc::new(client),
+            &config.contracts.payout,
+            signer,
+            engine,
+            served,
+            settings,
+        )
+        .map_err(RunnerError::Engine)?,
+    );
+    tracing::info!(
+        chain_id = %config.chain.id,
+        address = %verifier.address(),
+        telemetry = %config.telemetry.listen,
+        "verifier started"
+    );
+    let router = verifier_router(verifier.clone());
+    let tasks = [
+        tokio::spawn(async move {
+            let _ = axum::serve(telemetry_listener, router).await;
+        }),
+        tokio::spawn(verifier.run()),
     ];
     shutdown.await;
     tracing::info!("stopping");

@@ -392,7 +392,24 @@ impl Relayer {
         Ok(())
     }
 
-    /// The one task that signs: settles broadcasts, commits batches, finalizes.
+    /// Reveals the prompt and completion of this relayer's challenged requests, every few
+    /// seconds (see [`crate::verifier::reveal_round`]).
+    pub async fn run_revealer(self: Arc<Self>) {
+        loop {
+            let round = crate::verifier::reveal_round(
+                &self.client,
+                &self.config.contracts.payout,
+                &self.signer,
+                &self.outbox,
+            );
+            if let Err(e) = round.await {
+                tracing::warn!(error = %e, "could not look for challenged requests; retrying");
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    /// The one task that commits: settles broadcasts, commits batches, finalizes.
     pub async fn run_committer(self: Arc<Self>) {
         let mut backoff = Backoff::new();
         let mut single = 0usize;

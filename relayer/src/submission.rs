@@ -418,7 +418,7 @@ impl Submissions {
         Ok(RequestInputs {
             request_id,
             prompt: prompt.prompt,
-            completion: response.completion,
+            completion_hex: response.completion_hex,
         })
     }
 

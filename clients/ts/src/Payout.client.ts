@@ -413,7 +413,7 @@ export interface PayoutInterface extends PayoutReadOnlyInterface {
     prompt,
     requestId
   }: {
-    completion: string;
+    completion: HexBinary;
     prompt: string;
     requestId: number;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
@@ -643,7 +643,7 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
     prompt,
     requestId
   }: {
-    completion: string;
+    completion: HexBinary;
     prompt: string;
     requestId: number;
   }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {

@@ -92,7 +92,7 @@ export interface PayoutMsg {
     prompt,
     requestId
   }: {
-    completion: string;
+    completion: HexBinary;
     prompt: string;
     requestId: number;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
@@ -423,7 +423,7 @@ export class PayoutMsgComposer implements PayoutMsg {
     prompt,
     requestId
   }: {
-    completion: string;
+    completion: HexBinary;
     prompt: string;
     requestId: number;
   }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {

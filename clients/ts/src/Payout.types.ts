@@ -83,7 +83,7 @@ export type ExecuteMsg = {
   };
 } | {
   reveal_inputs: {
-    completion: string;
+    completion: HexBinary;
     prompt: string;
     request_id: number;
   };
@@ -261,7 +261,7 @@ export interface ChallengeInfo {
   votes: CommitteeVote[];
 }
 export interface DisputeInputs {
-  completion: string;
+  completion: HexBinary;
   prompt: string;
 }
 export interface CommitteeVote {

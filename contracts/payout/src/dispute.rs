@@ -177,14 +177,14 @@ pub fn reveal_inputs(
         });
     }
     let request = load_open_request(deps.storage, request_id)?;
-    for (what, text) in [
-        ("prompt", &inputs.prompt),
-        ("completion", &inputs.completion),
+    for (what, len) in [
+        ("prompt", inputs.prompt.len()),
+        ("completion", inputs.completion.len()),
     ] {
-        if text.len() > MAX_REVEALED_BYTES {
+        if len > MAX_REVEALED_BYTES {
             return Err(ContractError::InputTooLong {
                 what,
-                len: text.len(),
+                len,
                 max: MAX_REVEALED_BYTES,
             });
         }
@@ -196,7 +196,7 @@ pub fn reveal_inputs(
         deps.storage,
         (request_id, challenge.agreed_packet.as_slice()),
     )?;
-    if sha256(inputs.completion.as_bytes()).as_slice() != agreed.output_hash.as_slice() {
+    if sha256(inputs.completion.as_slice()).as_slice() != agreed.output_hash.as_slice() {
         return Err(ContractError::InputMismatch { what: "completion" });
     }
     challenge.inputs = Some(inputs);
@@ -369,7 +369,7 @@ fn settle_by(
         let with_majority = challenge
             .votes
             .iter()
-            .any(|v| &v.member == member && v.packet_hash == winner);
+            .any(|v| v.member == *member && v.packet_hash == winner);
         if with_majority {
             let reward = params.vote_reward.min(left);
             credit(deps.storage, member, &asset, reward)?;

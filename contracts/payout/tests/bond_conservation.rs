@@ -200,7 +200,7 @@ impl Run {
                     let msg = payout::ExecuteMsg::RevealInputs {
                         request_id: id,
                         prompt: if wrong { "other" } else { "prompt" }.into(),
-                        completion: format!("output-{id}"),
+                        completion: HexBinary::from(format!("output-{id}").as_bytes()),
                     };
                     send(&mut self.w, &who, &msg, 0);
                 }

@@ -133,7 +133,7 @@ impl Dispute {
             &payout::ExecuteMsg::RevealInputs {
                 request_id: 1,
                 prompt: prompt.into(),
-                completion: completion.into(),
+                completion: HexBinary::from(completion.as_bytes()),
             },
         )
     }

@@ -106,7 +106,8 @@ pub enum ExecuteMsg {
     RevealInputs {
         request_id: u64,
         prompt: String,
-        completion: String,
+        /// The completion's bytes, whose SHA-256 is the packets' `output_hash`.
+        completion: HexBinary,
     },
     /// A committee member: the packet its recomputation gave (the agreed or the challenger's).
     Vote {

@@ -111,7 +111,8 @@ pub struct CommitteeVote {
 #[cw_serde]
 pub struct DisputeInputs {
     pub prompt: String,
-    pub completion: String,
+    /// The completion's bytes as served (a byte-level model's output need not be UTF-8).
+    pub completion: HexBinary,
 }
 
 /// A challenge of a request's agreed packet.

@@ -399,12 +399,51 @@ impl World {
         engine: &str,
         batching: &Batching,
     ) -> RelayerHome {
+        let dev = self.devnet.key(key).unwrap();
+        let account = Account {
+            name: key.to_string(),
+            address: dev.address.clone(),
+            mnemonic: dev.mnemonic.clone(),
+        };
+        self.relayer_config_for(&account, slot, models, engine, batching, "")
+    }
+
+    /// A new account funded with `utrib` from the curator.
+    pub async fn new_account(&self, name: &str, utrib: u128) -> Account {
+        let mnemonic = Keyring::generate_mnemonic().to_string();
+        let signer = Signer::from_mnemonic(&mnemonic, &self.params.bech32_prefix).unwrap();
+        self.client
+            .send(
+                &self.signer("curator"),
+                signer.address().as_ref(),
+                vec![coin(utrib, "utrib").unwrap()],
+            )
+            .await
+            .unwrap();
+        Account {
+            name: name.to_string(),
+            address: signer.address().to_string(),
+            mnemonic,
+        }
+    }
+
+    /// [`World::relayer_config_with`] for any account, with `extra` appended to the file.
+    pub fn relayer_config_for(
+        &self,
+        account: &Account,
+        slot: u16,
+        models: &[(u64, u32)],
+        engine: &str,
+        batching: &Batching,
+        extra: &str,
+    ) -> RelayerHome {
+        let key = account.name.as_str();
         let home = self.dir.join(format!("relayer-{key}-{slot}"));
         let keys = home.join("keys");
         let ring = Keyring::open(&keys, Backend::Test).unwrap();
-        let dev = self.devnet.key(key).unwrap();
         if ring.show(key).is_err() {
-            ring.add(key, &dev.address, &dev.mnemonic, None).unwrap();
+            ring.add(key, &account.address, &account.mnemonic, None)
+                .unwrap();
         }
         let gateway = format!("127.0.0.1:{}", 20_000 + self.port_offset + slot * 10);
         let telemetry = format!("127.0.0.1:{}", 20_001 + self.port_offset + slot * 10);
@@ -445,7 +484,7 @@ listen = "{telemetry}"
 
 [outbox]
 path = "{outbox}"
-"#,
+{extra}"#,
             chain_id = self.devnet.chain_id,
             rpc = self.devnet.rpc_url(),
             gas_price = self.params.fees.min_gas_price,
@@ -533,6 +572,14 @@ impl Default for Batching {
     }
 }
 
+/// A key that can sign: a devnet key or a new account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub name: String,
+    pub address: String,
+    pub mnemonic: String,
+}
+
 /// A relayer's files and endpoints.
 #[derive(Clone, Debug)]
 pub struct RelayerHome {
@@ -546,13 +593,30 @@ pub struct RelayerHome {
 pub struct RelayerProcess {
     pub home: RelayerHome,
     child: Option<Child>,
+    /// `start`, or `verify`.
+    command: &'static str,
+    env: Vec<(String, String)>,
 }
 
 impl RelayerProcess {
     pub fn start(home: &RelayerHome) -> RelayerProcess {
+        Self::spawn(home, "start", &[])
+    }
+
+    /// `tributary-relayer verify` with these environment variables.
+    pub fn verify(home: &RelayerHome, env: &[(&str, &str)]) -> RelayerProcess {
+        Self::spawn(home, "verify", env)
+    }
+
+    fn spawn(home: &RelayerHome, command: &'static str, env: &[(&str, &str)]) -> RelayerProcess {
         let mut p = RelayerProcess {
             home: home.clone(),
             child: None,
+            command,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         p.restart();
         p
@@ -575,8 +639,9 @@ impl RelayerProcess {
             command.env("TRIBUTARY_RELAYER_FAILPOINT", name);
         }
         let child = command
-            .args(["start", "--config"])
+            .args([self.command, "--config"])
             .arg(&self.home.config)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,367 @@
+//! Open verification with real processes: a `tributaryd` devnet, an owner-run attestor whose
+//! engine pays a sock puppet, an honest attestor, and four `tributary-relayer verify`
+//! processes that recompute packets with their own engine (one scan thread, where the
+//! attestors' engines use the machine's default) and sit on committees.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use axum::Json;
+use common::*;
+use cosmwasm_std::{HexBinary, Uint128};
+use tributary_attrib::engine::Engine;
+use tributary_attrib::serve::{CompletionService, GatewayConfig, ServedModel, Unchecked};
+use tributary_attrib_api::{CompletionRequest, Sampling, SamplingRequest};
+use tributary_client::coin;
+use tributary_types::payout::{ExecuteMsg, QueryMsg, RequestStatus};
+use tributary_types::split::settle;
+use tributary_types::verification::{BondInfo, ChallengeInfo, ChallengeOutcome};
+use tributary_types::{AttributionEntry, AttributionPacket};
+
+/// The secret the dishonest attestor and its engine share.
+const ENGINE_TOKEN: &str = "the-owner-and-its-engine-share-this-0123456789";
+/// What the owner bonds as an attestor.
+const OWNER_BOND: u128 = 4_000_000;
+
+fn engine_service(world: &World) -> Arc<CompletionService> {
+    let engine = Engine::open(&world.model_dir, &world.index_dir).unwrap();
+    Arc::new(CompletionService::new(
+        vec![ServedModel {
+            name: "systems".into(),
+            engine,
+        }],
+        Arc::new(Unchecked),
+        GatewayConfig::default(),
+    ))
+}
+
+/// The owner's engine: the real one, except that every packet hands all the contributors'
+/// share to `puppet`. Everything else in the packet (weights, method, completion hash) is
+/// what the chain expects, so the commit is accepted.
+fn serve_forging_engine(world: &World, address: &str, puppet: u64) {
+    let service = engine_service(world);
+    let app = axum::Router::new().route(
+        "/v1/completions",
+        axum::routing::post(
+            move |_headers: HeaderMap, Json(request): Json<CompletionRequest>| {
+                let service = service.clone();
+                async move {
+                    let mut response = (*service.complete(&request).await.unwrap()).clone();
+                    if let Some(packet) = response.packet.as_mut() {
+                        packet.entries = vec![AttributionEntry {
+                            contribution_id: puppet,
+                            weight_bps: 10_000,
+                        }];
+                    }
+                    Json(response)
+                }
+            },
+        ),
+    );
+    let listener = std::net::TcpListener::bind(address).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+/// The packet an honest engine in this process computes for a paid request.
+async fn honest_packet(
+    service: &CompletionService,
+    request_id: u64,
+    model_id: u64,
+    prompt: &str,
+) -> AttributionPacket {
+    let request = CompletionRequest {
+        model: "systems".into(),
+        prompt: prompt.into(),
+        sampling: SamplingRequest::exactly(&Sampling::for_paid_request(request_id)),
+        request_id: Some(request_id),
+        model_id: Some(model_id),
+        model_version: Some(1),
+        method: Some(tributary_attrib::index::Method::Preconditioned.id().into()),
+    };
+    service
+        .complete(&request)
+        .await
+        .unwrap()
+        .packet
+        .clone()
+        .unwrap()
+}
+
+fn hash(packet: &AttributionPacket) -> HexBinary {
+    HexBinary::from(packet.packet_hash().unwrap().as_slice())
+}
+
+async fn challenge_of(world: &World, request_id: u64) -> Option<ChallengeInfo> {
+    world
+        .client
+        .payout(&world.payout)
+        .query(&QueryMsg::ChallengeOf { request_id })
+        .await
+        .unwrap()
+}
+
+/// Waits until request `id`'s challenge is resolved and returns it.
+async fn resolved(
+    world: &World,
+    id: u64,
+    within: Duration,
+    logs: &[&RelayerProcess],
+) -> ChallengeInfo {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(c) = challenge_of(world, id).await {
+            if c.outcome.is_some() {
+                return c;
+            }
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = logs.iter().map(|p| p.log()).collect();
+            panic!(
+                "request {id} not resolved: {:?}\n{}",
+                challenge_of(world, id).await,
+                logs.join("\n----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn claimable(world: &World, address: &str) -> u128 {
+    let balances = world
+        .client
+        .payout(&world.payout)
+        .balances(address)
+        .await
+        .unwrap()
+        .balances;
+    balances
+        .iter()
+        .filter(|b| b.asset == tributary_types::AssetInfo::native("utrib"))
+        .map(|b| b.amount.u128())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifiers_catch_a_forged_packet_and_reject_a_frivolous_challenge() {
+    let _serial = serial().await;
+    let world = World::start(4400, 400, 20).await;
+    let payout = world.client.payout(&world.payout);
+    // The owner runs the only attestor of its model; an independent operator attests a
+    // second model on the same weights.
+    let owned = world.register(&["operator"], 1).await;
+    let independent = world.register(&["attestor2"], 1).await;
+    let owner = world.signer("operator");
+    payout
+        .execute(
+            &owner,
+            &ExecuteMsg::Bond {},
+            vec![coin(OWNER_BOND, "utrib").unwrap()],
+        )
+        .await
+        .unwrap();
+
+    // The sock puppet: the last contribution, which the honest packets must not pay alone.
+    let puppet = *world.contributors.keys().last().unwrap();
+    let engine_address = format!("127.0.0.1:{}", 20_000 + world.port_offset + 99);
+    serve_forging_engine(&world, &engine_address, puppet);
+    let token_file = world.dir.join("engine.token");
+    std::fs::write(&token_file, ENGINE_TOKEN).unwrap();
+    let forging = format!(
+        "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\"\nauth_token_file = \"{}\"",
+        token_file.display()
+    );
+    let owner_home = world.relayer_config("operator", 0, &[(owned, 1)], &forging);
+    let honest_home = world.relayer_config(
+        "attestor2",
+        1,
+        &[(independent, 1)],
+        &world.in_process_engine(),
+    );
+    let owner_relayer = RelayerProcess::start(&owner_home);
+    let honest_relayer = RelayerProcess::start(&honest_home);
+
+    // Four verifiers reading prompts from both attestors' gateways.
+    let sources = format!(
+        "\n[verifier]\nsample_rate = 1.0\npoll_ms = 500\n\n[[verifier.sources]]\nurl = \"{}\"\nattestor = \"{}\"\n\n[[verifier.sources]]\nurl = \"{}\"\nattestor = \"{}\"\n",
+        owner_home.gateway,
+        owner.address(),
+        honest_home.gateway,
+        world.signer("attestor2").address()
+    );
+    let mut verifiers = Vec::new();
+    for i in 0..4u16 {
+        let account = world.new_account(&format!("verifier{i}"), 20_000_000).await;
+        let home = world.relayer_config_for(
+            &account,
+            2 + i,
+            &[(owned, 1), (independent, 1)],
+            &world.in_process_engine(),
+            &Batching::default(),
+            &sources,
+        );
+        verifiers.push((
+            account,
+            RelayerProcess::verify(&home, &[("TRIBUTARY_SCAN_THREADS", "1")]),
+        ));
+    }
+    for p in [&owner_relayer, &honest_relayer] {
+        p.wait_ready().await;
+    }
+    for (_, p) in &verifiers {
+        p.wait_ready().await;
+    }
+    // Every verifier bonds itself at start.
+    let params: tributary_types::verification::VerificationParams =
+        payout.query(&QueryMsg::Verification {}).await.unwrap();
+    for (account, p) in &verifiers {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let bond: BondInfo = payout
+                .query(&QueryMsg::BondOf {
+                    address: account.address.clone(),
+                })
+                .await
+                .unwrap();
+            if bond.active >= params.min_verifier_bond {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not bonded:\n{}", p.log());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    // ---- the forged packet
+    let prompt = prompt(0);
+    let id = world.pay(owned, std::slice::from_ref(&prompt)).await[0];
+    let served =
+        submit_until_served(&owner_home.gateway, id, &prompt, Duration::from_secs(30)).await;
+    let forged: AttributionPacket = serde_json::from_value(served["packet"].clone()).unwrap();
+    let service = engine_service(&world);
+    let honest = honest_packet(&service, id, owned, &prompt).await;
+    assert_ne!(
+        hash(&forged),
+        hash(&honest),
+        "the honest packet pays the puppet alone"
+    );
+
+    let logs: Vec<&RelayerProcess> = verifiers.iter().map(|(_, p)| p).collect();
+    let challenge = resolved(&world, id, Duration::from_secs(120), &logs).await;
+    assert_eq!(challenge.outcome, Some(ChallengeOutcome::Upheld));
+    assert_eq!(challenge.agreed_packet, hash(&forged));
+    // The verifier recomputed, in another process and with another thread count, exactly the
+    // packet this process computes.
+    assert_eq!(challenge.challenger_packet, hash(&honest));
+    assert_eq!(challenge.committee.len(), 3);
+    assert_eq!(challenge.votes.len(), 3);
+    // Half the owner's bond is gone.
+    let bond: BondInfo = payout
+        .query(&QueryMsg::BondOf {
+            address: owner.address().to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(bond.active.u128(), OWNER_BOND / 2);
+    assert_eq!(challenge.slashed.u128(), OWNER_BOND / 2);
+
+    // The request settles by the honest packet: the contributors get its split, the puppet
+    // only what the honest packet gives it, the owner's attestor nothing.
+    world.wait_finalized(&[id], Duration::from_secs(60)).await;
+    let settled = settle(Uint128::new(PRICE), &SPLIT, &honest.entries, 1).unwrap();
+    let settlement = payout.request(id).await.unwrap().settlement.unwrap();
+    assert_eq!(settlement, settled);
+    assert_eq!(claimable(&world, owner.address().as_ref()).await, 0);
+    let challenger = challenge.challenger.to_string();
+    let rewards = params.vote_reward.u128() * 3;
+    let rest = OWNER_BOND / 2 - rewards;
+    assert_eq!(
+        claimable(&world, &challenger).await,
+        params.challenge_bond.u128() + rest / 2 + settled.operators[0].u128()
+    );
+    for member in &challenge.committee {
+        assert_eq!(
+            claimable(&world, member.as_str()).await,
+            params.vote_reward.u128()
+        );
+    }
+
+    // ---- a frivolous challenge of an honest packet
+    // The owner leaves: unbonding, it no longer counts as a verifier for committees.
+    payout
+        .execute(
+            &owner,
+            &ExecuteMsg::Unbond {
+                amount: Uint128::new(OWNER_BOND / 2),
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    let prompt = common::prompt(1);
+    let id = world.pay(independent, std::slice::from_ref(&prompt)).await[0];
+    let served =
+        submit_until_served(&honest_home.gateway, id, &prompt, Duration::from_secs(30)).await;
+    let agreed: AttributionPacket = serde_json::from_value(served["packet"].clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while payout.request(id).await.unwrap().status != RequestStatus::Attested {
+        assert!(Instant::now() < deadline, "{}", honest_relayer.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let troll = world.new_account("troll", 20_000_000).await;
+    let troll_signer = tributary_client::Signer::from_mnemonic(&troll.mnemonic, "trib").unwrap();
+    payout
+        .execute(
+            &troll_signer,
+            &ExecuteMsg::Bond {},
+            vec![coin(params.min_verifier_bond.u128(), "utrib").unwrap()],
+        )
+        .await
+        .unwrap();
+    let mut wrong = agreed.clone();
+    wrong.entries = vec![AttributionEntry {
+        contribution_id: puppet,
+        weight_bps: 10_000,
+    }];
+    payout
+        .execute(
+            &troll_signer,
+            &ExecuteMsg::Challenge {
+                request_id: id,
+                packet: wrong,
+            },
+            vec![coin(params.challenge_bond.u128(), "utrib").unwrap()],
+        )
+        .await
+        .unwrap();
+    // The troll does not reveal; the honest attestor does, and the committee recomputes.
+    let mut logs = logs;
+    logs.push(&honest_relayer);
+    let challenge = resolved(&world, id, Duration::from_secs(120), &logs).await;
+    assert_eq!(challenge.outcome, Some(ChallengeOutcome::Rejected));
+    assert_eq!(challenge.slashed, params.challenge_bond);
+    world.wait_finalized(&[id], Duration::from_secs(60)).await;
+    assert_eq!(claimable(&world, &troll.address).await, 0);
+    let rest = params.challenge_bond.u128() - 3 * params.vote_reward.u128();
+    let operators = settle(Uint128::new(PRICE), &SPLIT, &agreed.entries, 1)
+        .unwrap()
+        .operators[0]
+        .u128();
+    assert_eq!(
+        claimable(&world, world.signer("attestor2").address().as_ref()).await,
+        rest / 2 + operators
+    );
+
+    // The verifiers say what they did.
+    let mut checked = 0.0;
+    let mut challenges = 0.0;
+    for (_, p) in &verifiers {
+        checked += p.metric("tributary_verifier_checked").await;
+        challenges += p.metric("tributary_verifier_challenges").await;
+    }
+    assert!(checked >= 2.0, "checked {checked}");
+    assert_eq!(challenges, 1.0);
+}
