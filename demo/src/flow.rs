@@ -35,6 +35,7 @@ use tributary_types::split::settle;
 use tributary_types::{sha256, AssetInfo, AttributionPacket, FeeSplit, Price};
 
 use crate::corpus::{self, Source};
+use crate::relayer_config::RelayerToml;
 use crate::report::*;
 use crate::Args;
 
@@ -679,6 +680,41 @@ pub async fn run(args: Args) -> Result<bool> {
     report.contributors = payouts;
     report.actors = actors;
     steps.end("verify, claim, report");
+
+    steps.begin("open verification: a self-attested model, four verifiers");
+    let honest_datanet = &datanets[models[0].datanet];
+    let puppet = honest_datanet
+        .report
+        .contributions
+        .iter()
+        .rev()
+        .find(|c| c.status == "accepted")
+        .map(|c| (c.id, c.contributor_label.clone()))
+        .ok_or_else(|| anyhow!("the first datanet has no accepted contribution"))?;
+    let (verification, checks) = crate::verification::run(crate::verification::Stage {
+        home: &home,
+        devnet: &devnet,
+        params: &params,
+        contracts: &contracts,
+        client: &client,
+        developer: &developer,
+        funder: &curator,
+        user: &users[0],
+        honest: crate::verification::Honest {
+            model_id: models[0].report.id,
+            model_dir: &models[0].model_dir,
+            index_dir: &models[0].index_dir,
+            gateway: &gateways[0],
+            attestor: operators[0].address().to_string(),
+        },
+        puppet,
+        prompts: prompts(honest_datanet, 6),
+        port_offset: args.port_offset,
+    })
+    .await?;
+    report.checks.extend(checks);
+    report.verification = Some(verification);
+    steps.end("open verification");
     report.steps = steps.done.clone();
     report.generated_at = cosmrs::tendermint::Time::now().to_rfc3339();
 
@@ -1150,64 +1186,27 @@ async fn start_relayers(
         ring.add(name, &dev.address, &dev.mnemonic, None)?;
         let gateway = format!("127.0.0.1:{}", 8700 + port_offset + m as u16 * 10);
         let telemetry = format!("127.0.0.1:{}", 9464 + port_offset + m as u16);
-        let text = format!(
-            r#"[chain]
-id = "{chain_id}"
-rpc = ["{rpc}"]
-bech32_prefix = "{prefix}"
-gas_price = "{gas_price}{denom}"
-gas_adjustment = 1.4
-key = "{name}"
-keyring_dir = "{keys}"
-keyring_backend = "test"
-
-[contracts]
-payout = "{payout}"
-model_registry = "{registry}"
-
-[[models]]
-model_id = {model_id}
-version = 1
-
-[[models]]
-model_id = {model_id}
-version = 2
-
-[engine]
-mode = "in_process"
-model_dir = "{model_dir}"
-index_dir = "{index_dir}"
-
-[gateway]
-listen = "{gateway}"
-
-[batch]
-max_packets = 16
-max_delay_ms = 1000
-
-[finalize]
-enabled = true
-interval_ms = 2000
-
-[telemetry]
-listen = "{telemetry}"
-
-[outbox]
-path = "{outbox}"
-"#,
-            chain_id = devnet.chain_id,
-            rpc = devnet.rpc_url(),
-            prefix = params.bech32_prefix,
-            gas_price = params.fees.min_gas_price,
-            denom = devnet.denom,
-            keys = keys.display(),
-            payout = contracts.payout,
-            registry = contracts.model_registry,
-            model_id = model.report.id,
-            model_dir = model.model_dir.display(),
-            index_dir = model.index_dir.display(),
-            outbox = dir.join("outbox.redb").display(),
-        );
+        let text = RelayerToml {
+            chain_id: devnet.chain_id.clone(),
+            rpc: devnet.rpc_url().to_string(),
+            prefix: params.bech32_prefix.clone(),
+            gas_price: format!("{}{}", params.fees.min_gas_price, devnet.denom),
+            key: name.to_string(),
+            keys: keys.clone(),
+            payout: contracts.payout.clone(),
+            registry: contracts.model_registry.clone(),
+            models: vec![(model.report.id, 1), (model.report.id, 2)],
+            engine: format!(
+                "[engine]\nmode = \"in_process\"\nmodel_dir = \"{}\"\nindex_dir = \"{}\"",
+                model.model_dir.display(),
+                model.index_dir.display()
+            ),
+            gateway: gateway.clone(),
+            telemetry: telemetry.clone(),
+            outbox: dir.join("outbox.redb"),
+            extra: String::new(),
+        }
+        .render();
         let config_path = dir.join("relayer.toml");
         std::fs::write(&config_path, &text)?;
         let config = tributary_relayer::config::Config::parse(&text)?;
@@ -1262,7 +1261,7 @@ fn prompts(datanet: &BuiltDatanet, count: usize) -> Vec<String> {
 }
 
 /// Pays for one inference of version 1 (utrib) or 2 (cw20); returns the request and its tx.
-async fn pay(
+pub(crate) async fn pay(
     client: &Client,
     payout: &str,
     token: &str,
@@ -1313,7 +1312,7 @@ async fn pay(
 
 /// Sends the prompt of a paid request to a relayer's gateway; the sampling is the one every
 /// attestor of a paid request uses, so the payer sends none.
-async fn submit(gateway: &str, request_id: u64, prompt: &str) -> Result<Value> {
+pub(crate) async fn submit(gateway: &str, request_id: u64, prompt: &str) -> Result<Value> {
     let body = serde_json::json!({
         "request_id": request_id,
         "prompt": prompt,

@@ -10,7 +10,9 @@
 
 mod corpus;
 mod flow;
+mod relayer_config;
 mod report;
+mod verification;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -22,6 +22,65 @@ pub struct Report {
     pub actors: Vec<ActorFees>,
     /// Checks of the final chain state; all must pass.
     pub checks: Vec<Check>,
+    /// The dishonest attestor and the verifiers that caught it.
+    #[serde(default)]
+    pub verification: Option<VerificationReport>,
+}
+
+/// Open verification: a self-attested model whose attestor forges packets, and the verifiers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VerificationReport {
+    /// The developer's self-attested copy.
+    pub model_id: u64,
+    /// The model it copies.
+    pub copied_model_id: u64,
+    /// The contribution the forged packets pay, and its contributor.
+    pub puppet_contribution: u64,
+    pub puppet_contributor: String,
+    pub owner_bond_before: u128,
+    pub owner_bond_after: u128,
+    pub sample_rate: f64,
+    pub committee_size: u32,
+    pub challenge_bond: u128,
+    pub slash_bps: u16,
+    pub verifiers: Vec<VerifierReport>,
+    pub requests: Vec<DisputeReport>,
+}
+
+/// What one verifier did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VerifierReport {
+    pub name: String,
+    pub address: String,
+    pub checked: u64,
+    pub mismatches: u64,
+    pub challenges: u64,
+    pub votes: u64,
+    /// Claimable in utrib: returned bonds, rewards, operators' shares.
+    pub earned: u128,
+    pub recompute_ms_p50: Option<f64>,
+    /// Gas of its last transaction of each kind.
+    pub gas_used: std::collections::BTreeMap<String, u64>,
+}
+
+/// One request of the verification stage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DisputeReport {
+    pub request_id: u64,
+    pub model_id: u64,
+    pub attested_by_owner: bool,
+    /// The packet its attestor committed.
+    pub attested_packet: String,
+    /// The packet the honest engine computes.
+    pub recomputed_packet: String,
+    /// The packet the request was settled by.
+    pub settled_by: String,
+    pub challenger: Option<String>,
+    pub outcome: Option<String>,
+    pub committee: Vec<String>,
+    pub slashed: u128,
+    /// The weight the attested packet gave the puppet.
+    pub puppet_weight_bps: u16,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -204,6 +263,11 @@ pub fn render_html(report: &Report) -> String {
         inferences_section(&report.inferences),
         payouts_section(&report.contributors),
         fees_section(&report.actors),
+        report
+            .verification
+            .as_ref()
+            .map(verification_section)
+            .unwrap_or_default(),
     ]
     .concat();
     format!(
@@ -251,6 +315,107 @@ fn checks_section(checks: &[Check]) -> String {
     section(
         "Checks",
         &(summary + &table(&["Check", "Passed", "Detail"], &rows, &[])),
+    )
+}
+
+fn verification_section(v: &VerificationReport) -> String {
+    let intro = format!(
+        "<p>The developer registered model {} as a copy of model {} and attests it alone; its \
+         engine gives every packet's contributors' share to contribution {} ({}). Each of {} \
+         bonded verifiers recomputes {:.0}% of the attested requests with the real engine, \
+         challenges a wrong packet with a {} utrib bond, and sits on the committees of the \
+         others ({} members). A wrong attestor loses {}% of its bond.</p>",
+        v.model_id,
+        v.copied_model_id,
+        v.puppet_contribution,
+        escape(&v.puppet_contributor),
+        v.verifiers.len(),
+        v.sample_rate * 100.0,
+        format_amount(v.challenge_bond),
+        v.committee_size,
+        v.slash_bps / 100,
+    );
+    let bond = definitions(&[
+        ("developer's bond before", amount(v.owner_bond_before)),
+        ("developer's bond after", amount(v.owner_bond_after)),
+    ]);
+    let verifier_rows: Vec<Vec<String>> = v
+        .verifiers
+        .iter()
+        .map(|r| {
+            let gas: Vec<String> = r
+                .gas_used
+                .iter()
+                .map(|(kind, gas)| format!("{} {}", escape(kind), format_amount(u128::from(*gas))))
+                .collect();
+            vec![
+                escape(&r.name),
+                short_hash(&r.address),
+                amount(u128::from(r.checked)),
+                amount(u128::from(r.mismatches)),
+                amount(u128::from(r.challenges)),
+                amount(u128::from(r.votes)),
+                amount(r.earned),
+                r.recompute_ms_p50
+                    .map_or(DASH.to_string(), |ms| format!("{ms:.1} ms")),
+                escape(&gas.join(", ")),
+            ]
+        })
+        .collect();
+    let request_rows: Vec<Vec<String>> = v
+        .requests
+        .iter()
+        .map(|r| {
+            vec![
+                r.request_id.to_string(),
+                if r.attested_by_owner {
+                    format!("{} (self-attested)", r.model_id)
+                } else {
+                    r.model_id.to_string()
+                },
+                short_hash(&r.attested_packet),
+                short_hash(&r.recomputed_packet),
+                short_hash(&r.settled_by),
+                r.challenger.as_deref().map_or(DASH.to_string(), short_hash),
+                escape(r.outcome.as_deref().unwrap_or("not challenged")),
+                amount(r.slashed),
+            ]
+        })
+        .collect();
+    section(
+        "Open verification",
+        &format!(
+            "{intro}{bond}<h3>Verifiers</h3>{}<h3>Requests</h3>{}",
+            table(
+                &[
+                    "Verifier",
+                    "Address",
+                    "Checked",
+                    "Mismatches",
+                    "Challenges",
+                    "Votes",
+                    "Earned (utrib)",
+                    "Recompute p50",
+                    "Gas (last tx of each kind)",
+                ],
+                &verifier_rows,
+                &[]
+            ),
+            table(
+                &[
+                    "Request",
+                    "Model",
+                    "Attested packet",
+                    "Recomputed packet",
+                    "Settled by",
+                    "Challenger",
+                    "Outcome",
+                    "Slashed (utrib)",
+                ],
+                &request_rows,
+                &[]
+            )
+        ),
     )
 }
 

@@ -133,7 +133,7 @@ impl VerifierMetrics {
 }
 
 /// What `/status` of a verifier reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct VerifierStatus {
     pub address: String,
     pub checked: u64,
@@ -143,6 +143,11 @@ pub struct VerifierStatus {
     pub resolved: u64,
     pub earned: i64,
     pub bonded: i64,
+    /// Gas used by this verifier's last transaction of each kind (`challenge`, `reveal`,
+    /// `vote`, `resolve`, `bond`).
+    pub gas_used: BTreeMap<String, u64>,
+    /// Median seconds to recompute one packet, over the last recomputations.
+    pub recompute_seconds_p50: Option<f64>,
 }
 
 /// Why a round of the verifier stopped early.
@@ -168,7 +173,14 @@ pub struct Verifier {
     checked: Mutex<BTreeMap<u64, HexBinary>>,
     /// Inputs of the requests this verifier challenged, for the reveal.
     kept_inputs: Mutex<BTreeMap<u64, RequestInputs>>,
+    /// Gas of the last transaction of each kind.
+    gas_used: std::sync::Mutex<BTreeMap<String, u64>>,
+    /// The last recomputation times, in seconds.
+    recompute_times: std::sync::Mutex<std::collections::VecDeque<f64>>,
 }
+
+/// How many recomputation times `/status` takes its median over.
+const RECOMPUTE_WINDOW: usize = 1_000;
 
 impl Verifier {
     pub fn new(
@@ -194,6 +206,8 @@ impl Verifier {
             http,
             checked: Mutex::new(BTreeMap::new()),
             kept_inputs: Mutex::new(BTreeMap::new()),
+            gas_used: std::sync::Mutex::new(BTreeMap::new()),
+            recompute_times: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -212,6 +226,20 @@ impl Verifier {
             resolved: m.resolved.get(),
             earned: m.earned.get(),
             bonded: m.bonded.get(),
+            gas_used: self
+                .gas_used
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            recompute_seconds_p50: {
+                let times = self
+                    .recompute_times
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let mut sorted: Vec<f64> = times.iter().copied().collect();
+                sorted.sort_by(f64::total_cmp);
+                sorted.get(sorted.len() / 2).copied()
+            },
         }
     }
 
@@ -241,11 +269,25 @@ impl Verifier {
     }
 
     async fn execute(&self, msg: &ExecuteMsg, funds: Vec<Coin>) -> Result<(), ChainError> {
-        self.client
+        let outcome = self
+            .client
             .payout(&self.payout)
             .execute(&self.signer, msg, funds)
-            .await
-            .map(|_| ())
+            .await?;
+        let kind = match msg {
+            ExecuteMsg::Challenge { .. } => "challenge",
+            ExecuteMsg::RevealInputs { .. } => "reveal",
+            ExecuteMsg::Vote { .. } => "vote",
+            ExecuteMsg::Resolve { .. } => "resolve",
+            ExecuteMsg::Bond {} => "bond",
+            _ => "other",
+        };
+        tracing::info!(kind, gas_used = outcome.gas_used, tx = %outcome.hash, "transaction included");
+        self.gas_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.to_string(), outcome.gas_used);
+        Ok(())
     }
 
     async fn keep_bonded(&self, params: &VerificationParams) -> Result<(), VerifyError> {
@@ -471,9 +513,18 @@ impl Verifier {
             .complete(&completion_request)
             .await
             .map_err(|e| VerifyError::Engine(e.to_string()))?;
-        self.metrics
-            .recompute_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.recompute_seconds.observe(seconds);
+        {
+            let mut times = self
+                .recompute_times
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if times.len() == RECOMPUTE_WINDOW {
+                times.pop_front();
+            }
+            times.push_back(seconds);
+        }
         let Some(packet) = response.packet else {
             return Err(VerifyError::Engine("the engine gave no packet".into()));
         };
