@@ -1073,6 +1073,42 @@ mod tests {
                     detail: "1 unpaid".to_string(),
                 },
             ],
+            verification: Some(VerificationReport {
+                model_id: 3,
+                copied_model_id: 1,
+                puppet_contribution: 10,
+                puppet_contributor: "contributor 4".into(),
+                owner_bond_before: 10_000_000,
+                owner_bond_after: 5_000_000,
+                sample_rate: 0.5,
+                committee_size: 3,
+                challenge_bond: 1_000_000,
+                slash_bps: 5000,
+                verifiers: vec![VerifierReport {
+                    name: "verifier1".into(),
+                    address: "trib1verifier".into(),
+                    checked: 3,
+                    mismatches: 1,
+                    challenges: 1,
+                    votes: 0,
+                    earned: 1_350_000,
+                    recompute_ms_p50: Some(1.25),
+                    gas_used: [("challenge".to_string(), 418_752)].into_iter().collect(),
+                }],
+                requests: vec![DisputeReport {
+                    request_id: 7,
+                    model_id: 3,
+                    attested_by_owner: true,
+                    attested_packet: "aa".repeat(32),
+                    recomputed_packet: "bb".repeat(32),
+                    settled_by: "bb".repeat(32),
+                    challenger: Some("trib1verifier".into()),
+                    outcome: Some("upheld".into()),
+                    committee: vec!["trib1a".into(), "trib1b".into(), "trib1c".into()],
+                    slashed: 5_000_000,
+                    puppet_weight_bps: 10_000,
+                }],
+            }),
         }
     }
 
@@ -1166,6 +1202,7 @@ mod tests {
             "<h2>Sample inferences</h2>",
             "<h2>Payouts per contributor</h2>",
             "<h2>Fees per actor</h2>",
+            "<h2>Open verification</h2>",
         ]
         .iter()
         .map(|needle| {
@@ -1174,6 +1211,23 @@ mod tests {
         })
         .collect();
         assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn the_verification_section_shows_who_caught_what() {
+        let html = render_html(&sample_report());
+        let section = &html[html.find("<h2>Open verification</h2>").unwrap()..];
+        for needle in [
+            "model 3 as a copy of model 1",
+            "contribution 10 (contributor 4)",
+            "upheld",
+            "3 (self-attested)",
+            "1.2 ms",
+            "challenge 418 752",
+            "5 000 000",
+        ] {
+            assert!(section.contains(needle), "{needle} missing");
+        }
     }
 
     #[test]

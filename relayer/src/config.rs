@@ -735,6 +735,33 @@ mod tests {
     }
 
     #[test]
+    fn a_verifier_section_parses_and_its_mistakes_are_named() {
+        let attestor = "trib1qnwy70dsu82ua4cffqku0wr2mehpdgzs83w2kj7qm8j6k5u60lqs9excyz";
+        let section = format!(
+            "\n[verifier]\nsample_rate = 0.5\n\n[[verifier.sources]]\nurl = \"http://a:8700\"\nattestor = \"{attestor}\"\n"
+        );
+        let config = Config::parse(&format!("{EXAMPLE}{section}")).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let verifier = config.verifier.unwrap();
+        assert_eq!(verifier.sample_rate, 0.5);
+        assert_eq!(verifier.poll_ms, 1_000);
+        assert!(verifier.auto_bond);
+        assert_eq!(verifier.sources[0].attestor, attestor);
+
+        let bad = section
+            .replace("0.5", "1.5")
+            .replace(attestor, "cosmos1nope");
+        let config = Config::parse(&format!("{EXAMPLE}{bad}")).unwrap();
+        let found = problems(&config);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("verifier.sample_rate"), "{found:?}");
+        assert!(
+            found[1].starts_with("verifier.sources[0].attestor"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn keyring_dir_defaults_and_tilde_expands() {
         let text = EXAMPLE.replace("keyring_dir = \"~/.tributary/relayer/keys\"\n", "");
         let mut config = Config::parse(&text).unwrap();

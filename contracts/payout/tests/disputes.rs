@@ -208,11 +208,19 @@ fn a_forged_packet_is_overturned_and_its_attestor_slashed() {
     let challenger = d.verifiers[0].clone();
     d.challenge(&challenger, honest.clone()).unwrap();
     assert_eq!(d.w.request_state(1).status, RequestStatus::Challenged);
-    // Nothing settles a challenged request but its resolution.
+    // Nothing settles or changes a challenged request but its resolution.
     assert_eq!(
         err_of(d.w.finalize(vec![1])),
         ContractError::RequestChallenged { id: 1 }
     );
+    assert_eq!(
+        err_of(d.w.commit(&attestor, vec![honest.clone()])),
+        ContractError::RequestChallenged { id: 1 }
+    );
+    assert!(matches!(
+        err_of(d.w.refund(1)),
+        ContractError::NotExpired { id: 1, .. }
+    ));
 
     d.reveal(PROMPT, COMPLETION).unwrap();
     let drawn = d.challenge_state();
