@@ -18,6 +18,20 @@ export PATH="$HOME/.cargo/bin:$CACHE_DIR/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A build cache shared by every clone grows with each build (tens of GB): drop what no later
+# build reuses, incremental state and executables not rebuilt for two days, before it fills
+# the disk. Cargo rebuilds anything removed that a build still needs.
+prune_target() {
+  local dir
+  for dir in "$TARGET_DIR"/debug/incremental "$TARGET_DIR"/release/incremental; do
+    [ -d "$dir" ] && find "$dir" -mindepth 1 -maxdepth 1 -mtime +1 -exec rm -rf {} +
+  done
+  for dir in "$TARGET_DIR"/debug/deps "$TARGET_DIR"/release/deps; do
+    [ -d "$dir" ] && find "$dir" -maxdepth 1 -type f -executable -mtime +1 -delete
+  done
+  return 0
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust with rustup (https://rustup.rs) and re-run" >&2

@@ -163,16 +163,26 @@ fn lds_section(work: &Path, models: usize) {
         &config,
         &IndexSettings::default(),
         models,
+        1,
         true,
     )
     .expect("LDS run");
     println!(
-        "\n## LDS: {} contributions, {} queries, {} models retrained on random halves ({:.0} s)\n",
+        "\n## LDS: {} contributions, {} queries per set, {} models retrained on random halves ({:.0} s)\n",
         report.contributions, report.queries, report.models, report.retrain_seconds
     );
-    println!("| method | checkpoints | LDS |\n|---|---|---|");
+    println!(
+        "query loss spread: {:.4} nats between seeds, {:.4} between halves ({:.2}x)\n",
+        report.spread.seed,
+        report.spread.subset,
+        report.spread.subset / report.spread.seed.max(1e-12)
+    );
+    println!("| method | queries | checkpoints | LDS |\n|---|---|---|---|");
     for row in report.rows {
-        println!("| {} | {} | {:.3} |", row.method, row.checkpoints, row.lds);
+        println!(
+            "| {} | {} | {} | {:.3} |",
+            row.method, row.queries, row.checkpoints, row.lds
+        );
     }
 }
 

@@ -366,3 +366,61 @@ fn a_bad_scan_setting_is_refused() {
         assert!(stderr.contains(name), "{stderr}");
     }
 }
+
+/// `eval loss` on a trained fact is far below the loss of the same framing with an invented
+/// answer, a file of both gives their byte-weighted mean, and bad input is refused.
+#[test]
+fn eval_loss_measures_completions_one_by_one_and_from_a_file() {
+    let f = fixture();
+    let fact = &f.planted.facts[0];
+    let eval = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
+            .args(["--json", "eval", "loss", "--model"])
+            .arg(f.dir.join("model"))
+            .args(args)
+            .output()
+            .expect("run tributary-attrib")
+    };
+    let loss_of = |completion: &str| {
+        let out = eval(&["--prompt", &fact.prompt, "--completion", completion]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["mean"]["nats_per_byte"].as_f64().unwrap()
+    };
+    let known = loss_of(&fact.completion);
+    let invented = loss_of(" Zorbulax.");
+    assert!(known < invented, "{known} vs {invented}");
+
+    let file = f.dir.join("losses.jsonl");
+    let lines = [&fact.completion, " Zorbulax."]
+        .iter()
+        .map(|c| serde_json::json!({"prompt": fact.prompt, "completion": c}).to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, lines).unwrap();
+    let out = eval(&["--file", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let (a, b) = (fact.completion.len() as f64, " Zorbulax.".len() as f64);
+    let mean = (known * a + invented * b) / (a + b);
+    assert!((json["mean"]["nats_per_byte"].as_f64().unwrap() - mean).abs() < 1e-9);
+    let bits = json["mean"]["bits_per_byte"].as_f64().unwrap();
+    assert!((bits - mean / std::f64::consts::LN_2).abs() < 1e-9);
+
+    std::fs::write(&file, "{\"prompt\": 3}\n").unwrap();
+    let out = eval(&["--file", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+    let out = eval(&["--prompt", "only a prompt"]);
+    assert!(!out.status.success());
+}
