@@ -26,8 +26,10 @@ prune_target() {
   for dir in "$TARGET_DIR"/debug/incremental "$TARGET_DIR"/release/incremental; do
     [ -d "$dir" ] && find "$dir" -mindepth 1 -maxdepth 1 -mtime +1 -exec rm -rf {} +
   done
+  # Test and binary executables have no extension; proc-macro libraries (.so) that every
+  # build links against stay.
   for dir in "$TARGET_DIR"/debug/deps "$TARGET_DIR"/release/deps; do
-    [ -d "$dir" ] && find "$dir" -maxdepth 1 -type f -executable -mtime +1 -delete
+    [ -d "$dir" ] && find "$dir" -maxdepth 1 -type f -executable ! -name '*.*' -mtime +1 -delete
   done
   return 0
 }

@@ -124,6 +124,33 @@ async fn bind(address: &str) -> Result<TcpListener, RunnerError> {
         })
 }
 
+/// The configuration's problems, all of them, as one error.
+fn validated(config: &Config) -> Result<(), RunnerError> {
+    config.validate().map_err(|problems| {
+        let text: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        RunnerError::Invalid(text.join("\n"))
+    })
+}
+
+/// The chain client, retried while no RPC endpoint answers (each miss also goes to
+/// `on_unreachable`); other errors (a wrong chain id) end the start.
+async fn connect_retrying(
+    config: &Config,
+    on_unreachable: impl Fn(&str),
+) -> Result<tributary_client::Client, RunnerError> {
+    loop {
+        match connect(config).await {
+            Ok(client) => return Ok(client),
+            Err(StartError::Unreachable(reason)) => {
+                tracing::error!(rpc = ?config.chain.rpc, %reason, "no RPC endpoint answers; retrying");
+                on_unreachable(&reason);
+                tokio::time::sleep(CONNECT_RETRY).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Runs the relayer until `shutdown` completes. Every task works from the outbox, so stopping
 /// at any moment loses nothing.
 pub async fn start(
@@ -132,10 +159,7 @@ pub async fn start(
     engine: Arc<dyn EngineBackend>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunnerError> {
-    if let Err(problems) = config.validate() {
-        let text: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        return Err(RunnerError::Invalid(text.join("\n")));
-    }
+    validated(&config)?;
     let outbox = Arc::new(Outbox::open(&config.outbox.path)?);
     let metrics = Arc::new(Metrics::new());
     let gateway_listener = bind(&config.gateway.listen).await?;
@@ -150,18 +174,15 @@ pub async fn start(
     let telemetry_task = tokio::spawn(async move {
         let _ = axum::serve(telemetry_listener, telemetry_router(telemetry)).await;
     });
-    let client = loop {
-        match connect(&config).await {
-            Ok(client) => break client,
-            Err(StartError::Unreachable(reason)) => {
-                tracing::error!(rpc = ?config.chain.rpc, %reason, "no RPC endpoint answers; retrying");
-                metrics.set_error(Some(format!("unreachable RPC: {reason}")));
-                tokio::time::sleep(CONNECT_RETRY).await;
-            }
-            Err(e) => {
-                telemetry_task.abort();
-                return Err(e.into());
-            }
+    let client = match connect_retrying(&config, |reason| {
+        metrics.set_error(Some(format!("unreachable RPC: {reason}")));
+    })
+    .await
+    {
+        Ok(client) => client,
+        Err(e) => {
+            telemetry_task.abort();
+            return Err(e);
         }
     };
     metrics.chain_ok();
@@ -205,26 +226,14 @@ pub async fn verify(
     engine: Arc<dyn EngineBackend>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunnerError> {
-    if let Err(problems) = config.validate() {
-        let text: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-        return Err(RunnerError::Invalid(text.join("\n")));
-    }
+    validated(&config)?;
     let Some(settings) = config.verifier.clone() else {
         return Err(RunnerError::Invalid(
             "  verifier: tributary-relayer verify needs a [verifier] section".into(),
         ));
     };
     let telemetry_listener = bind(&config.telemetry.listen).await?;
-    let client = loop {
-        match connect(&config).await {
-            Ok(client) => break client,
-            Err(StartError::Unreachable(reason)) => {
-                tracing::error!(rpc = ?config.chain.rpc, %reason, "no RPC endpoint answers; retrying");
-                tokio::time::sleep(CONNECT_RETRY).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let client = connect_retrying(&config, |_| {}).await?;
     let served = config
         .models
         .iter()

@@ -54,7 +54,7 @@ use tributary_types::{sha256, AssetInfo, AttributionPacket};
 use crate::attribution::{check_lineage, check_model};
 use crate::bond;
 use crate::error::ContractError;
-use crate::escrow::{load_open_request, transfer};
+use crate::escrow::{load_open_request, return_escrow};
 use crate::settlement::credit;
 use crate::state::{
     Config, BONDS, CHALLENGES, COMMITTERS, CONFIG, OPEN_CHALLENGES, PACKETS, PACKET_CONTRIBUTORS,
@@ -419,18 +419,11 @@ fn refund_request(
     request.status = RequestStatus::Refunded;
     REQUESTS.save(storage, request.id, &request)?;
     close(storage, &mut challenge, ChallengeOutcome::Refunded)?;
-    let mut response = response
+    let response = response
         .add_attribute("outcome", outcome_name(ChallengeOutcome::Refunded))
         .add_attribute("payer", request.payer.as_str())
         .add_attribute("amount", request.price.amount);
-    if !request.price.amount.is_zero() {
-        response = response.add_message(transfer(
-            &request.payer,
-            &request.price.asset,
-            request.price.amount,
-        )?);
-    }
-    Ok(response)
+    return_escrow(response, &request)
 }
 
 fn close(

@@ -105,20 +105,28 @@ pub fn refund(deps: DepsMut, env: Env, request_id: u64) -> Result<Response, Cont
     }
     request.status = RequestStatus::Refunded;
     REQUESTS.save(deps.storage, request_id, &request)?;
-    let mut response = Response::new()
+    let response = Response::new()
         .add_attribute("action", "refund")
         .add_attribute("request_id", request_id.to_string())
         .add_attribute("payer", request.payer.as_str())
         .add_attribute("amount", request.price.amount)
         .add_attribute("asset", request.price.asset.to_string());
-    if !request.price.amount.is_zero() {
-        response = response.add_message(transfer(
-            &request.payer,
-            &request.price.asset,
-            request.price.amount,
-        )?);
+    return_escrow(response, &request)
+}
+
+/// `response` with the transfer of `request`'s escrow back to its payer (none when it is zero).
+pub fn return_escrow(
+    response: Response,
+    request: &InferenceRequest,
+) -> Result<Response, ContractError> {
+    if request.price.amount.is_zero() {
+        return Ok(response);
     }
-    Ok(response)
+    Ok(response.add_message(transfer(
+        &request.payer,
+        &request.price.asset,
+        request.price.amount,
+    )?))
 }
 
 /// The request `id`, unless it is unknown or already finalized or refunded.
