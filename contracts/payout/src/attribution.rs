@@ -17,8 +17,8 @@ use crate::error::ContractError;
 use crate::escrow::load_open_request;
 use crate::querier;
 use crate::state::{
-    Config, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS, VERIFICATION,
-    VOTES,
+    Config, CHALLENGES, COMMITS, COMMITTERS, CONFIG, PACKETS, PACKET_CONTRIBUTORS, REQUESTS,
+    VERIFICATION, VOTES,
 };
 use crate::terms;
 use crate::time::later;
@@ -88,7 +88,9 @@ pub fn validate_commit(
 ) -> Result<Commit, ContractError> {
     let id = packet.request_id;
     let mut request = load_open_request(deps.storage, id)?;
-    if request.status == RequestStatus::Challenged {
+    // A challenged request is settled by its committee: no commit before the resolution may
+    // change what the committee judges, and none after it may undo the result.
+    if request.status == RequestStatus::Challenged || CHALLENGES.has(deps.storage, id) {
         return Err(ContractError::RequestChallenged { id });
     }
     if env.block.time >= request.expires_at {

@@ -252,7 +252,7 @@ pub enum ContractError {
     #[error("a challenge needs exactly {bond} {denom} attached")]
     WrongChallengeBond { bond: Uint128, denom: String },
 
-    #[error("request {id} is challenged; the challenge settles it")]
+    #[error("request {id} was challenged; its committee settles it")]
     RequestChallenged { id: u64 },
 
     #[error("request {request_id} has no challenge")]

@@ -635,3 +635,55 @@ fn verification_parameters_are_checked() {
         ContractError::Unauthorized { .. }
     ));
 }
+
+#[test]
+fn a_late_attestor_cannot_undo_a_committees_result() {
+    // Two attestors, quorum 1: the first commits a forged packet, which is overturned; the
+    // second, committing the forged packet afterwards, would otherwise make it agreed again.
+    let mut w = World::new();
+    let admin = w.admin.clone();
+    w.execute_payout(
+        &admin,
+        &payout::ExecuteMsg::UpdateVerification { params: params() },
+    )
+    .unwrap();
+    let model = w.native_model(PRICE, 2, 1);
+    let payer = w.payers[0].clone();
+    assert_eq!(w.paid_request(&payer, model, PRICE), 1);
+    let verifiers: Vec<Addr> = (0..4)
+        .map(|i| w.app.api().addr_make(&format!("verifier-{i}")))
+        .collect();
+    let mut d = Dispute {
+        w,
+        model,
+        verifiers: verifiers.clone(),
+    };
+    for v in &verifiers {
+        d.w.app
+            .sudo(SudoMsg::Bank(BankSudo::Mint {
+                to_address: v.to_string(),
+                amount: coins(10 * BOND, DENOM),
+            }))
+            .unwrap();
+        d.bond(v, BOND).unwrap();
+    }
+    let (forged, honest) = (d.forged(), d.honest());
+    let (first, second) = (d.w.attestors[0].clone(), d.w.attestors[1].clone());
+    d.w.commit(&first, vec![forged.clone()]).unwrap();
+    d.challenge(&verifiers[0], honest.clone()).unwrap();
+    d.reveal(PROMPT, COMPLETION).unwrap();
+    for member in d.challenge_state().committee {
+        d.vote(&member, &honest).unwrap();
+    }
+    d.resolve().unwrap();
+    assert_eq!(
+        err_of(d.w.commit(&second, vec![forged])),
+        ContractError::RequestChallenged { id: 1 }
+    );
+    assert_eq!(
+        d.w.request_state(1).agreed_packet,
+        Some(HexBinary::from(honest.packet_hash().unwrap().as_slice()))
+    );
+    d.w.finalize(vec![1]).unwrap();
+    assert_eq!(d.claimable(&d.w.contributors[0].clone()), 7_000);
+}
