@@ -25,7 +25,7 @@ use tributary_client::{
     NewContribution, Signer, TxOptions,
 };
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
-use tributary_keyring::{Backend, Keyring};
+use tributary_keyring::Keyring;
 use tributary_store::{ChainGate, ContentStore, HttpStore, LocalStore, ServerConfig};
 use tributary_types::datanet::{self, CurationPolicy, ReviewDecision};
 use tributary_types::packet::DatanetRoot;
@@ -35,7 +35,7 @@ use tributary_types::split::settle;
 use tributary_types::{sha256, AssetInfo, AttributionPacket, FeeSplit, Price};
 
 use crate::corpus::{self, Source};
-use crate::relayer_config::RelayerToml;
+use crate::relayer_config::{spawn_process, wait_ready, RelayerToml};
 use crate::report::*;
 use crate::Args;
 
@@ -1178,21 +1178,18 @@ async fn start_relayers(
     for (m, model) in models.iter().enumerate() {
         let name = if m == 0 { "operator" } else { "attestor2" };
         let dir = home.join(format!("relayers/{name}"));
-        let keys = dir.join("keys");
-        let ring = Keyring::open(&keys, Backend::Test)?;
         let dev = devnet
             .key(name)
             .ok_or_else(|| anyhow!("no devnet key {name}"))?;
-        ring.add(name, &dev.address, &dev.mnemonic, None)?;
         let gateway = format!("127.0.0.1:{}", 8700 + port_offset + m as u16 * 10);
         let telemetry = format!("127.0.0.1:{}", 9464 + port_offset + m as u16);
-        let text = RelayerToml {
+        let toml = RelayerToml {
             chain_id: devnet.chain_id.clone(),
             rpc: devnet.rpc_url().to_string(),
             prefix: params.bech32_prefix.clone(),
             gas_price: format!("{}{}", params.fees.min_gas_price, devnet.denom),
             key: name.to_string(),
-            keys: keys.clone(),
+            keys: dir.join("keys"),
             payout: contracts.payout.clone(),
             registry: contracts.model_registry.clone(),
             models: vec![(model.report.id, 1), (model.report.id, 2)],
@@ -1205,38 +1202,21 @@ async fn start_relayers(
             telemetry: telemetry.clone(),
             outbox: dir.join("outbox.redb"),
             extra: String::new(),
-        }
-        .render();
+        };
         let config_path = dir.join("relayer.toml");
-        std::fs::write(&config_path, &text)?;
-        let config = tributary_relayer::config::Config::parse(&text)?;
-        let signer = Signer::from_mnemonic(&dev.mnemonic, &params.bech32_prefix)?;
-        let engine = tributary_relayer::runner::open_engine(&config)?;
-        let mut stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            if let Err(e) = tributary_relayer::runner::start(config, signer, engine, shutdown).await
-            {
-                tracing::error!(error = %e, "relayer stopped");
-            }
-        }));
-        // Ready once its telemetry answers.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status_url = format!("http://{telemetry}/status");
-        while !reqwest::get(&status_url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            if Instant::now() > deadline {
-                bail!(
-                    "relayer {name} did not start (log: {})",
-                    home.join("logs/relayers.log").display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        tasks.push(spawn_process(
+            &dir,
+            &toml,
+            dev.mnemonic.clone(),
+            false,
+            stopped.clone(),
+        )?);
+        let log = home.join("logs/relayers.log");
+        wait_ready(
+            &telemetry,
+            &format!("relayer {name} (log: {})", log.display()),
+        )
+        .await?;
         println!(
             "    relayer {} for model {} at http://{gateway} ({})",
             dev.address,

@@ -20,14 +20,14 @@ use tributary_attrib::serve::{
 use tributary_attrib_api::{CompletionRequest, CompletionResponse, Sampling, SamplingRequest};
 use tributary_client::{coin, Client, Contracts, Signer};
 use tributary_devnet::{Devnet, DevnetParams};
-use tributary_keyring::{Backend, Keyring};
+use tributary_keyring::Keyring;
 use tributary_relayer::verifier::VerifierStatus;
 use tributary_types::payout::{ExecuteMsg, QueryMsg, RequestStatus};
 use tributary_types::registry::ModelVersionInput;
 use tributary_types::verification::{BondInfo, ChallengeInfo, VerificationParams};
 use tributary_types::{AttributionEntry, AttributionPacket};
 
-use crate::relayer_config::RelayerToml;
+use crate::relayer_config::{spawn_process, wait_ready, RelayerToml};
 use crate::report::{Check, DisputeReport, VerificationReport, VerifierReport};
 
 /// How many verifiers run: a challenger and a committee of three.
@@ -387,54 +387,6 @@ fn developer_mnemonic(devnet: &Devnet) -> Result<String> {
         .ok_or_else(|| anyhow!("no devnet key developer"))?
         .mnemonic
         .clone())
-}
-
-/// Writes the keyring and config of one relayer (or verifier) and runs it until `stopped`.
-fn spawn_process(
-    dir: &Path,
-    toml: &RelayerToml,
-    mnemonic: String,
-    verify: bool,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>> {
-    std::fs::create_dir_all(dir)?;
-    let signer = Signer::from_mnemonic(&mnemonic, &toml.prefix)?;
-    let ring = Keyring::open(&toml.keys, Backend::Test)?;
-    if ring.show(&toml.key).is_err() {
-        ring.add(&toml.key, signer.address().as_ref(), &mnemonic, None)?;
-    }
-    let text = toml.render();
-    std::fs::write(dir.join("relayer.toml"), &text)?;
-    let config = tributary_relayer::config::Config::parse(&text)?;
-    let engine = tributary_relayer::runner::open_engine(&config)?;
-    Ok(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        let result = if verify {
-            tributary_relayer::runner::verify(config, signer, engine, shutdown).await
-        } else {
-            tributary_relayer::runner::start(config, signer, engine, shutdown).await
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "relayer stopped");
-        }
-    }))
-}
-
-async fn wait_ready(telemetry: &str, what: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("http://{telemetry}/status");
-    while !reqwest::get(&url)
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if Instant::now() > deadline {
-            bail!("{what} did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 async fn wait_bonded(
