@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tributary_client::{ChainConfig, Contracts, DeploySettings, Deployment, Signer};
+use tributary_client::{ChainConfig, Client, Contracts, DeploySettings, Deployment, Signer};
 use tributary_devnet::{Devnet, DevnetParams, Error as DevnetError, InitOptions, Tributaryd};
 use tributary_keyring::{Backend, Keyring};
 
@@ -307,8 +307,8 @@ async fn deploy_devnet(
         ..DeploySettings::default()
     };
     let node = &devnet.nodes[0];
-    crate::deploy::run(
-        config,
+    let deployment = crate::deploy::run(
+        config.clone(),
         &admin,
         artifacts,
         settings,
@@ -316,8 +316,29 @@ async fn deploy_devnet(
         Some(node.grpc_addr.clone()),
         out,
     )
-    .await
+    .await?;
+    // Pinned code costs about 2 000 gas per call instead of 60 000: the devnet's only validator
+    // passes the proposal alone (a real network votes on it; see docs/settlement.md).
+    let client = Client::connect(config).await?;
+    let codes = &deployment.code_ids;
+    client
+        .pin_codes(
+            &admin,
+            &[
+                codes.datanet,
+                codes.model_registry,
+                codes.payout,
+                codes.cw20,
+            ],
+            PIN_TIMEOUT,
+        )
+        .await
+        .context("pinning the contracts' code")?;
+    Ok(deployment)
 }
+
+/// Longest wait for the pinning proposal: the devnet's expedited voting period and some blocks.
+const PIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `tributary chain-info`: Keplr's chain description for the devnet at `home`.
 pub fn chain_info(home: &Path, output: Output) -> Result<()> {

@@ -104,6 +104,7 @@ export interface UsageRecord {
   amount: Uint128;
   asset: AssetInfo;
   contribution_id: number;
+  uses?: number | null;
 }
 export type QueryMsg = {
   config: {};

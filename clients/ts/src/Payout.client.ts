@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { Uint128, InstantiateMsg, VerificationParams, ExecuteMsg, HexBinary, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, Timestamp, Uint64, BondInfo, BondsResponse, NullableChallengeInfo, ChallengeOutcome, ChallengePhase, ChallengeInfo, DisputeInputs, CommitteeVote, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, ChallengesResponse, PoolsResponse, Pool, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
+import { Uint128, InstantiateMsg, VerificationParams, ExecuteMsg, HexBinary, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, VoucherRedemption, SignedVoucher, Voucher, BatchResult, BatchLeaf, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, Timestamp, Uint64, BatchStatus, BatchInfo, Price, BatchesResponse, BondInfo, BondsResponse, NullableChallengeInfo, ChallengeOutcome, ChallengePhase, ChallengeInfo, DisputeInputs, CommitteeVote, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, CreditAccount, PendingWithdrawal, ChallengesResponse, PoolsResponse, Pool, VoucherState, InferenceRequest, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
 export interface PayoutReadOnlyInterface {
   contractAddress: string;
   config: () => Promise<ConfigResponse>;
@@ -99,6 +99,36 @@ export interface PayoutReadOnlyInterface {
     limit?: number;
     startAfter?: number;
   }) => Promise<ChallengesResponse>;
+  credit: ({
+    address,
+    asset
+  }: {
+    address: string;
+    asset: AssetInfo;
+  }) => Promise<CreditAccount>;
+  redeemedVouchers: ({
+    modelId,
+    payer,
+    redeemer,
+    version
+  }: {
+    modelId: number;
+    payer: string;
+    redeemer: string;
+    version: number;
+  }) => Promise<VoucherState>;
+  batch: ({
+    batchId
+  }: {
+    batchId: number;
+  }) => Promise<BatchInfo>;
+  batches: ({
+    limit,
+    startAfter
+  }: {
+    limit?: number;
+    startAfter?: number;
+  }) => Promise<BatchesResponse>;
   channels: ({
     limit,
     startAfter
@@ -128,6 +158,10 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
     this.bonds = this.bonds.bind(this);
     this.challengeOf = this.challengeOf.bind(this);
     this.openChallenges = this.openChallenges.bind(this);
+    this.credit = this.credit.bind(this);
+    this.redeemedVouchers = this.redeemedVouchers.bind(this);
+    this.batch = this.batch.bind(this);
+    this.batches = this.batches.bind(this);
     this.channels = this.channels.bind(this);
   }
 
@@ -315,6 +349,65 @@ export class PayoutQueryClient implements PayoutReadOnlyInterface {
       }
     });
   };
+  credit = async ({
+    address,
+    asset
+  }: {
+    address: string;
+    asset: AssetInfo;
+  }): Promise<CreditAccount> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      credit: {
+        address,
+        asset
+      }
+    });
+  };
+  redeemedVouchers = async ({
+    modelId,
+    payer,
+    redeemer,
+    version
+  }: {
+    modelId: number;
+    payer: string;
+    redeemer: string;
+    version: number;
+  }): Promise<VoucherState> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      redeemed_vouchers: {
+        model_id: modelId,
+        payer,
+        redeemer,
+        version
+      }
+    });
+  };
+  batch = async ({
+    batchId
+  }: {
+    batchId: number;
+  }): Promise<BatchInfo> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      batch: {
+        batch_id: batchId
+      }
+    });
+  };
+  batches = async ({
+    limit,
+    startAfter
+  }: {
+    limit?: number;
+    startAfter?: number;
+  }): Promise<BatchesResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      batches: {
+        limit,
+        start_after: startAfter
+      }
+    });
+  };
   channels = async ({
     limit,
     startAfter
@@ -429,6 +522,49 @@ export interface PayoutInterface extends PayoutReadOnlyInterface {
   }: {
     requestId: number;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  deposit: (fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  requestWithdrawal: ({
+    amount,
+    asset
+  }: {
+    amount: Uint128;
+    asset: AssetInfo;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  withdraw: ({
+    asset
+  }: {
+    asset: AssetInfo;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  redeemVouchers: ({
+    redemptions
+  }: {
+    redemptions: VoucherRedemption[];
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  settleBatch: ({
+    redemptions,
+    results
+  }: {
+    redemptions: VoucherRedemption[];
+    results: BatchResult[];
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  finalizeBatches: ({
+    batchIds
+  }: {
+    batchIds: number[];
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  challengeBatchItem: ({
+    batchId,
+    index,
+    leaf,
+    proof,
+    result
+  }: {
+    batchId: number;
+    index: number;
+    leaf: BatchLeaf;
+    proof: HexBinary[];
+    result: BatchResult;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   updateVerification: ({
     params
   }: {
@@ -476,6 +612,13 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
     this.revealInputs = this.revealInputs.bind(this);
     this.vote = this.vote.bind(this);
     this.resolve = this.resolve.bind(this);
+    this.deposit = this.deposit.bind(this);
+    this.requestWithdrawal = this.requestWithdrawal.bind(this);
+    this.withdraw = this.withdraw.bind(this);
+    this.redeemVouchers = this.redeemVouchers.bind(this);
+    this.settleBatch = this.settleBatch.bind(this);
+    this.finalizeBatches = this.finalizeBatches.bind(this);
+    this.challengeBatchItem = this.challengeBatchItem.bind(this);
     this.updateVerification = this.updateVerification.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
   }
@@ -677,6 +820,95 @@ export class PayoutClient extends PayoutQueryClient implements PayoutInterface {
     return await this.client.execute(this.sender, this.contractAddress, {
       resolve: {
         request_id: requestId
+      }
+    }, fee, memo, _funds);
+  };
+  deposit = async (fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      deposit: {}
+    }, fee, memo, _funds);
+  };
+  requestWithdrawal = async ({
+    amount,
+    asset
+  }: {
+    amount: Uint128;
+    asset: AssetInfo;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      request_withdrawal: {
+        amount,
+        asset
+      }
+    }, fee, memo, _funds);
+  };
+  withdraw = async ({
+    asset
+  }: {
+    asset: AssetInfo;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      withdraw: {
+        asset
+      }
+    }, fee, memo, _funds);
+  };
+  redeemVouchers = async ({
+    redemptions
+  }: {
+    redemptions: VoucherRedemption[];
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      redeem_vouchers: {
+        redemptions
+      }
+    }, fee, memo, _funds);
+  };
+  settleBatch = async ({
+    redemptions,
+    results
+  }: {
+    redemptions: VoucherRedemption[];
+    results: BatchResult[];
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      settle_batch: {
+        redemptions,
+        results
+      }
+    }, fee, memo, _funds);
+  };
+  finalizeBatches = async ({
+    batchIds
+  }: {
+    batchIds: number[];
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      finalize_batches: {
+        batch_ids: batchIds
+      }
+    }, fee, memo, _funds);
+  };
+  challengeBatchItem = async ({
+    batchId,
+    index,
+    leaf,
+    proof,
+    result
+  }: {
+    batchId: number;
+    index: number;
+    leaf: BatchLeaf;
+    proof: HexBinary[];
+    result: BatchResult;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      challenge_batch_item: {
+        batch_id: batchId,
+        index,
+        leaf,
+        proof,
+        result
       }
     }, fee, memo, _funds);
   };

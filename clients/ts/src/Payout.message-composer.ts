@@ -8,7 +8,7 @@ import { Coin } from "@cosmjs/amino";
 import { MsgExecuteContractEncodeObject } from "@cosmjs/cosmwasm-stargate";
 import { MsgExecuteContract } from "cosmjs-types/cosmwasm/wasm/v1/tx";
 import { toUtf8 } from "@cosmjs/encoding";
-import { Uint128, InstantiateMsg, VerificationParams, ExecuteMsg, HexBinary, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, Timestamp, Uint64, BondInfo, BondsResponse, NullableChallengeInfo, ChallengeOutcome, ChallengePhase, ChallengeInfo, DisputeInputs, CommitteeVote, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, ChallengesResponse, PoolsResponse, Pool, InferenceRequest, Price, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
+import { Uint128, InstantiateMsg, VerificationParams, ExecuteMsg, HexBinary, Binary, AssetInfo, Cw20ReceiveMsg, AttributionPacket, DatanetRoot, AttributionEntry, VoucherRedemption, SignedVoucher, Voucher, BatchResult, BatchLeaf, QueryMsg, RequestStatus, MigrateMsg, BalancesResponse, Earning, Addr, Timestamp, Uint64, BatchStatus, BatchInfo, Price, BatchesResponse, BondInfo, BondsResponse, NullableChallengeInfo, ChallengeOutcome, ChallengePhase, ChallengeInfo, DisputeInputs, CommitteeVote, ArrayOfChannelBinding, ChannelBinding, ArrayOfCommitInfo, CommitInfo, ConfigResponse, CreditAccount, PendingWithdrawal, ChallengesResponse, PoolsResponse, Pool, VoucherState, InferenceRequest, Settlement, RequestsResponse, RequestTerms, LineageVersion, FeeSplit } from "./Payout.types";
 export interface PayoutMsg {
   contractAddress: string;
   sender: string;
@@ -108,6 +108,49 @@ export interface PayoutMsg {
   }: {
     requestId: number;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  deposit: (_funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  requestWithdrawal: ({
+    amount,
+    asset
+  }: {
+    amount: Uint128;
+    asset: AssetInfo;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  withdraw: ({
+    asset
+  }: {
+    asset: AssetInfo;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  redeemVouchers: ({
+    redemptions
+  }: {
+    redemptions: VoucherRedemption[];
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  settleBatch: ({
+    redemptions,
+    results
+  }: {
+    redemptions: VoucherRedemption[];
+    results: BatchResult[];
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  finalizeBatches: ({
+    batchIds
+  }: {
+    batchIds: number[];
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  challengeBatchItem: ({
+    batchId,
+    index,
+    leaf,
+    proof,
+    result
+  }: {
+    batchId: number;
+    index: number;
+    leaf: BatchLeaf;
+    proof: HexBinary[];
+    result: BatchResult;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   updateVerification: ({
     params
   }: {
@@ -152,6 +195,13 @@ export class PayoutMsgComposer implements PayoutMsg {
     this.revealInputs = this.revealInputs.bind(this);
     this.vote = this.vote.bind(this);
     this.resolve = this.resolve.bind(this);
+    this.deposit = this.deposit.bind(this);
+    this.requestWithdrawal = this.requestWithdrawal.bind(this);
+    this.withdraw = this.withdraw.bind(this);
+    this.redeemVouchers = this.redeemVouchers.bind(this);
+    this.settleBatch = this.settleBatch.bind(this);
+    this.finalizeBatches = this.finalizeBatches.bind(this);
+    this.challengeBatchItem = this.challengeBatchItem.bind(this);
     this.updateVerification = this.updateVerification.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
   }
@@ -478,6 +528,151 @@ export class PayoutMsgComposer implements PayoutMsg {
         msg: toUtf8(JSON.stringify({
           resolve: {
             request_id: requestId
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  deposit = (_funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          deposit: {}
+        })),
+        funds: _funds
+      })
+    };
+  };
+  requestWithdrawal = ({
+    amount,
+    asset
+  }: {
+    amount: Uint128;
+    asset: AssetInfo;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          request_withdrawal: {
+            amount,
+            asset
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  withdraw = ({
+    asset
+  }: {
+    asset: AssetInfo;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          withdraw: {
+            asset
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  redeemVouchers = ({
+    redemptions
+  }: {
+    redemptions: VoucherRedemption[];
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          redeem_vouchers: {
+            redemptions
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  settleBatch = ({
+    redemptions,
+    results
+  }: {
+    redemptions: VoucherRedemption[];
+    results: BatchResult[];
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          settle_batch: {
+            redemptions,
+            results
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  finalizeBatches = ({
+    batchIds
+  }: {
+    batchIds: number[];
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          finalize_batches: {
+            batch_ids: batchIds
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  challengeBatchItem = ({
+    batchId,
+    index,
+    leaf,
+    proof,
+    result
+  }: {
+    batchId: number;
+    index: number;
+    leaf: BatchLeaf;
+    proof: HexBinary[];
+    result: BatchResult;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          challenge_batch_item: {
+            batch_id: batchId,
+            index,
+            leaf,
+            proof,
+            result
           }
         })),
         funds: _funds

@@ -97,6 +97,38 @@ export type ExecuteMsg = {
     request_id: number;
   };
 } | {
+  deposit: {};
+} | {
+  request_withdrawal: {
+    amount: Uint128;
+    asset: AssetInfo;
+  };
+} | {
+  withdraw: {
+    asset: AssetInfo;
+  };
+} | {
+  redeem_vouchers: {
+    redemptions: VoucherRedemption[];
+  };
+} | {
+  settle_batch: {
+    redemptions: VoucherRedemption[];
+    results: BatchResult[];
+  };
+} | {
+  finalize_batches: {
+    batch_ids: number[];
+  };
+} | {
+  challenge_batch_item: {
+    batch_id: number;
+    index: number;
+    leaf: BatchLeaf;
+    proof: HexBinary[];
+    result: BatchResult;
+  };
+} | {
   update_verification: {
     params: VerificationParams;
   };
@@ -146,6 +178,36 @@ export interface DatanetRoot {
 export interface AttributionEntry {
   contribution_id: number;
   weight_bps: number;
+}
+export interface VoucherRedemption {
+  prompt_hashes: HexBinary[];
+  voucher: SignedVoucher;
+}
+export interface SignedVoucher {
+  pub_key: Binary;
+  signature: Binary;
+  voucher: Voucher;
+}
+export interface Voucher {
+  chain_id: string;
+  contract: string;
+  count: number;
+  max_amount: Uint128;
+  model_id: number;
+  payer: string;
+  prompts: HexBinary;
+  redeemer: string;
+  version: number;
+}
+export interface BatchResult {
+  entries: AttributionEntry[];
+  output_hash: HexBinary;
+  scores_root: HexBinary;
+}
+export interface BatchLeaf {
+  payer: string;
+  prompt_hash: HexBinary;
+  result: BatchResult;
 }
 export type QueryMsg = {
   config: {};
@@ -214,6 +276,27 @@ export type QueryMsg = {
     start_after?: number | null;
   };
 } | {
+  credit: {
+    address: string;
+    asset: AssetInfo;
+  };
+} | {
+  redeemed_vouchers: {
+    model_id: number;
+    payer: string;
+    redeemer: string;
+    version: number;
+  };
+} | {
+  batch: {
+    batch_id: number;
+  };
+} | {
+  batches: {
+    limit?: number | null;
+    start_after?: number | null;
+  };
+} | {
   channels: {
     limit?: number | null;
     start_after?: string | null;
@@ -231,6 +314,29 @@ export interface Earning {
 export type Addr = string;
 export type Timestamp = Uint64;
 export type Uint64 = string;
+export type BatchStatus = "attested" | "finalized";
+export interface BatchInfo {
+  attestor: Addr;
+  challenged: number[];
+  count: number;
+  created_at: Timestamp;
+  finalizable_at: Timestamp;
+  first_request_id: number;
+  id: number;
+  items_root: HexBinary;
+  model_id: number;
+  price: Price;
+  status: BatchStatus;
+  terms_hash: HexBinary;
+  version: number;
+}
+export interface Price {
+  amount: Uint128;
+  asset: AssetInfo;
+}
+export interface BatchesResponse {
+  batches: BatchInfo[];
+}
 export interface BondInfo {
   active: Uint128;
   address: Addr;
@@ -291,6 +397,14 @@ export interface ConfigResponse {
   request_expiry_seconds: number;
   treasury: Addr;
 }
+export interface CreditAccount {
+  balance: Uint128;
+  withdrawal?: PendingWithdrawal | null;
+}
+export interface PendingWithdrawal {
+  amount: Uint128;
+  ready_at: Timestamp;
+}
 export interface ChallengesResponse {
   challenges: ChallengeInfo[];
 }
@@ -304,6 +418,11 @@ export interface Pool {
   distributed: Uint128;
   total: Uint128;
   version: number;
+}
+export interface VoucherState {
+  charged: Uint128;
+  count: number;
+  prompts: HexBinary;
 }
 export interface InferenceRequest {
   agreed_packet?: HexBinary | null;
@@ -319,10 +438,6 @@ export interface InferenceRequest {
   prompt_hash: HexBinary;
   settlement?: Settlement | null;
   status: RequestStatus;
-}
-export interface Price {
-  amount: Uint128;
-  asset: AssetInfo;
 }
 export interface Settlement {
   contributions: [number, Uint128][];

@@ -301,6 +301,7 @@ fn datanet_curates_snapshots_and_proves_in_the_vm() {
             contribution_id: ids[0],
             asset: AssetInfo::native("utrib"),
             amount: 7u128.into(),
+            uses: None,
         }],
     };
     err(run(&mut vm, &alice, &[], record.clone()));

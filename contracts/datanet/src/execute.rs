@@ -885,9 +885,12 @@ pub fn record_usage(
                 status: contribution.status,
             });
         }
-        contribution.usage_count = checked_add(contribution.usage_count, 1)?;
+        let uses = record.uses.unwrap_or(1);
+        contribution.usage_count = checked_add(contribution.usage_count, uses)?;
         CONTRIBUTIONS.save(deps.storage, contribution.id, &contribution)?;
-        update_stats(deps.storage, &contribution.contributor, |s| s.usage += 1)?;
+        update_stats(deps.storage, &contribution.contributor, |s| {
+            s.usage = s.usage.saturating_add(uses)
+        })?;
         let key = record.asset.key();
         let earned = EARNED
             .may_load(deps.storage, (&contribution.contributor, &key))?

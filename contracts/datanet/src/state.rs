@@ -1,7 +1,7 @@
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Binary, Timestamp, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
-use tributary_types::datanet::{Commitment, Contribution, Datanet, DatanetVersion};
+use tributary_types::datanet::{layout, Commitment, Contribution, Datanet, DatanetVersion};
 
 /// Contract-wide settings.
 #[cw_serde]
@@ -66,21 +66,21 @@ pub const ALLOWED: Map<(u64, &Addr), ()> = Map::new("allowed");
 /// Contributions by id.
 pub const CONTRIBUTIONS: IndexedMap<u64, Contribution, ContributionIndexes<'static>> =
     IndexedMap::new(
-        "contributions",
+        layout::CONTRIBUTIONS,
         ContributionIndexes {
             datanet_status: MultiIndex::new(
                 |_pk, c: &Contribution| (c.datanet_id, c.status.as_str().to_string()),
-                "contributions",
+                layout::CONTRIBUTIONS,
                 "contributions__datanet_status",
             ),
             datanet: MultiIndex::new(
                 |_pk, c: &Contribution| c.datanet_id,
-                "contributions",
+                layout::CONTRIBUTIONS,
                 "contributions__datanet",
             ),
             contributor: MultiIndex::new(
                 |_pk, c: &Contribution| c.contributor.clone(),
-                "contributions",
+                layout::CONTRIBUTIONS,
                 "contributions__contributor",
             ),
         },
@@ -103,7 +103,7 @@ pub const LEAVES: Map<(u64, u64), u64> = Map::new("leaves");
 /// Stored as `Binary` (a base64 string in JSON) rather than `Vec<u8>` (a JSON number array).
 pub const NODES: Map<(u64, u32, u64), Binary> = Map::new("nodes");
 /// (datanet id, version) -> frozen version.
-pub const VERSIONS: Map<(u64, u32), DatanetVersion> = Map::new("versions");
+pub const VERSIONS: Map<(u64, u32), DatanetVersion> = Map::new(layout::VERSIONS);
 /// Contributor -> running totals.
 pub const STATS: Map<&Addr, Stats> = Map::new("stats");
 /// (contributor, `AssetInfo::key()`) -> total earned in that asset.

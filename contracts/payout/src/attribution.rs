@@ -312,17 +312,29 @@ pub(crate) fn check_lineage(
     let mut contributors = Vec::with_capacity(packet.entries.len());
     for entry in &packet.entries {
         let contribution_id = entry.contribution_id;
-        let contribution = querier::contribution(deps, config, contribution_id).filter(|c| {
+        match admitted_contributor(deps, config, &leaves, contribution_id) {
+            Some(contributor) => contributors.push(contributor),
+            None => return Err(ContractError::ContributionNotInLineage { contribution_id }),
+        }
+    }
+    Ok(contributors)
+}
+
+/// The contributor of `contribution_id` when it is accepted and frozen within `leaves` (datanet
+/// id -> leaves covered by the lineage's largest version of it); `None` otherwise.
+pub(crate) fn admitted_contributor(
+    deps: Deps,
+    config: &Config,
+    leaves: &BTreeMap<u64, u64>,
+    contribution_id: u64,
+) -> Option<Addr> {
+    querier::contribution(deps, config, contribution_id)
+        .filter(|c| {
             c.status == ContributionStatus::Accepted
                 && matches!(
                     (c.leaf_index, leaves.get(&c.datanet_id)),
                     (Some(leaf), Some(count)) if leaf < *count
                 )
-        });
-        match contribution {
-            Some(c) => contributors.push(c.contributor),
-            None => return Err(ContractError::ContributionNotInLineage { contribution_id }),
-        }
-    }
-    Ok(contributors)
+        })
+        .map(|c| c.contributor)
 }

@@ -1,7 +1,7 @@
 //! The entry points, each a dispatch to one function per message.
 //!
-//! Funds: only `RequestInference`, `Bond` and `Challenge` take native coins (a payment, a bond
-//! and a challenge bond). Every other message, `Receive` included
+//! Funds: only `RequestInference`, `Deposit`, `Bond`, `Challenge` and `ChallengeBatchItem` take
+//! native coins (a payment, prepaid credit, a bond and challenge bonds). Every other message, `Receive` included
 //! (a cw20 contract calls it with tokens, never with coins), refuses attached funds with
 //! [`ContractError::FundsNotAccepted`]: coins sent with them would belong to no request and no
 //! balance, so nothing could ever pay them out, and an accounting where the contract holds
@@ -9,14 +9,19 @@
 
 #[cfg(not(feature = "library"))]
 use cosmwasm_std::entry_point;
-use cosmwasm_std::{Binary, Deps, DepsMut, Env, MessageInfo, Reply, Response, SubMsgResult};
+use cosmwasm_std::{
+    to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Reply, Response, SubMsgResult,
+};
+use tributary_types::batch::BatchesResponse;
 use tributary_types::payout::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use tributary_types::upgrade::check_upgrade;
 
 use crate::error::ContractError;
 use tributary_types::verification::DisputeInputs;
 
-use crate::{admin, attribution, bond, claim, dispute, escrow, pool, query, settlement};
+use crate::{
+    admin, attribution, batch, bond, claim, credit, dispute, escrow, pool, query, settlement,
+};
 
 /// The cw2 name of this contract.
 pub const CONTRACT_NAME: &str = "crates.io:tributary-payout";
@@ -45,7 +50,11 @@ pub fn execute(
     // stuck in the contract, held by no request and no balance.
     if !matches!(
         msg,
-        ExecuteMsg::RequestInference { .. } | ExecuteMsg::Bond {} | ExecuteMsg::Challenge { .. }
+        ExecuteMsg::RequestInference { .. }
+            | ExecuteMsg::Deposit {}
+            | ExecuteMsg::Bond {}
+            | ExecuteMsg::Challenge { .. }
+            | ExecuteMsg::ChallengeBatchItem { .. }
     ) {
         cw_utils::nonpayable(&info)?;
     }
@@ -81,6 +90,37 @@ pub fn execute(
                 attestor,
                 connection_id,
                 counterparty_port_id,
+            },
+        ),
+        ExecuteMsg::Deposit {} => credit::deposit(deps, info),
+        ExecuteMsg::RequestWithdrawal { asset, amount } => {
+            credit::request_withdrawal(deps, env, info, asset, amount)
+        }
+        ExecuteMsg::Withdraw { asset } => credit::withdraw(deps, env, info, asset),
+        ExecuteMsg::RedeemVouchers { redemptions } => {
+            credit::redeem_vouchers(deps, env, info, redemptions)
+        }
+        ExecuteMsg::SettleBatch {
+            redemptions,
+            results,
+        } => batch::settle_batch(deps, env, info, redemptions, results),
+        ExecuteMsg::FinalizeBatches { batch_ids } => batch::finalize_batches(deps, env, batch_ids),
+        ExecuteMsg::ChallengeBatchItem {
+            batch_id,
+            index,
+            leaf,
+            proof,
+            result,
+        } => batch::challenge_item(
+            deps,
+            env,
+            info,
+            batch::ItemChallenge {
+                batch_id,
+                index,
+                leaf,
+                proof,
+                result,
             },
         ),
         ExecuteMsg::Bond {} => bond::bond(deps, info),
@@ -147,6 +187,17 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             start_after,
             limit,
         } => query::balances(deps, address, start_after, limit),
+        QueryMsg::Batch { batch_id } => Ok(to_json_binary(&batch::query_batch(deps, batch_id)?)?),
+        QueryMsg::Batches { start_after, limit } => Ok(to_json_binary(&BatchesResponse {
+            batches: batch::query_batches(deps, start_after, limit)?,
+        })?),
+        QueryMsg::Credit { address, asset } => query::credit(deps, address, asset),
+        QueryMsg::RedeemedVouchers {
+            payer,
+            redeemer,
+            model_id,
+            version,
+        } => query::redeemed_vouchers(deps, payer, redeemer, model_id, version),
         QueryMsg::Pools {
             datanet_id,
             version,

@@ -300,4 +300,87 @@ pub enum ContractError {
         request_id: u64,
         ready_at: Timestamp,
     },
+
+    #[error("a deposit needs funds")]
+    EmptyDeposit,
+
+    #[error("{payer} has {available} of {asset} in credit, {needed} needed")]
+    InsufficientCredit {
+        payer: Addr,
+        asset: String,
+        available: Uint128,
+        needed: Uint128,
+    },
+
+    #[error("no withdrawal of {asset} is pending")]
+    NoWithdrawalPending { asset: String },
+
+    #[error("the withdrawal can be executed from {ready_at}")]
+    WithdrawalNotReady { ready_at: Timestamp },
+
+    #[error("the voucher is for chain {chain_id} and contract {contract}, not this one")]
+    VoucherForOtherContract { chain_id: String, contract: String },
+
+    #[error("the voucher names {redeemer} as its redeemer, not {sender}")]
+    NotTheRedeemer { redeemer: String, sender: Addr },
+
+    #[error("the voucher's public key is not {payer}'s")]
+    VoucherKeyMismatch { payer: String },
+
+    #[error("the voucher's signature does not verify")]
+    BadVoucherSignature,
+
+    #[error("the voucher covers {count} inferences and {redeemed} are already redeemed, so it needs {expected} new prompt hashes, not {got}")]
+    VoucherCountMismatch {
+        count: u64,
+        redeemed: u64,
+        expected: u64,
+        got: usize,
+    },
+
+    #[error("the prompt hashes do not chain to the voucher's")]
+    VoucherChainMismatch,
+
+    #[error("the voucher allows {max_amount} in all, {charged} is charged already and {needed} more is needed")]
+    VoucherCapExceeded {
+        max_amount: Uint128,
+        charged: Uint128,
+        needed: Uint128,
+    },
+
+    #[error("the batch has {prompts} prompts and {results} results")]
+    BatchResultCount { prompts: usize, results: usize },
+
+    #[error("a batch is for one model version: model {model_id} version {version}, and model {other_model_id} version {other_version}")]
+    BatchMixesVersions {
+        model_id: u64,
+        version: u32,
+        other_model_id: u64,
+        other_version: u32,
+    },
+
+    #[error("model {model_id} version {version} needs a quorum of {quorum}; batches settle versions whose quorum is 1")]
+    BatchNeedsQuorumOne {
+        model_id: u64,
+        version: u32,
+        quorum: u32,
+    },
+
+    #[error("inference {index} of the batch: {error}")]
+    BadBatchItem {
+        index: u32,
+        error: Box<ContractError>,
+    },
+
+    #[error("batch {id} not found")]
+    UnknownBatch { id: u64 },
+
+    #[error("batch {id} is already finalized")]
+    BatchFinalized { id: u64 },
+
+    #[error("batch {id} cannot be finalized before {ready_at}")]
+    BatchWindowOpen { id: u64, ready_at: Timestamp },
+
+    #[error("the proof does not place that inference at index {index} of batch {batch_id}")]
+    NotInBatch { batch_id: u64, index: u32 },
 }

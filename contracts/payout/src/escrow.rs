@@ -10,7 +10,7 @@ use tributary_types::payout::{InferenceRequest, ReceiveMsg, RequestStatus, Reque
 use tributary_types::AssetInfo;
 
 use crate::error::ContractError;
-use crate::state::{Config, CONFIG, REQUESTS, REQUEST_SEQ, TERMS};
+use crate::state::{Config, CONFIG, REQUESTS, REQUEST_SEQ};
 use crate::terms;
 use crate::time::later;
 
@@ -65,11 +65,17 @@ pub fn receive_cw20(
     if !config.accepted_cw20.contains(&token) {
         return Err(ContractError::TokenNotAccepted { token });
     }
-    let ReceiveMsg::RequestInference {
-        model_id,
-        version,
-        prompt_hash,
-    } = from_json(&receive.msg)?;
+    let payer = deps.api.addr_validate(&receive.sender)?;
+    let (model_id, version, prompt_hash) = match from_json(&receive.msg)? {
+        ReceiveMsg::RequestInference {
+            model_id,
+            version,
+            prompt_hash,
+        } => (model_id, version, prompt_hash),
+        ReceiveMsg::Deposit {} => {
+            return crate::credit::deposit_cw20(deps, payer, &token, receive.amount)
+        }
+    };
     hash32(&prompt_hash)?;
     let terms = terms::snapshot(deps.as_ref(), &config, model_id, version)?;
     if terms.price.asset != AssetInfo::cw20(token.as_str()) {
@@ -78,7 +84,6 @@ pub fn receive_cw20(
         });
     }
     let excess = excess_over(receive.amount, terms.price.amount)?;
-    let payer = deps.api.addr_validate(&receive.sender)?;
     let purchase = Purchase {
         payer,
         model_id,
@@ -180,12 +185,12 @@ fn excess_over(paid: Uint128, price: Uint128) -> Result<Uint128, ContractError> 
 }
 
 /// What a payer bought: one inference on a model version, under the version's terms.
-struct Purchase {
-    payer: Addr,
-    model_id: u64,
-    version: u32,
-    prompt_hash: HexBinary,
-    terms: RequestTerms,
+pub(crate) struct Purchase {
+    pub payer: Addr,
+    pub model_id: u64,
+    pub version: u32,
+    pub prompt_hash: HexBinary,
+    pub terms: RequestTerms,
 }
 
 /// Stores the new request and answers with its event and the refund of any excess.
@@ -196,11 +201,26 @@ fn open_request(
     purchase: Purchase,
     excess: Uint128,
 ) -> Result<Response, ContractError> {
+    let request = store_request(deps.storage, env, config, purchase)?;
+    let mut response = request_response(&request).add_attribute("refunded", excess);
+    if !excess.is_zero() {
+        response = response.add_message(transfer(&request.payer, &request.price.asset, excess)?);
+    }
+    Ok(response)
+}
+
+/// Stores a new paid request under the next id, with its terms.
+pub(crate) fn store_request(
+    storage: &mut dyn Storage,
+    env: &Env,
+    config: &Config,
+    purchase: Purchase,
+) -> Result<InferenceRequest, ContractError> {
     let id = REQUEST_SEQ
-        .load(deps.storage)?
+        .load(storage)?
         .checked_add(1)
         .ok_or_else(|| StdError::generic_err("request ids exhausted"))?;
-    REQUEST_SEQ.save(deps.storage, &id)?;
+    REQUEST_SEQ.save(storage, &id)?;
     let created_at = env.block.time;
     let request = InferenceRequest {
         id,
@@ -217,19 +237,27 @@ fn open_request(
         distinct_packets: 0,
         settlement: None,
     };
-    REQUESTS.save(deps.storage, id, &request)?;
-    TERMS.save(deps.storage, id, &purchase.terms)?;
-    let mut response = request_response(&request).add_attribute("refunded", excess);
-    if !excess.is_zero() {
-        response = response.add_message(transfer(&request.payer, &request.price.asset, excess)?);
-    }
-    Ok(response)
+    REQUESTS.save(storage, id, &request)?;
+    terms::save(storage, id, &purchase.terms)?;
+    Ok(request)
 }
 
 /// The request's attributes, on the contract's `wasm` event (`action=request_inference`) and on
 /// a `wasm-inference_requested` event for subscribers that filter by event type.
 fn request_response(request: &InferenceRequest) -> Response {
-    let attributes = vec![
+    Response::new()
+        .add_attribute("action", "request_inference")
+        .add_attributes(request_attributes(request))
+        .add_event(request_event(request))
+}
+
+/// The `wasm-inference_requested` event of a new request.
+pub(crate) fn request_event(request: &InferenceRequest) -> Event {
+    Event::new("inference_requested").add_attributes(request_attributes(request))
+}
+
+fn request_attributes(request: &InferenceRequest) -> Vec<(&'static str, String)> {
+    vec![
         ("request_id", request.id.to_string()),
         ("model_id", request.model_id.to_string()),
         ("version", request.model_version.to_string()),
@@ -238,9 +266,5 @@ fn request_response(request: &InferenceRequest) -> Response {
         ("asset", request.price.asset.to_string()),
         ("prompt_hash", request.prompt_hash.to_hex()),
         ("expires_at", request.expires_at.seconds().to_string()),
-    ];
-    Response::new()
-        .add_attribute("action", "request_inference")
-        .add_attributes(attributes.clone())
-        .add_event(Event::new("inference_requested").add_attributes(attributes))
+    ]
 }

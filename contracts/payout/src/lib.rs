@@ -1,8 +1,10 @@
 pub mod admin;
 pub mod attribution;
+pub mod batch;
 pub mod bond;
 pub mod claim;
 pub mod contract;
+pub mod credit;
 pub mod dispute;
 pub mod error;
 pub mod escrow;

@@ -1,5 +1,5 @@
-//! Read-only views of requests and their terms, commits, packets, balances, pools and channel
-//! bindings.
+//! Read-only views of requests and their terms, commits, packets, balances, prepaid credit and
+//! vouchers, pools and channel bindings.
 
 use cosmwasm_std::{to_json_binary, Binary, Deps, HexBinary, Order, StdResult};
 use cw_storage_plus::Bound;
@@ -13,8 +13,8 @@ use tributary_types::AssetInfo;
 
 use crate::error::ContractError;
 use crate::state::{
-    BALANCES, BONDS, CHALLENGES, CHANNELS, COMMITS, CONFIG, OPEN_CHALLENGES, PACKETS, REQUESTS,
-    VERIFICATION,
+    BALANCES, BONDS, CHALLENGES, CHANNELS, COMMITS, CONFIG, CREDITS, OPEN_CHALLENGES, PACKETS,
+    REQUESTS, VERIFICATION, VOUCHERS,
 };
 use crate::{pool, terms};
 
@@ -34,6 +34,31 @@ pub fn request(deps: Deps, request_id: u64) -> Result<Binary, ContractError> {
 /// The rules a request was paid under.
 pub fn terms(deps: Deps, request_id: u64) -> Result<Binary, ContractError> {
     Ok(to_json_binary(&terms::load(deps, request_id)?)?)
+}
+
+/// A payer's prepaid credit in one asset.
+pub fn credit(deps: Deps, address: String, asset: AssetInfo) -> Result<Binary, ContractError> {
+    let address = deps.api.addr_validate(&address)?;
+    let account = CREDITS
+        .may_load(deps.storage, (&address, &asset.key()))?
+        .unwrap_or_default();
+    Ok(to_json_binary(&account)?)
+}
+
+/// What a payer's vouchers to a redeemer on a model version redeemed so far.
+pub fn redeemed_vouchers(
+    deps: Deps,
+    payer: String,
+    redeemer: String,
+    model_id: u64,
+    version: u32,
+) -> Result<Binary, ContractError> {
+    let payer = deps.api.addr_validate(&payer)?;
+    let redeemer = deps.api.addr_validate(&redeemer)?;
+    let state = VOUCHERS
+        .may_load(deps.storage, ((&payer, &redeemer), (model_id, version)))?
+        .unwrap_or_default();
+    Ok(to_json_binary(&state)?)
 }
 
 /// Requests by id, filtered by status or payer through the indexes.

@@ -95,20 +95,26 @@ pub fn finalize(
         let (request, settled) = settle_request(&mut deps, &env, &config, id, &mut records)?;
         response = response.add_event(settlement_event(&request, &settled));
     }
-    // The datanet contract takes a bounded batch, and a full finalize can exceed it. The usage
-    // counts are statistics; the money is already credited here, so a failing datanet contract
-    // must not revert the finalization with it.
-    for batch in records.chunks(MAX_USAGE_RECORDS) {
-        let record = WasmMsg::Execute {
-            contract_addr: config.datanet_contract.to_string(),
-            msg: to_json_binary(&datanet::ExecuteMsg::RecordUsage {
-                records: batch.to_vec(),
-            })?,
-            funds: vec![],
-        };
-        response = response.add_submessage(SubMsg::reply_on_error(record, USAGE_REPLY_ID));
-    }
-    Ok(response)
+    Ok(response.add_submessages(usage_messages(&config, &records)?))
+}
+
+/// The `RecordUsage` submessages of `records`. The datanet contract takes a bounded batch, and
+/// a full finalize can exceed it. The usage counts are statistics; the money is already
+/// credited by then, so a failing datanet contract must not revert the finalization with it.
+pub(crate) fn usage_messages(config: &Config, records: &[UsageRecord]) -> StdResult<Vec<SubMsg>> {
+    records
+        .chunks(MAX_USAGE_RECORDS)
+        .map(|batch| {
+            let record = WasmMsg::Execute {
+                contract_addr: config.datanet_contract.to_string(),
+                msg: to_json_binary(&datanet::ExecuteMsg::RecordUsage {
+                    records: batch.to_vec(),
+                })?,
+                funds: vec![],
+            };
+            Ok(SubMsg::reply_on_error(record, USAGE_REPLY_ID))
+        })
+        .collect()
 }
 
 /// A `RecordUsage` failed: its records are lost to the statistics, the finalization stands.
@@ -205,6 +211,7 @@ fn settle_request(
             contribution_id: *contribution_id,
             asset: escrow.asset.clone(),
             amount: *amount,
+            uses: None,
         });
     }
     if !settled.unattributed.is_zero() {

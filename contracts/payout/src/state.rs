@@ -1,8 +1,10 @@
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Uint128};
 use cw_storage_plus::{Index, IndexList, IndexedMap, Item, Map, MultiIndex};
+use tributary_types::batch::BatchInfo;
 use tributary_types::payout::{ChannelBinding, ConfigResponse, InferenceRequest, RequestTerms};
 use tributary_types::verification::{BondInfo, ChallengeInfo, VerificationParams};
+use tributary_types::voucher::{CreditAccount, VoucherState};
 use tributary_types::AttributionPacket;
 
 /// Contract-wide settings; stored in the shape the `Config` query returns.
@@ -50,6 +52,19 @@ pub struct OpenChannel {
     pub counterparty_channel_id: String,
 }
 
+/// What a batch owes, summed over its inferences not taken out by a challenge.
+#[cw_serde]
+pub struct BatchSums {
+    /// The treasury its protocol shares were summed for.
+    pub treasury: Addr,
+    /// (owner, amount), by owner.
+    pub credits: Vec<(Addr, Uint128)>,
+    /// (contribution id, uses, amount), by id.
+    pub usage: Vec<(u64, u64, Uint128)>,
+    /// The contributors' share of inferences whose packet named no contribution.
+    pub pooled: Uint128,
+}
+
 /// Contract-wide settings.
 pub const CONFIG: Item<Config> = Item::new("config");
 /// The last request id handed out.
@@ -70,8 +85,25 @@ pub const REQUESTS: IndexedMap<u64, InferenceRequest, RequestIndexes<'static>> =
         ),
     },
 );
-/// Request id -> the rules it was paid under (see [`crate::terms`]).
+/// Request id -> the rules it was paid under, for requests paid before terms were shared by
+/// hash (see [`crate::terms`]); read only.
 pub const TERMS: Map<u64, RequestTerms> = Map::new("terms");
+/// SHA-256 of a terms' JSON -> those terms, stored once however many requests share them.
+pub const TERMS_BY_HASH: Map<&[u8], RequestTerms> = Map::new("terms_by_hash");
+/// Request id -> the hash of the terms it was paid under.
+pub const REQUEST_TERMS: Map<u64, Vec<u8>> = Map::new("request_terms");
+/// The last batch id handed out.
+pub const BATCH_SEQ: Item<u64> = Item::new("batch_seq");
+/// Settlement batches by id.
+pub const BATCHES: Map<u64, BatchInfo> = Map::new("batches");
+/// Batch id -> its sums, until it is finalized.
+pub const BATCH_SUMS: Map<u64, BatchSums> = Map::new("batch_sums");
+/// (payer, `AssetInfo::key()`) -> prepaid credit (see [`crate::credit`]).
+pub const CREDITS: Map<(&Addr, &str), CreditAccount> = Map::new("credits");
+/// ((payer, redeemer), (model id, version)): one series of vouchers.
+pub type VoucherSeries<'a> = ((&'a Addr, &'a Addr), (u64, u32));
+/// Voucher series -> what its vouchers redeemed so far.
+pub const VOUCHERS: Map<VoucherSeries, VoucherState> = Map::new("vouchers");
 /// (request id, attestor) -> the packet hash that attestor committed.
 pub const COMMITS: Map<(u64, &Addr), Vec<u8>> = Map::new("commits");
 /// (request id, packet hash, attestor): the attestors agreeing on a packet, in address order.

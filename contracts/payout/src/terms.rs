@@ -5,7 +5,8 @@
 //! parameters hash, the weights hash, the lineage, the price, the split and the developer, and
 //! from its own configuration the packet size limit and the challenge window. It also reads each
 //! lineage version's size from the datanet contract (frozen versions never change). Commits,
-//! finalization and refunds read only this copy ([`TERMS`]), never the registry's current state.
+//! finalization and refunds read only this copy ([`TERMS_BY_HASH`], shared by every request
+//! paid under the same terms), never the registry's current state.
 //!
 //! Why: the payer agreed to these rules, and the attestors did their work under them. If the
 //! registry were read again later, the model owner could, after the fact, add an attestor of
@@ -19,13 +20,14 @@
 //! [`MAX_ATTESTORS`] attestors with `1 <= quorum <= attestors`, at most [`MAX_DATANET_ROOTS`]
 //! lineage versions, each one frozen, non-empty and with the root the registry recorded.
 
-use cosmwasm_std::Deps;
+use cosmwasm_std::{to_json_vec, Deps, Storage};
+use tributary_types::hash::sha256;
 use tributary_types::packet::MAX_DATANET_ROOTS;
 use tributary_types::payout::{LineageVersion, RequestTerms};
 
 use crate::error::ContractError;
 use crate::querier;
-use crate::state::{Config, TERMS};
+use crate::state::{Config, REQUEST_TERMS, TERMS, TERMS_BY_HASH};
 
 /// Most attestors a request's terms may name (the registry's own limit).
 pub const MAX_ATTESTORS: usize = 16;
@@ -97,8 +99,23 @@ pub fn snapshot(
     })
 }
 
+/// Records that request `id` was paid under `terms`. Terms are stored once per distinct value
+/// and each request keeps only their hash: every request on a model version usually shares one
+/// copy, where a copy per request cost each payment several hundred bytes of writes.
+pub fn save(storage: &mut dyn Storage, id: u64, terms: &RequestTerms) -> Result<(), ContractError> {
+    let hash = sha256(&to_json_vec(terms)?);
+    if !TERMS_BY_HASH.has(storage, &hash) {
+        TERMS_BY_HASH.save(storage, &hash, terms)?;
+    }
+    REQUEST_TERMS.save(storage, id, &hash.to_vec())?;
+    Ok(())
+}
+
 /// The terms request `id` was paid under.
 pub fn load(deps: Deps, id: u64) -> Result<RequestTerms, ContractError> {
+    if let Some(hash) = REQUEST_TERMS.may_load(deps.storage, id)? {
+        return Ok(TERMS_BY_HASH.load(deps.storage, &hash)?);
+    }
     TERMS
         .may_load(deps.storage, id)?
         .ok_or(ContractError::UnknownRequest { id })

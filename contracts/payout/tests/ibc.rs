@@ -13,13 +13,14 @@ use cosmwasm_std::{
     Ibc3ChannelOpenResponse, IbcAcknowledgement, IbcOrder, IbcReceiveResponse, Order, OwnedDeps,
     StdAck, Storage, SystemResult, Timestamp, Uint128, WasmQuery,
 };
+use cw_storage_plus::Map;
 use tributary_payout::contract::{execute, instantiate, query};
 use tributary_payout::error::ContractError;
 use tributary_payout::ibc::{
     ibc_channel_close, ibc_channel_connect, ibc_channel_open, ibc_packet_ack, ibc_packet_receive,
     ibc_packet_timeout,
 };
-use tributary_types::datanet::{self, Contribution, ContributionStatus, DatanetVersion};
+use tributary_types::datanet::{layout, Contribution, ContributionStatus, DatanetVersion};
 use tributary_types::payout::{
     ChannelBinding, CommitInfo, ExecuteMsg, InferenceRequest, InstantiateMsg, QueryMsg,
     RequestStatus,
@@ -127,42 +128,42 @@ fn mock_peers(deps: &mut MockDeps, a: &Actors) {
     deps.querier.update_wasm(move |query| {
         let found = |value: Binary| SystemResult::Ok(ContractResult::Ok(value));
         let missing = || SystemResult::Ok(ContractResult::Err("not found".to_string()));
-        let WasmQuery::Smart { contract_addr, msg } = query else {
-            return missing();
+        let absent = || SystemResult::Ok(ContractResult::Ok(Binary::default()));
+        let datanet_version = || DatanetVersion {
+            datanet_id: 1,
+            version: 1,
+            root: root().root,
+            count: 2,
+            total_bytes: 20,
+            created_at: Timestamp::from_seconds(1),
+            created_by: contributor.clone(),
+            note: None,
         };
-        if *contract_addr == registry.as_str() {
-            match from_json(msg) {
-                Ok(registry::QueryMsg::ModelVersion {
-                    model_id: 1,
-                    version: 1,
-                }) => found(to_json_binary(&version).unwrap()),
-                _ => missing(),
-            }
-        } else if *contract_addr == datanet.as_str() {
-            match from_json(msg) {
-                Ok(datanet::QueryMsg::Contribution { contribution_id }) if contribution_id <= 2 => {
-                    found(to_json_binary(&contribution(contribution_id, &contributor)).unwrap())
+        match query {
+            // The datanet contract is read raw, from its storage layout.
+            WasmQuery::Raw { contract_addr, key } if *contract_addr == datanet.as_str() => {
+                let contributions = Map::<u64, Contribution>::new(layout::CONTRIBUTIONS);
+                let versions = Map::<(u64, u32), DatanetVersion>::new(layout::VERSIONS);
+                for id in 1..=2 {
+                    if key.as_slice() == &*contributions.key(id) {
+                        return found(to_json_binary(&contribution(id, &contributor)).unwrap());
+                    }
                 }
-                Ok(datanet::QueryMsg::Version {
-                    datanet_id: 1,
-                    version: 1,
-                }) => found(
-                    to_json_binary(&DatanetVersion {
-                        datanet_id: 1,
-                        version: 1,
-                        root: root().root,
-                        count: 2,
-                        total_bytes: 20,
-                        created_at: Timestamp::from_seconds(1),
-                        created_by: contributor.clone(),
-                        note: None,
-                    })
-                    .unwrap(),
-                ),
-                _ => missing(),
+                if key.as_slice() == &*versions.key((1, 1)) {
+                    return found(to_json_binary(&datanet_version()).unwrap());
+                }
+                absent()
             }
-        } else {
-            missing()
+            WasmQuery::Smart { contract_addr, msg } if *contract_addr == registry.as_str() => {
+                match from_json(msg) {
+                    Ok(registry::QueryMsg::ModelVersion {
+                        model_id: 1,
+                        version: 1,
+                    }) => found(to_json_binary(&version).unwrap()),
+                    _ => missing(),
+                }
+            }
+            _ => missing(),
         }
     });
 }

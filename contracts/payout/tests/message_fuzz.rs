@@ -298,6 +298,7 @@ fn fixture() -> Fixture {
                     contribution_id: contribution,
                     asset: AssetInfo::native(DENOM),
                     amount: Uint128::new(5),
+                    uses: None,
                 }],
             }),
         ),

@@ -1,5 +1,8 @@
 //! What a one-validator devnet sustains through this client: bank sends and batched attribution
-//! commits per second, their gas, their time to confirmation, and the node's memory.
+//! commits per second, their gas, their time to confirmation, and the node's memory; and the gas
+//! of a bank send, a cw20 transfer, a payment and a commit before and after the contracts' code
+//! is pinned by governance (the throughput rounds run pinned, as `tributary devnet up` leaves a
+//! devnet).
 //!
 //! `cargo bench -p tributary-client --bench chain`; needs the binary (`TRIBUTARYD=$(chain/build)`)
 //! and the artifacts (`ci/build-wasm`). It starts its own devnet (port offset 2800) with the
@@ -9,7 +12,7 @@
 mod common;
 
 use common::{artifacts_dir, bank_send, content, hash, utrib, LiveNet};
-use cosmwasm_std::Uint128;
+use cosmwasm_std::{HexBinary, Uint128};
 use futures::future::join_all;
 use std::time::{Duration, Instant};
 use tendermint_rpc::Client as _;
@@ -21,6 +24,7 @@ use tributary_types::datanet::CurationPolicy;
 use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
 use tributary_types::payout;
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
+use tributary_types::voucher::{chain_prompt, Voucher, VoucherRedemption, EMPTY_CHAIN};
 use tributary_types::{AssetInfo, FeeSplit, Price};
 
 /// The port offset of this benchmark's devnet.
@@ -83,6 +87,8 @@ struct Report {
     measured: Duration,
     bank: Figures,
     commits: Vec<Figures>,
+    /// (call, gas into unpinned code, gas into pinned code), simulated.
+    gas_by_pinning: Vec<(String, u64, u64)>,
 }
 
 /// What one phase of transactions measured.
@@ -106,6 +112,7 @@ async fn measure(net: &LiveNet) -> Report {
         &artifacts_dir(),
         DeploySettings {
             max_entries: ENTRIES_PER_PACKET as u32,
+            token_balances: vec![(admin.address().to_string(), 1_000_000)],
             ..DeploySettings::default()
         },
     )
@@ -267,6 +274,148 @@ async fn measure(net: &LiveNet) -> Report {
         ));
     }
 
+    // The gas of one of each kind of call, into unpinned code and then pinned by proposal; the
+    // throughput rounds run pinned.
+    let cw20 = deployment.contracts.cw20.clone();
+    let mut probes: Vec<(&str, &Signer, Vec<Any>)> = vec![
+        ("bank send", &senders[0], send(&senders[0])),
+        (
+            "cw20 transfer",
+            &admin,
+            client
+                .execute_msgs(
+                    &admin,
+                    vec![ContractCall::new(
+                        &cw20,
+                        &cw20::Cw20ExecuteMsg::Transfer {
+                            recipient: recipient.clone(),
+                            amount: Uint128::new(1),
+                        },
+                        Vec::new(),
+                    )
+                    .expect("a transfer call")],
+                )
+                .expect("transfer msgs"),
+        ),
+        (
+            "RequestInference x1",
+            &senders[0],
+            client
+                .execute_msgs(
+                    &senders[0],
+                    vec![ContractCall::new(
+                        &payout_addr,
+                        &payout::ExecuteMsg::RequestInference {
+                            model_id,
+                            version: 1,
+                            prompt_hash: hash("a probe prompt"),
+                        },
+                        utrib(PRICE),
+                    )
+                    .expect("a request call")],
+                )
+                .expect("request msgs"),
+        ),
+        (
+            "CommitAttribution x1",
+            &attestors[0],
+            commit(&attestors[0], &request_ids[..1]),
+        ),
+        (
+            "CommitAttribution x32",
+            &attestors[0],
+            commit(&attestors[0], &request_ids[..32]),
+        ),
+    ];
+    // A payer with prepaid credit and one voucher for 32 inferences, redeemed by an attestor.
+    let voucher_payer = &senders[1];
+    client
+        .payout(&payout_addr)
+        .deposit(voucher_payer, utrib(PRICE * 64))
+        .await
+        .expect("deposit credit");
+    let voucher_prompts: Vec<_> = (0..32)
+        .map(|i| hash(&format!("voucher prompt {i}")))
+        .collect();
+    let chain = voucher_prompts
+        .iter()
+        .fold(EMPTY_CHAIN, |c, p| chain_prompt(&c, p));
+    let voucher = voucher_payer
+        .sign_voucher(Voucher {
+            chain_id: client.config().chain_id.clone(),
+            contract: payout_addr.clone(),
+            payer: voucher_payer.address().to_string(),
+            redeemer: attestors[0].address().to_string(),
+            model_id,
+            version: 1,
+            count: voucher_prompts.len() as u64,
+            max_amount: Uint128::new(PRICE * voucher_prompts.len() as u128),
+            prompts: HexBinary::from(chain.as_slice()),
+        })
+        .expect("sign a voucher");
+    let redeem = client
+        .execute_msgs(
+            &attestors[0],
+            vec![ContractCall::new(
+                &payout_addr,
+                &payout::ExecuteMsg::RedeemVouchers {
+                    redemptions: vec![VoucherRedemption {
+                        voucher,
+                        prompt_hashes: voucher_prompts,
+                    }],
+                },
+                Vec::new(),
+            )
+            .expect("a redeem call")],
+        )
+        .expect("redeem msgs");
+    probes.push(("RedeemVouchers x32", &attestors[0], redeem));
+    let mut gas_by_pinning = Vec::new();
+    for (label, signer, msgs) in &probes {
+        let unpinned = client
+            .simulate(signer, msgs)
+            .await
+            .expect("simulate")
+            .gas_used;
+        gas_by_pinning.push((label.to_string(), unpinned, 0));
+    }
+    let validator = Signer::from_mnemonic(
+        &net.devnet.nodes[0].validator.mnemonic,
+        &net.params.bech32_prefix,
+    )
+    .expect("the validator's key");
+    let codes = &deployment.code_ids;
+    client
+        .pin_codes(
+            &validator,
+            &[
+                codes.datanet,
+                codes.model_registry,
+                codes.payout,
+                codes.cw20,
+            ],
+            Duration::from_secs(120),
+        )
+        .await
+        .expect("pin the contracts' code");
+    for ((_, signer, msgs), row) in probes.iter().zip(&mut gas_by_pinning) {
+        row.2 = client
+            .simulate(signer, msgs)
+            .await
+            .expect("simulate")
+            .gas_used;
+    }
+    bank.gas_limit = gas_limit(gas_by_pinning[0].2);
+    for (figures, batch) in commits.iter_mut().zip(BATCH_SIZES) {
+        let ids = &request_ids[..batch];
+        let simulated = client
+            .simulate(&attestors[0], &commit(&attestors[0], ids))
+            .await
+            .expect("simulate a commit")
+            .gas_used;
+        figures.gas_limit = gas_limit(simulated);
+    }
+
     let block_time = Duration::from_millis(net.params.consensus.block_time_ms);
     let setup = started.elapsed();
     let first_block = client.rpc().status().await.expect("status").sync_info;
@@ -327,6 +476,7 @@ async fn measure(net: &LiveNet) -> Report {
         measured,
         bank,
         commits,
+        gas_by_pinning,
     }
 }
 
@@ -629,11 +779,40 @@ fn print_report(report: &Report, rss_kib: Option<u64>) {
         report.setup.as_secs_f64(),
         report.measured.as_secs_f64()
     );
+    println!();
+    println!(
+        "(e) simulated gas of one transaction, contract code unpinned and then pinned by an \
+         expedited governance proposal (the rounds above ran pinned)"
+    );
+    println!(
+        "{:<24} {:>10} {:>10} {:>12} {:>14}",
+        "transaction", "unpinned", "pinned", "pinned/cw20", "pinned per one"
+    );
+    let cw20_pinned = report
+        .gas_by_pinning
+        .iter()
+        .find(|(label, _, _)| label == "cw20 transfer")
+        .map_or(1, |row| row.2.max(1));
+    for (label, unpinned, pinned) in &report.gas_by_pinning {
+        // "x32": the transaction carries 32 payments or packets.
+        let each = label
+            .rsplit_once(" x")
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .unwrap_or(1);
+        println!(
+            "{:<24} {:>10} {:>10} {:>12.2} {:>14}",
+            label,
+            unpinned,
+            pinned,
+            *pinned as f64 / cw20_pinned as f64,
+            pinned / each
+        );
+    }
     match rss_kib {
         Some(kib) => println!(
-            "(d) tributaryd resident memory (VmRSS) at the end: {kib} kB ({:.1} MiB)",
+            "(f) tributaryd resident memory (VmRSS) at the end: {kib} kB ({:.1} MiB)",
             kib as f64 / 1024.0
         ),
-        None => println!("(d) tributaryd resident memory (VmRSS) at the end: unavailable"),
+        None => println!("(f) tributaryd resident memory (VmRSS) at the end: unavailable"),
     }
 }

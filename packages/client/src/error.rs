@@ -80,6 +80,10 @@ pub enum Error {
     #[error("the chain made no block after height {height} before the confirmation timeout")]
     BlockTimeout { height: u64 },
 
+    /// A governance proposal this client submitted did not take effect in time.
+    #[error("proposal {proposal_id} did not pass: {reason}")]
+    ProposalNotPassed { proposal_id: u64, reason: String },
+
     #[error("RPC error: {0}")]
     Rpc(String),
 

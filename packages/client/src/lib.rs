@@ -10,6 +10,7 @@ mod datanet;
 mod deployment;
 mod error;
 mod events;
+mod governance;
 mod payout;
 mod registry;
 mod signer;

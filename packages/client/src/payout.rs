@@ -10,7 +10,8 @@ use tributary_types::payout::{
     BalancesResponse, CommitInfo, ConfigResponse, ExecuteMsg, InferenceRequest, QueryMsg,
     ReceiveMsg, RequestStatus, RequestsResponse,
 };
-use tributary_types::AttributionPacket;
+use tributary_types::voucher::{CreditAccount, VoucherRedemption, VoucherState};
+use tributary_types::{AssetInfo, AttributionPacket};
 
 /// A deployed payout contract.
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +186,65 @@ impl PayoutContract<'_> {
     /// A live stream of this contract's requests.
     pub async fn subscribe(&self) -> Result<InferenceRequests, Error> {
         self.client.subscribe_inference_requests(self.address).await
+    }
+
+    /// Adds `funds` (native coins) to the signer's prepaid credit.
+    pub async fn deposit(&self, signer: &Signer, funds: Vec<Coin>) -> Result<TxOutcome, Error> {
+        self.execute(signer, &ExecuteMsg::Deposit {}, funds).await
+    }
+
+    /// Starts the notice of a withdrawal of up to `amount` of the signer's credit.
+    pub async fn request_withdrawal(
+        &self,
+        signer: &Signer,
+        asset: AssetInfo,
+        amount: Uint128,
+    ) -> Result<TxOutcome, Error> {
+        let msg = ExecuteMsg::RequestWithdrawal { asset, amount };
+        self.execute(signer, &msg, Vec::new()).await
+    }
+
+    /// Pays out the signer's pending withdrawal once its notice has passed.
+    pub async fn withdraw(&self, signer: &Signer, asset: AssetInfo) -> Result<TxOutcome, Error> {
+        self.execute(signer, &ExecuteMsg::Withdraw { asset }, Vec::new())
+            .await
+    }
+
+    /// The redeemer opens the requests its vouchers cover; returns them in order.
+    pub async fn redeem_vouchers(
+        &self,
+        redeemer: &Signer,
+        redemptions: Vec<VoucherRedemption>,
+    ) -> Result<Vec<InferenceRequested>, Error> {
+        let msg = ExecuteMsg::RedeemVouchers { redemptions };
+        let outcome = self.execute(redeemer, &msg, Vec::new()).await?;
+        InferenceRequested::from_events(&outcome.events, self.address)
+    }
+
+    /// The prepaid credit of `address` in `asset`.
+    pub async fn credit(&self, address: &str, asset: AssetInfo) -> Result<CreditAccount, Error> {
+        self.query(&QueryMsg::Credit {
+            address: address.to_string(),
+            asset,
+        })
+        .await
+    }
+
+    /// What `payer`'s vouchers to `redeemer` on a model version have redeemed.
+    pub async fn redeemed_vouchers(
+        &self,
+        payer: &str,
+        redeemer: &str,
+        model_id: u64,
+        version: u32,
+    ) -> Result<VoucherState, Error> {
+        self.query(&QueryMsg::RedeemedVouchers {
+            payer: payer.to_string(),
+            redeemer: redeemer.to_string(),
+            model_id,
+            version,
+        })
+        .await
     }
 
     fn announced(&self, outcome: &TxOutcome) -> Result<InferenceRequested, Error> {

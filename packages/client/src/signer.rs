@@ -82,6 +82,26 @@ impl Signer {
             .map_err(|e| Error::Key(format!("signing: {e}")))?;
         Ok(signature.to_bytes().to_vec())
     }
+
+    /// Signs a voucher of this account's, exactly as a wallet's ADR-36 `signArbitrary` of
+    /// [`Voucher::sign_data`] would, so the payout contract verifies either.
+    pub fn sign_voucher(&self, voucher: Voucher) -> Result<SignedVoucher, Error> {
+        if voucher.payer != self.address.as_ref() {
+            return Err(Error::Key(format!(
+                "the voucher's payer is {}, this key is {}",
+                voucher.payer, self.address
+            )));
+        }
+        let data = voucher
+            .sign_data()
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        let signature = self.sign_message(&adr36_sign_bytes(&voucher.payer, &data))?;
+        Ok(SignedVoucher {
+            voucher,
+            pub_key: Binary::from(self.public_key.to_bytes()),
+            signature: Binary::from(signature),
+        })
+    }
 }
 
 /// The account (with `prefix`) whose compressed secp256k1 `public_key` made `signature` over
@@ -103,6 +123,9 @@ pub fn verify_signature(
         .account_id(prefix)
         .map_err(|e| Error::Key(format!("address with prefix {prefix:?}: {e}")))
 }
+
+use cosmwasm_std::Binary;
+use tributary_types::voucher::{adr36_sign_bytes, SignedVoucher, Voucher};
 
 #[cfg(test)]
 mod tests {

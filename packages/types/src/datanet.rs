@@ -198,12 +198,16 @@ pub const MAX_ADDRESS_LIST_LEN: usize = 64;
 /// Most former usage recorders that stay authorized after being replaced (see `UpdateConfig`).
 pub const MAX_RETIRED_USAGE_RECORDERS: usize = 8;
 
-/// One use of a contribution in a finalized inference.
+/// Uses of a contribution in finalized inferences: one, or `uses` of them credited `amount`
+/// in all (a settlement batch records each contribution once).
 #[cw_serde]
 pub struct UsageRecord {
     pub contribution_id: u64,
     pub asset: AssetInfo,
     pub amount: Uint128,
+    /// How many uses the record counts; one when absent.
+    #[serde(default)]
+    pub uses: Option<u64>,
 }
 
 #[cw_serde]
@@ -492,4 +496,17 @@ mod tests {
             contribution_commitment("trib1alice", &sha256(b"b"))
         );
     }
+}
+
+/// The datanet contract's storage that other contracts read directly, by raw query, without
+/// running it: the payout contract checks lineage and resolves contributors this way, which
+/// costs a store read instead of a contract call per entry. These namespaces and their value
+/// types ([`Contribution`] by `u64` id, [`DatanetVersion`] by `(datanet id, version)`) are part
+/// of the contract's interface: a migration that changes them must migrate the payout contract
+/// with it.
+pub mod layout {
+    /// `cw_storage_plus::Map<u64, Contribution>`.
+    pub const CONTRIBUTIONS: &str = "contributions";
+    /// `cw_storage_plus::Map<(u64, u32), DatanetVersion>`.
+    pub const VERSIONS: &str = "versions";
 }

@@ -5,6 +5,7 @@
 //! builds for `wasm32-unknown-unknown` as well as native targets.
 
 pub mod asset;
+pub mod batch;
 pub mod datanet;
 pub mod hash;
 pub mod merkle;
@@ -16,6 +17,7 @@ pub mod split;
 pub mod upgrade;
 pub mod validate;
 pub mod verification;
+pub mod voucher;
 
 pub use asset::{AssetInfo, Price};
 pub use hash::{parse_content_hash, sha256, Hash32, HashError};

@@ -1,12 +1,14 @@
 //! Messages of the payout contract: inference escrow, attribution commits, finalization, claims.
 
 use crate::asset::{AssetInfo, Price};
+use crate::batch::{BatchInfo, BatchLeaf, BatchResult, BatchesResponse};
 use crate::datanet::Earning;
 use crate::packet::{AttributionPacket, DatanetRoot};
 use crate::split::{FeeSplit, Settlement};
 use crate::verification::{
     BondInfo, BondsResponse, ChallengeInfo, ChallengesResponse, VerificationParams,
 };
+use crate::voucher::{CreditAccount, VoucherRedemption, VoucherState};
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, HexBinary, Timestamp, Uint128};
 use cw20::Cw20ReceiveMsg;
@@ -117,6 +119,41 @@ pub enum ExecuteMsg {
     /// Anyone: settles a challenge once every member voted or the vote period ended, or once
     /// the reveal period ended without inputs.
     Resolve { request_id: u64 },
+    /// Adds the attached native coins to the sender's prepaid credit, which vouchers spend.
+    Deposit {},
+    /// Starts the withdrawal of up to `amount` of the sender's credit in `asset`. It can be
+    /// executed once the contract's request expiry has passed, and vouchers may still spend the
+    /// credit until then. A new request replaces a pending one and restarts its notice.
+    RequestWithdrawal { asset: AssetInfo, amount: Uint128 },
+    /// Pays out the sender's pending withdrawal in `asset` once its notice has passed, up to the
+    /// credit left.
+    Withdraw { asset: AssetInfo },
+    /// The redeemer of the vouchers (an attestor of each one's model version): opens one
+    /// request per new prompt hash, each paid from its payer's credit at the version's price.
+    /// At most [`MAX_REDEEMED_PROMPTS`] prompts in all; every redemption is checked, and the
+    /// whole message fails if one is invalid.
+    RedeemVouchers { redemptions: Vec<VoucherRedemption> },
+    /// The redeemer (an attestor of a model version whose quorum is 1) pays for and commits a
+    /// settlement batch: the vouchers that pay its prompts, all on one model version, and one
+    /// result per prompt in the order the vouchers chain them (see [`crate::batch`]). The
+    /// whole batch fails if one voucher or result is invalid.
+    SettleBatch {
+        redemptions: Vec<VoucherRedemption>,
+        results: Vec<BatchResult>,
+    },
+    /// Anyone: credits the sums of batches whose challenge window has passed.
+    FinalizeBatches { batch_ids: Vec<u64> },
+    /// A bonded verifier disputes inference `index` of a batch within its challenge window,
+    /// with exactly `challenge_bond` attached: the inference's leaf and inclusion proof, and its
+    /// own result for the same completion. The inference becomes request
+    /// `first_request_id + index`, challenged as `Challenge` would.
+    ChallengeBatchItem {
+        batch_id: u64,
+        index: u32,
+        leaf: BatchLeaf,
+        proof: Vec<HexBinary>,
+        result: BatchResult,
+    },
     /// Admin only: the bond and dispute parameters for challenges opened from now on.
     UpdateVerification { params: VerificationParams },
     /// Admin only.
@@ -132,6 +169,8 @@ pub enum ExecuteMsg {
 
 /// Most contributions one `ClaimPool` may credit.
 pub const MAX_POOL_CLAIMS: usize = 50;
+/// Most requests one `RedeemVouchers` may open.
+pub const MAX_REDEEMED_PROMPTS: usize = 256;
 
 /// The message inside a cw20 `Send` to the payout contract.
 #[cw_serde]
@@ -141,6 +180,8 @@ pub enum ReceiveMsg {
         version: u32,
         prompt_hash: HexBinary,
     },
+    /// Adds the sent tokens to the sender's prepaid credit.
+    Deposit {},
 }
 
 #[cw_serde]
@@ -302,6 +343,25 @@ pub enum QueryMsg {
     /// Challenges not yet resolved, by request id.
     #[returns(ChallengesResponse)]
     OpenChallenges {
+        start_after: Option<u64>,
+        limit: Option<u32>,
+    },
+    /// The prepaid credit of `address` in `asset` (zero when none).
+    #[returns(CreditAccount)]
+    Credit { address: String, asset: AssetInfo },
+    /// What the vouchers of `payer` to `redeemer` on a model version have redeemed so far.
+    #[returns(VoucherState)]
+    RedeemedVouchers {
+        payer: String,
+        redeemer: String,
+        model_id: u64,
+        version: u32,
+    },
+    #[returns(BatchInfo)]
+    Batch { batch_id: u64 },
+    /// Settlement batches by id.
+    #[returns(BatchesResponse)]
+    Batches {
         start_after: Option<u64>,
         limit: Option<u32>,
     },

@@ -134,6 +134,7 @@ fn every_execute_message_refuses_attached_funds() {
                 contribution_id: kept,
                 asset: AssetInfo::native(DENOM),
                 amount: Uint128::new(10),
+                uses: None,
             }],
         },
     );

@@ -23,6 +23,7 @@ fn one_use(contribution_id: u64) -> ExecuteMsg {
             contribution_id,
             asset: AssetInfo::native("utrib"),
             amount: Uint128::new(1),
+            uses: None,
         }],
     }
 }

@@ -16,6 +16,7 @@ fn record(contribution_id: u64, asset: &AssetInfo, amount: u128) -> UsageRecord 
         contribution_id,
         asset: asset.clone(),
         amount: Uint128::new(amount),
+        uses: None,
     }
 }
 

@@ -3,6 +3,8 @@
 // Each suite uses its own subset of the helpers.
 #![allow(dead_code)]
 
+pub mod keys;
+
 use cosmwasm_std::{coins, to_json_binary, Addr, BlockInfo, Coin, Empty, HexBinary, Uint128};
 use cw20::{BalanceResponse, Cw20Coin, Cw20ExecuteMsg};
 use cw_multi_test::error::AnyResult;
