@@ -1,7 +1,7 @@
 //! Commit throughput and latency of `tributary-relayer` against a local `tributaryd`.
 //!
 //! A devnet (default one-second blocks), the contracts, a tiny model trained on a curated
-//! datanet, and one relayer process per batching setting. A payer pays `--requests` inferences
+//! datanet, and one relayer process per batching setting (packets per commit, commits in flight). A payer pays `--requests` inferences
 //! (32 per transaction) and sends every prompt to the relayer's gateway as soon as its payment is
 //! in a block; the bench then watches the chain until every request holds its packet.
 //!
@@ -110,7 +110,10 @@ async fn run(world: &World, model_id: u64, slot: u16, batching: Batching, reques
         .collect();
     latencies.sort();
     Run {
-        label: format!("max_packets {:>2}", batching.max_packets),
+        label: format!(
+            "packets {:>2}, in flight {}",
+            batching.max_packets, batching.max_in_flight
+        ),
         requests,
         wall,
         commit_txs: new.len(),
@@ -135,13 +138,18 @@ async fn main() {
     // A long challenge window: requests stay `Attested`, nothing but commits is measured.
     let world = World::start(4600, 1000, 1800).await;
     let model_id = world.register(&["operator"], 1).await;
-    let settings = [1u32, 16, 64];
+    // (max_packets, max_in_flight): the baseline commits one packet at a time, one in flight.
+    let settings = [(1u32, 1u32), (1, 4), (16, 4), (64, 4)];
     let mut runs = Vec::new();
-    for (slot, max_packets) in settings.into_iter().enumerate() {
-        eprintln!("measuring max_packets = {max_packets} with {requests} requests...");
+    for (slot, (max_packets, max_in_flight)) in settings.into_iter().enumerate() {
+        eprintln!(
+            "measuring max_packets = {max_packets}, max_in_flight = {max_in_flight} with \
+             {requests} requests..."
+        );
         let batching = Batching {
             max_packets,
             max_delay_ms: 500,
+            max_in_flight,
             finalize: false,
         };
         runs.push(run(&world, model_id, slot as u16, batching, requests).await);

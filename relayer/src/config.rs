@@ -350,6 +350,20 @@ pub struct BatchConfig {
     pub max_packets: u32,
     /// How long a packet may wait for its batch to fill.
     pub max_delay_ms: u64,
+    /// Most commit transactions broadcast and not yet confirmed at once (sequence numbers
+    /// consecutive, each recorded in the outbox before it leaves).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+}
+
+/// Commits in flight when `batch.max_in_flight` is not set.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 4;
+/// Most commits in flight the relayer accepts: past a few blocks' worth a stalled one holds
+/// back more packets than pipelining gains.
+pub const MAX_IN_FLIGHT: u32 = 32;
+
+fn default_max_in_flight() -> u32 {
+    DEFAULT_MAX_IN_FLIGHT
 }
 
 /// `[finalize]`: periodic `Finalize` calls.
@@ -554,6 +568,15 @@ impl Config {
                 format!(
                     "must be between 1 and {MAX_PACKETS_PER_COMMIT} (the payout contract's limit), got {}",
                     self.batch.max_packets
+                ),
+            );
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.batch.max_in_flight) {
+            problem(
+                "batch.max_in_flight",
+                format!(
+                    "must be between 1 and {MAX_IN_FLIGHT}, got {}",
+                    self.batch.max_in_flight
                 ),
             );
         }

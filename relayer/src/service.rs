@@ -466,13 +466,26 @@ impl Relayer {
         let in_flight = self.outbox.in_flight()?;
         let counts = self.outbox.counts()?;
         self.metrics.observe_outbox(&counts, in_flight.len());
+        // Pipelined: another commit leaves while fewer than `max_in_flight` wait for their
+        // blocks. While a bad batch is bisected, one packet at a time, one commit is in flight.
+        let mut settled = None;
         if !in_flight.is_empty() {
-            return self.settle(in_flight, single).await;
+            let step = self.settle(in_flight, single).await?;
+            let still = self.outbox.in_flight()?.len();
+            let limit = if *single > 0 {
+                1
+            } else {
+                self.config.batch.max_in_flight as usize
+            };
+            if still >= limit {
+                return Ok(step);
+            }
+            settled = Some(step);
         }
         let max = self.config.batch.max_packets as usize;
         let ready = self.outbox.ready_to_commit(max)?;
         if ready.is_empty() {
-            return Ok(Step::Waiting(POLL_INTERVAL));
+            return Ok(settled.unwrap_or(Step::Waiting(POLL_INTERVAL)));
         }
         if *single == 0 && ready.len() < max {
             let max_delay = Duration::from_millis(self.config.batch.max_delay_ms);
@@ -486,7 +499,11 @@ impl Relayer {
                     .unwrap_or(max_delay)
             };
             if oldest < max_delay {
-                return Ok(Step::Waiting(max_delay - oldest));
+                let wait = max_delay - oldest;
+                return Ok(Step::Waiting(match settled {
+                    Some(Step::Waiting(confirm)) => confirm.min(wait),
+                    _ => wait,
+                }));
             }
         }
         let batch: Vec<(u64, AttributionPacket)> = if *single > 0 {

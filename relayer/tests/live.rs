@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    paid_txs, prompt, serial, submit, submit_until_served, submit_with, Chaos, RelayerProcess,
-    World, PRICE, SPLIT,
+    paid_txs, prompt, serial, submit, submit_until_served, submit_with, Batching, Chaos,
+    RelayerProcess, World, PRICE, SPLIT,
 };
 use cosmwasm_std::Uint128;
 use tributary_types::payout::RequestStatus;
@@ -201,7 +201,19 @@ async fn kill_9_at_random_points_and_a_node_restart_commit_every_request_exactly
     let world = World::start(4100, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
     let operator = world.signer("operator").address().to_string();
-    let home = world.relayer_config("operator", 0, &[(model_id, 1)], &world.in_process_engine());
+    // Commits of two packets, four in flight: the crashes land with several broadcasts open.
+    let pipelined = Batching {
+        max_packets: 2,
+        max_in_flight: 4,
+        ..Batching::default()
+    };
+    let home = world.relayer_config_with(
+        "operator",
+        0,
+        &[(model_id, 1)],
+        &world.in_process_engine(),
+        &pipelined,
+    );
     let balance_before = world.client.balance(&operator, "utrib").await.unwrap();
     let sequence_before = world.client.account(&operator).await.unwrap().sequence;
 

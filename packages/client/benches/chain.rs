@@ -10,10 +10,13 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/mod.rs"]
+mod load;
 
 use common::{artifacts_dir, bank_send, content, hash, utrib, LiveNet};
 use cosmwasm_std::{HexBinary, Uint128};
 use futures::future::join_all;
+use load::{fresh_signer, median, percentile_ms, resident_memory_kib, run_phase, Phase};
 use std::time::{Duration, Instant};
 use tendermint_rpc::Client as _;
 use tributary_client::{
@@ -89,13 +92,6 @@ struct Report {
     commits: Vec<Figures>,
     /// (call, gas into unpinned code, gas into pinned code), simulated.
     gas_by_pinning: Vec<(String, u64, u64)>,
-}
-
-/// What one phase of transactions measured.
-struct Phase {
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-    gas_used: Vec<u64>,
 }
 
 async fn measure(net: &LiveNet) -> Report {
@@ -480,10 +476,6 @@ async fn measure(net: &LiveNet) -> Report {
     }
 }
 
-fn fresh_signer() -> Signer {
-    Signer::random("trib").expect("a random key")
-}
-
 fn figures(label: &str, batch: usize, gas_limit: u64) -> Figures {
     Figures {
         label: label.to_string(),
@@ -572,41 +564,6 @@ async fn pay_requests(
     paid.into_iter().flatten().collect()
 }
 
-/// Hands every transaction to the client at once and waits for all of them. A signer's
-/// transactions are broadcast one after another (the client holds its sequence), then confirmed
-/// concurrently.
-async fn run_phase(
-    client: &Client,
-    signers: &[Signer],
-    txs: Vec<(usize, Vec<Any>)>,
-    gas_limit: u64,
-) -> Phase {
-    let options = TxOptions {
-        gas_limit: Some(gas_limit),
-        ..TxOptions::default()
-    };
-    let options = &options;
-    // Every round starts just after a block, so each has the same share of a block interval.
-    next_block(client).await;
-    let start = Instant::now();
-    let outcomes = join_all(txs.into_iter().map(|(signer, msgs)| async move {
-        let submitted = Instant::now();
-        let outcome = client
-            .sign_and_broadcast(&signers[signer], msgs, options)
-            .await
-            .unwrap_or_else(|e| panic!("a measured transaction failed: {e}"));
-        (submitted.elapsed(), outcome.gas_used)
-    }))
-    .await;
-    let elapsed = start.elapsed();
-    let (latencies, gas_used) = outcomes.into_iter().unzip();
-    Phase {
-        elapsed,
-        latencies,
-        gas_used,
-    }
-}
-
 /// Sends transactions one after another, each after a pause that moves it to another point of
 /// the block interval (the fractional parts of multiples of the golden ratio spread evenly), so
 /// the latencies sample the whole interval.
@@ -640,43 +597,6 @@ async fn one_at_a_time(
         latencies,
         gas_used,
     }
-}
-
-/// Waits for the block after the latest one.
-async fn next_block(client: &Client) {
-    let latest = client.latest_height().await.expect("latest height");
-    while client.latest_height().await.expect("latest height") <= latest {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// VmRSS of the validator's process, in KiB.
-fn resident_memory_kib(net: &LiveNet) -> Option<u64> {
-    let pid = net.devnet.pid(0)?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
-/// Nearest-rank percentile, in milliseconds.
-fn percentile_ms(values: &[Duration], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
 fn print_report(report: &Report, rss_kib: Option<u64>) {

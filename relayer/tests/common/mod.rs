@@ -474,6 +474,7 @@ listen = "{gateway}"
 [batch]
 max_packets = {max_packets}
 max_delay_ms = {max_delay_ms}
+max_in_flight = {max_in_flight}
 
 [finalize]
 enabled = {finalize}
@@ -494,6 +495,7 @@ path = "{outbox}"
             outbox = home.join("outbox.redb").display(),
             max_packets = batching.max_packets,
             max_delay_ms = batching.max_delay_ms,
+            max_in_flight = batching.max_in_flight,
             finalize = batching.finalize,
         );
         let config = home.join("relayer.toml");
@@ -559,6 +561,8 @@ fn train_and_index(
 pub struct Batching {
     pub max_packets: u32,
     pub max_delay_ms: u64,
+    /// Commits broadcast and not yet confirmed at once.
+    pub max_in_flight: u32,
     pub finalize: bool,
 }
 
@@ -567,6 +571,7 @@ impl Default for Batching {
         Batching {
             max_packets: 16,
             max_delay_ms: 500,
+            max_in_flight: 4,
             finalize: true,
         }
     }
