@@ -19,15 +19,13 @@ use cosmwasm_std::{
 };
 use cw_storage_plus::Bound;
 use tributary_types::batch::{
-    batch_leaf, terms_hash, BatchInfo, BatchLeaf, BatchResult, BatchStatus,
+    batch_leaf, terms_hash, BatchInfo, BatchLeaf, BatchResult, BatchStatus, MAX_BATCH_INFERENCES,
 };
 use tributary_types::datanet::UsageRecord;
 use tributary_types::hash::hash32;
 use tributary_types::merkle::{root_from_leaves, verify_inclusion};
 use tributary_types::pagination::page_limit;
-use tributary_types::payout::{
-    InferenceRequest, RequestStatus, RequestTerms, MAX_REDEEMED_PROMPTS,
-};
+use tributary_types::payout::{InferenceRequest, RequestStatus, RequestTerms};
 use tributary_types::split::settle;
 use tributary_types::voucher::VoucherRedemption;
 use tributary_types::{AttributionEntry, Settlement};
@@ -62,10 +60,10 @@ pub fn settle_batch(
         first.voucher.voucher.version,
     );
     let prompts: usize = redemptions.iter().map(|r| r.prompt_hashes.len()).sum();
-    if prompts > MAX_REDEEMED_PROMPTS {
+    if prompts > MAX_BATCH_INFERENCES {
         return Err(ContractError::BatchTooLarge {
             count: prompts,
-            max: MAX_REDEEMED_PROMPTS,
+            max: MAX_BATCH_INFERENCES,
         });
     }
     if results.len() != prompts {

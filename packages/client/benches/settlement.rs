@@ -3,15 +3,16 @@
 //!
 //! - **per request**: each inference paid by its own `RequestInference` transaction (what a
 //!   Keplr user signs), its packet committed in `CommitAttribution` batches of 32, finalized in
-//!   `Finalize` batches of 50;
-//! - **batched**: payers deposit once and sign vouchers off chain; each `SettleBatch` redeems the
-//!   vouchers of 16 payers and commits 256 results, and one `FinalizeBatches` credits 16 batches.
+//!   `Finalize` batches of 50, in rounds whose phases run one after another;
+//! - **batched**: payers deposit once and sign vouchers off chain; 16 attestors each send
+//!   `SettleBatch` transactions of 16 payers x 32 prompts back to back, while a finalizer sends
+//!   `FinalizeBatches` for every batch whose challenge window has passed. The rate counts the
+//!   inferences whose finalization confirmed in each of several windows after a warm-up, when
+//!   settling and finalizing share blocks as they would in steady state.
 //!
-//! A settled inference is paid, committed, finalized and credited to every party. The rates
-//! count the transactions of those steps from the first broadcast to the last confirmation; the
-//! challenge window between commit and finalization is waited out and not counted (in steady
-//! state it overlaps later batches). Deposits are set-up, made once per payer. The packets are
-//! precomputed: this measures the chain, not the attribution engine.
+//! A settled inference is paid, committed, finalized and credited to every party. Deposits are
+//! set-up, made once per payer. The results are precomputed: this measures the chain, not the
+//! attribution engine or the relayer.
 //!
 //! `cargo bench -p tributary-client --bench settlement`; needs the binary
 //! (`TRIBUTARYD=$(chain/build)`) and the artifacts (`ci/build-wasm`). It starts its own devnet
@@ -25,12 +26,14 @@ mod load;
 
 use common::{artifacts_dir, bank_send, content, hash, utrib, wait_for_block_time, LiveNet};
 use cosmwasm_std::{HexBinary, Timestamp, Uint128};
+use futures::future::join_all;
 use load::{
     fresh_signer, median, percentile_ms, resident_memory_kib, run_phase, run_phase_events, Phase,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tributary_client::{
     deploy, Any, Client, ContractCall, DeploySettings, InferenceRequested, NewDatanet, Signer,
+    TxOptions,
 };
 use tributary_types::batch::BatchResult;
 use tributary_types::datanet::CurationPolicy;
@@ -49,13 +52,20 @@ const SENDS_PER_ROUND: usize = 1024;
 const REQUESTS_PER_ROUND: usize = 128;
 const PACKETS_PER_COMMIT: usize = 32;
 const REQUESTS_PER_FINALIZE: usize = 50;
-/// Batches per round, one per attestor, and their shape.
-const BATCHES_PER_ROUND: usize = 16;
+/// The batched mode's shape: every attestor sends batches of `PAYERS_PER_BATCH` payers x
+/// `PROMPTS_PER_PAYER` prompts, one after another, for `SUSTAINED`; a finalizer credits every
+/// batch once its window has passed. The rate is taken over the finalizations confirmed in
+/// `MEASURED` windows after a warm-up of `WARM_UP`, when settling and finalizing share blocks.
 const PAYERS_PER_BATCH: usize = 16;
-const PROMPTS_PER_PAYER: usize = 16;
-/// Voucher payers; each is in `BATCHES_PER_ROUND * PAYERS_PER_BATCH / VOUCHER_PAYERS` batches
-/// of a round, each time with another attestor.
+const PROMPTS_PER_PAYER: usize = 32;
+const SUSTAINED: Duration = Duration::from_secs(40);
+const WARM_UP: Duration = Duration::from_secs(12);
+const MEASURED: usize = 5;
+/// Voucher payers; attestor `a` takes payers `a * PAYERS_PER_BATCH ..` (mod this) in turn, so
+/// each payer has a voucher series with several attestors.
 const VOUCHER_PAYERS: usize = 64;
+/// Each voucher payer's deposit, in inferences.
+const DEPOSIT_INFERENCES: u128 = 50_000;
 /// Contributions in the lineage, and attributed per inference.
 const CONTRIBUTIONS: usize = 8;
 const ENTRIES: usize = 4;
@@ -181,10 +191,8 @@ async fn measure(net: &LiveNet) -> Report {
         .expect("a cw20 transfer")
         .gas_used;
 
-    // Deposits, once per voucher payer: enough for every round.
-    let per_payer = (ROUNDS * BATCHES_PER_ROUND * PAYERS_PER_BATCH / VOUCHER_PAYERS
-        * PROMPTS_PER_PAYER) as u128
-        * PRICE;
+    // Deposits, once per voucher payer.
+    let per_payer = DEPOSIT_INFERENCES * PRICE;
     let deposit = |payer: &Signer| -> Vec<Any> {
         let call = ContractCall::new(
             &payout_addr,
@@ -212,16 +220,6 @@ async fn measure(net: &LiveNet) -> Report {
     let send_gas = simulated(&client, &senders[0], &send(&senders[0])).await;
     let mut bank_rates = Vec::new();
     let mut per_request = Mode::default();
-    let mut batched = Mode::default();
-    let mut series: Vec<Vec<Series>> = voucher_payers
-        .iter()
-        .map(|p| {
-            attestors
-                .iter()
-                .map(|a| Series::new(&client, &payout_addr, p, a, model.id))
-                .collect()
-        })
-        .collect();
     for round in 0..ROUNDS {
         let sends = (0..SENDS_PER_ROUND)
             .map(|i| (i % SIGNERS, send(&senders[i % SIGNERS])))
@@ -232,18 +230,9 @@ async fn measure(net: &LiveNet) -> Report {
         per_request_round(&client, &payout_addr, &model, &senders, &attestors, round)
             .await
             .add_to(&mut per_request);
-        batched_round(
-            &client,
-            &payout_addr,
-            &model,
-            &voucher_payers,
-            &attestors,
-            &mut series,
-            round,
-        )
-        .await
-        .add_to(&mut batched);
     }
+    let batched =
+        batched_sustained(&client, &payout_addr, &model, &voucher_payers, &attestors).await;
     Report {
         bank_rates,
         cw20_transfer_gas,
@@ -423,18 +412,19 @@ impl Series {
     }
 }
 
-async fn batched_round(
+/// Every attestor settles batches back to back while a finalizer credits those whose window
+/// has passed; see [`SUSTAINED`].
+async fn batched_sustained(
     client: &Client,
     payout_addr: &str,
     model: &Model,
     payers: &[Signer],
     attestors: &[Signer],
-    series: &mut [Vec<Series>],
-    round: usize,
-) -> Round {
-    let results: Vec<BatchResult> = (0..PAYERS_PER_BATCH * PROMPTS_PER_PAYER)
+) -> Mode {
+    let per_batch = PAYERS_PER_BATCH * PROMPTS_PER_PAYER;
+    let results: Vec<BatchResult> = (0..per_batch)
         .map(|i| {
-            let packet = packet(model, (round * 1_000_000 + i) as u64);
+            let packet = packet(model, i as u64);
             BatchResult {
                 output_hash: packet.output_hash,
                 scores_root: packet.scores_root,
@@ -442,65 +432,160 @@ async fn batched_round(
             }
         })
         .collect();
-    let mut txs = Vec::new();
-    for (b, attestor) in attestors.iter().enumerate().take(BATCHES_PER_ROUND) {
-        let redemptions = (0..PAYERS_PER_BATCH)
-            .map(|k| {
-                let p = (b * PAYERS_PER_BATCH + k) % payers.len();
-                series[p][b].ask(&payers[p], PROMPTS_PER_PAYER)
-            })
-            .collect();
-        let call = ContractCall::new(
-            payout_addr,
-            &payout::ExecuteMsg::SettleBatch {
-                redemptions,
-                results: results.clone(),
-            },
-            Vec::new(),
-        )
-        .expect("a batch");
-        txs.push((
-            b,
-            client
-                .execute_msgs(attestor, vec![call])
-                .expect("batch msgs"),
-        ));
-    }
-    let settle_gas = simulated(client, &attestors[0], &txs[0].1).await;
-    let settled = run_phase_events(client, attestors, txs, settle_gas).await;
-    let batch_ids: Vec<u64> = settled
-        .1
-        .iter()
-        .flat_map(|events| {
-            events
-                .iter()
-                .filter(|e| e.kind == "wasm-settlement_batch")
-                .filter_map(|e| e.attribute("batch_id"))
-                .map(|id| id.parse::<u64>().expect("a batch id"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    assert_eq!(batch_ids.len(), BATCHES_PER_ROUND);
+    let start = Instant::now();
+    let deadline = start + SUSTAINED;
+    let (settled_tx, mut settled_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+    let senders = attestors.iter().enumerate().map(|(a, attestor)| {
+        let results = &results;
+        let settled_tx = settled_tx.clone();
+        async move {
+            let mut series: Vec<(usize, Series)> = (0..PAYERS_PER_BATCH)
+                .map(|k| {
+                    let p = (a * PAYERS_PER_BATCH + k) % payers.len();
+                    (
+                        p,
+                        Series::new(client, payout_addr, &payers[p], attestor, model.id),
+                    )
+                })
+                .collect();
+            let mut gas = Vec::new();
+            let mut latencies = Vec::new();
+            let mut limit = None;
+            while Instant::now() < deadline {
+                let redemptions = series
+                    .iter_mut()
+                    .map(|(p, s)| s.ask(&payers[*p], PROMPTS_PER_PAYER))
+                    .collect();
+                let call = ContractCall::new(
+                    payout_addr,
+                    &payout::ExecuteMsg::SettleBatch {
+                        redemptions,
+                        results: results.clone(),
+                    },
+                    Vec::new(),
+                )
+                .expect("a batch");
+                let msgs = client
+                    .execute_msgs(attestor, vec![call])
+                    .expect("batch msgs");
+                // Each attestor simulates its first batch; later ones are alike.
+                let gas_limit = match limit {
+                    Some(limit) => limit,
+                    None => *limit.insert(simulated(client, attestor, &msgs).await),
+                };
+                let options = TxOptions {
+                    gas_limit: Some(gas_limit),
+                    ..TxOptions::default()
+                };
+                let sent = Instant::now();
+                let outcome = client
+                    .sign_and_broadcast(attestor, msgs, &options)
+                    .await
+                    .unwrap_or_else(|e| panic!("a batch failed: {e}"));
+                latencies.push(sent.elapsed());
+                gas.push(outcome.gas_used);
+                let event = outcome
+                    .events
+                    .iter()
+                    .find(|e| e.kind == "wasm-settlement_batch")
+                    .expect("a settlement_batch event");
+                let id = event
+                    .attribute("batch_id")
+                    .expect("batch_id")
+                    .parse()
+                    .unwrap();
+                let ready = event
+                    .attribute("finalizable_at")
+                    .expect("finalizable_at")
+                    .parse()
+                    .unwrap();
+                settled_tx
+                    .send((id, ready))
+                    .expect("the finalizer is running");
+            }
+            (gas, latencies)
+        }
+    });
+    let senders: Vec<_> = senders.collect();
+    drop(settled_tx);
+    let finalizer = async {
+        let signer = &payers[0];
+        let mut waiting: Vec<(u64, u64)> = Vec::new();
+        let mut open = true;
+        let mut finalized: Vec<(Instant, usize)> = Vec::new();
+        let mut gas = Vec::new();
+        let mut latencies = Vec::new();
+        while open || !waiting.is_empty() {
+            loop {
+                match settled_rx.try_recv() {
+                    Ok(batch) => waiting.push(batch),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            let now = client
+                .latest_block()
+                .await
+                .expect("the latest block")
+                .time_nanos
+                / 1_000_000_000;
+            // `finalizable_at` is in whole seconds: a second's margin covers its fraction.
+            let (ready, later): (Vec<_>, Vec<_>) =
+                waiting.iter().partition(|(_, at)| *at + 1 < now);
+            waiting = later;
+            if ready.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            for chunk in ready.chunks(REQUESTS_PER_FINALIZE) {
+                let ids: Vec<u64> = chunk.iter().map(|(id, _)| *id).collect();
+                let sent = Instant::now();
+                let outcome = client
+                    .payout(payout_addr)
+                    .execute(
+                        signer,
+                        &payout::ExecuteMsg::FinalizeBatches { batch_ids: ids },
+                        Vec::new(),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("a finalization failed: {e}"));
+                latencies.push(sent.elapsed());
+                gas.push(outcome.gas_used);
+                finalized.push((Instant::now(), chunk.len() * per_batch));
+            }
+        }
+        (finalized, gas, latencies)
+    };
+    let (sent, (finalized, finalize_gas, finalize_latencies)) =
+        tokio::join!(join_all(senders), finalizer);
 
-    wait_for_window(client).await;
-    let finalize = ContractCall::new(
-        payout_addr,
-        &payout::ExecuteMsg::FinalizeBatches { batch_ids },
-        Vec::new(),
-    )
-    .expect("a finalize");
-    let msgs = client
-        .execute_msgs(&payers[0], vec![finalize])
-        .expect("finalize msgs");
-    let finalize_gas = simulated(client, &payers[0], &msgs).await;
-    let finalized = run_phase(client, payers, vec![(0, msgs)], finalize_gas).await;
-    Round {
-        inferences: BATCHES_PER_ROUND * PAYERS_PER_BATCH * PROMPTS_PER_PAYER,
-        phases: vec![
-            ("SettleBatch x256", settled.0),
-            ("FinalizeBatches x16", finalized),
-        ],
+    let mut mode = Mode::default();
+    let mut settle_latencies = Vec::new();
+    for (gas, latencies) in sent {
+        mode.gas += gas.iter().sum::<u64>();
+        mode.inferences += gas.len() * per_batch;
+        settle_latencies.extend(latencies);
     }
+    mode.gas += finalize_gas.iter().sum::<u64>();
+    // Settled inferences per second in each measured window, by finalization time.
+    let window = (SUSTAINED - WARM_UP) / MEASURED as u32;
+    for w in 0..MEASURED {
+        let from = start + WARM_UP + window * w as u32;
+        let to = from + window;
+        let count: usize = finalized
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, n)| n)
+            .sum();
+        mode.rates.push(count as f64 / window.as_secs_f64());
+    }
+    mode.latencies
+        .push(("SettleBatch x512 (sustained)", settle_latencies));
+    mode.latencies.push(("FinalizeBatches", finalize_latencies));
+    mode
 }
 
 /// Waits out the challenge window of everything committed so far.
@@ -641,16 +726,20 @@ fn print_report(report: &Report, rss_kib: Option<u64>) {
     println!("Tributary settlement benchmark");
     println!(
         "  one validator, default block time; {cores} cores shared by the node and the client; \
-         contract code pinned; {ROUNDS} rounds, medians of the per-round rates"
+         contract code pinned; medians of the rates per round or window"
     );
     println!(
-        "  per request: {REQUESTS_PER_ROUND} inferences a round, one RequestInference each, \
-         commits of {PACKETS_PER_COMMIT}, finalizations of {REQUESTS_PER_FINALIZE}"
+        "  per request: {ROUNDS} rounds of {REQUESTS_PER_ROUND} inferences, one RequestInference \
+         each, commits of {PACKETS_PER_COMMIT}, finalizations of {REQUESTS_PER_FINALIZE}, phases \
+         one after another"
     );
     println!(
-        "  batched: {BATCHES_PER_ROUND} batches a round of {PAYERS_PER_BATCH} payers x \
-         {PROMPTS_PER_PAYER} prompts, finalized in one FinalizeBatches; {VOUCHER_PAYERS} payers \
-         with one deposit each"
+        "  batched: {SIGNERS} attestors each sending batches of {PAYERS_PER_BATCH} payers x \
+         {PROMPTS_PER_PAYER} prompts back to back for {} s, a finalizer crediting each batch once \
+         its {WINDOW} s window passed; {VOUCHER_PAYERS} payers with one deposit each; rates over \
+         {MEASURED} windows after a {} s warm-up, by finalization time",
+        SUSTAINED.as_secs(),
+        WARM_UP.as_secs()
     );
     println!("  every inference names {ENTRIES} of {CONTRIBUTIONS} contributions");
     println!();

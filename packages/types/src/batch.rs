@@ -29,6 +29,10 @@ use crate::payout::RequestTerms;
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{to_json_vec, Addr, HexBinary, StdResult, Timestamp};
 
+/// Most inferences one `SettleBatch` may carry: about half a megabyte of results, within the
+/// node's default transaction and RPC body limits.
+pub const MAX_BATCH_INFERENCES: usize = 1024;
+
 /// One inference's attribution in a batch: the packet fields that differ between inferences.
 /// The model, weights, lineage, method and parameters are the version's.
 #[cw_serde]

@@ -135,8 +135,9 @@ pub enum ExecuteMsg {
     RedeemVouchers { redemptions: Vec<VoucherRedemption> },
     /// The redeemer (an attestor of a model version whose quorum is 1) pays for and commits a
     /// settlement batch: the vouchers that pay its prompts, all on one model version, and one
-    /// result per prompt in the order the vouchers chain them (see [`crate::batch`]). The
-    /// whole batch fails if one voucher or result is invalid.
+    /// result per prompt in the order the vouchers chain them (see [`crate::batch`]), at most
+    /// [`crate::batch::MAX_BATCH_INFERENCES`]. The whole batch fails if one voucher or result
+    /// is invalid.
     SettleBatch {
         redemptions: Vec<VoucherRedemption>,
         results: Vec<BatchResult>,
