@@ -92,6 +92,29 @@ pub struct Config {
     /// `tributary-relayer verify`: recomputing and challenging other attestors' packets.
     #[serde(default)]
     pub verifier: Option<VerifierConfig>,
+    /// Serving inferences paid by vouchers and settling them in batches; off when absent.
+    #[serde(default)]
+    pub vouchers: Option<VouchersConfig>,
+}
+
+/// `[vouchers]`: `POST /v1/vouchers/completions` and settlement batches.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VouchersConfig {
+    /// Most inferences in one `SettleBatch` (1 to the contract's 1 024).
+    #[serde(default = "default_voucher_batch")]
+    pub max_batch: u32,
+    /// How long a served inference may wait for its batch to fill.
+    #[serde(default = "default_voucher_delay_ms")]
+    pub max_delay_ms: u64,
+}
+
+fn default_voucher_batch() -> u32 {
+    512
+}
+
+fn default_voucher_delay_ms() -> u64 {
+    2000
 }
 
 /// `[verifier]`: what `tributary-relayer verify` checks and where it reads prompts.
@@ -570,6 +593,15 @@ impl Config {
                     self.batch.max_packets
                 ),
             );
+        }
+        if let Some(vouchers) = &self.vouchers {
+            let max = tributary_types::batch::MAX_BATCH_INFERENCES as u32;
+            if !(1..=max).contains(&vouchers.max_batch) {
+                problem(
+                    "vouchers.max_batch",
+                    format!("must be between 1 and {max}, got {}", vouchers.max_batch),
+                );
+            }
         }
         if !(1..=MAX_IN_FLIGHT).contains(&self.batch.max_in_flight) {
             problem(

@@ -7,6 +7,8 @@
 //! GET  /v1/requests/{request_id}/inputs
 //!                                 the prompt and completion, for a bonded verifier that signs
 //!                                 for them (see [`crate::inputs`])
+//! POST /v1/vouchers/completions  {"voucher": <signed voucher>, "prompt": "..."}: an inference
+//!                                 paid by a voucher, with [vouchers] on (see [`crate::vouchers`])
 //! GET  /healthz
 //! ```
 //!
@@ -32,6 +34,7 @@ use tributary_attrib_api::ErrorBody;
 use crate::engine::EngineCallError;
 use crate::inputs::VerifierProof;
 use crate::submission::{PaidCompletion, Submissions, SubmitError};
+use crate::vouchers::{VoucherCompletion, VoucherDesk, VoucherError};
 
 /// A refusal with its status, a message for the payer and, for a first submission left
 /// queued, the token that reads the completion later.
@@ -112,18 +115,56 @@ impl From<SubmitError> for Refusal {
 
 /// The gateway's routes. Any origin may call them: a payer's web app runs wherever it is
 /// served, and the on-chain payment, not the origin, decides what is served.
-pub fn gateway_router(submissions: Arc<Submissions>) -> Router {
+pub fn gateway_router(submissions: Arc<Submissions>, vouchers: Option<VoucherDesk>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::any())
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/completions", post(complete))
         .route("/v1/requests/{request_id}", get(stored))
         .route("/v1/requests/{request_id}/inputs", get(inputs))
-        .layer(cors)
-        .with_state(submissions)
+        .with_state(submissions);
+    if let Some(desk) = vouchers {
+        router = router.merge(
+            Router::new()
+                .route("/v1/vouchers/completions", post(voucher_complete))
+                .with_state(desk),
+        );
+    }
+    router.layer(cors)
+}
+
+impl From<VoucherError> for Refusal {
+    fn from(e: VoucherError) -> Self {
+        let status = match &e {
+            VoucherError::NotForThisRelayer(_) | VoucherError::NotServed { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            VoucherError::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            VoucherError::OutOfOrder { .. } | VoucherError::ChainMismatch => StatusCode::CONFLICT,
+            VoucherError::CapTooLow { .. } | VoucherError::InsufficientCredit { .. } => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            VoucherError::Engine(EngineCallError::Rejected { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            VoucherError::NoPacket | VoucherError::Outbox(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            VoucherError::Engine(_) | VoucherError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Refusal(status, e.to_string(), None)
+    }
+}
+
+/// `POST /v1/vouchers/completions`: one inference paid by the next voucher of its series.
+async fn voucher_complete(
+    State(desk): State<VoucherDesk>,
+    body: Result<Json<VoucherCompletion>, JsonRejection>,
+) -> Result<Response, Refusal> {
+    let Json(request) = body.map_err(|e| bad_request(e.body_text()))?;
+    let served = desk.submit(request).await?;
+    Ok(Json(served).into_response())
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -199,7 +240,7 @@ mod tests {
     async fn the_completion_is_read_back_with_the_submissions_bearer_token() {
         let d = desk();
         d.ledger.pay(41, "hi", (1, 1));
-        let app = gateway_router(d.submissions.clone());
+        let app = gateway_router(d.submissions.clone(), None);
         let (status, _, submitted) = call(
             &app,
             Request::post("/v1/completions")
@@ -243,7 +284,7 @@ mod tests {
         use tributary_client::Signer;
         let d = desk();
         d.ledger.pay(42, "the prompt", (1, 1));
-        let app = gateway_router(d.submissions.clone());
+        let app = gateway_router(d.submissions.clone(), None);
         let (status, _, submitted) = call(
             &app,
             Request::post("/v1/completions")

@@ -12,6 +12,7 @@
 //! - [`verifier`]: `tributary-relayer verify`, which recomputes other attestors' packets,
 //!   challenges the wrong ones and votes on committees; [`inputs`] is how it reads a
 //!   request's prompt from an attestor's gateway.
+//! - [`vouchers`]: inferences paid by signed vouchers, settled in batches.
 //! - [`config`], [`runner`]: configuration and start-up.
 
 pub mod attributor;
@@ -28,3 +29,4 @@ pub mod submission;
 #[cfg(test)]
 mod testing;
 pub mod verifier;
+pub mod vouchers;

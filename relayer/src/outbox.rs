@@ -259,6 +259,12 @@ pub enum OutboxError {
     /// The same request was listed twice for one broadcast.
     #[error("request {0} appears twice in one broadcast")]
     DuplicateInBatch(u64),
+    /// An inference with this voucher count was recorded already.
+    #[error("voucher {count} of series {series} is already recorded")]
+    DuplicateVoucher { series: String, count: u64 },
+    /// A batch named an inference that is not recorded in the state it expects.
+    #[error("{0} is not recorded as the batch expects")]
+    UnknownVoucherItem(String),
     /// The packet does not belong to the request it was given for.
     #[error("packet does not match request {request_id}: {reason}")]
     PacketMismatch { request_id: u64, reason: String },
@@ -609,6 +615,10 @@ impl Outbox {
             txn.open_table(RESPONSES)?;
             txn.open_table(TOKENS)?;
             txn.open_table(META)?;
+            txn.open_table(vouchers::SERIES)?;
+            txn.open_table(vouchers::ITEMS)?;
+            txn.open_table(vouchers::BATCH_TXS)?;
+            txn.open_table(vouchers::BATCHES)?;
             Ok(())
         })?;
         Ok(outbox)
@@ -1126,6 +1136,9 @@ impl Outbox {
         }))
     }
 }
+
+mod vouchers;
+pub use vouchers::{series_key, BatchTx, ItemState, SeriesRecord, VoucherItem};
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ use crate::metrics::{telemetry_router, Metrics, Telemetry};
 use crate::outbox::Outbox;
 use crate::service::{connect, Relayer, StartError};
 use crate::verifier::{verifier_router, Verifier};
+use crate::vouchers::VoucherDesk;
 
 /// How long between attempts to reach an unreachable node at start.
 const CONNECT_RETRY: Duration = Duration::from_secs(3);
@@ -199,7 +200,12 @@ pub async fn start(
         config, client, signer, outbox, engine, metrics,
     ));
     relayer.preflight().await;
-    let gateway = gateway_router(Arc::new(relayer.submissions()));
+    let vouchers = relayer
+        .config
+        .vouchers
+        .is_some()
+        .then(|| VoucherDesk::new(relayer.clone()));
+    let gateway = gateway_router(Arc::new(relayer.submissions()), vouchers);
     let tasks = vec![
         telemetry_task,
         tokio::spawn(async move {
@@ -209,6 +215,7 @@ pub async fn start(
         tokio::spawn(relayer.clone().run_attributor()),
         tokio::spawn(relayer.clone().run_committer()),
         tokio::spawn(relayer.clone().run_revealer()),
+        tokio::spawn(relayer.clone().run_batcher()),
     ];
     shutdown.await;
     tracing::info!("stopping");

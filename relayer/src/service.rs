@@ -709,7 +709,7 @@ impl Relayer {
 
 /// Crash tests: `TRIBUTARY_RELAYER_FAILPOINT=<name>` aborts the process (as `kill -9` would)
 /// the first time it reaches the failpoint `name`.
-fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     if std::env::var("TRIBUTARY_RELAYER_FAILPOINT").is_ok_and(|v| v == name) {
         tracing::error!(failpoint = name, "aborting at failpoint");
         std::process::abort();

@@ -13,22 +13,18 @@ mod common;
 #[path = "load/mod.rs"]
 mod load;
 
-use common::{artifacts_dir, bank_send, content, hash, utrib, LiveNet};
+use common::{artifacts_dir, bank_send, hash, pin_contracts, utrib, LiveNet, TestModel};
 use cosmwasm_std::{HexBinary, Uint128};
 use futures::future::join_all;
 use load::{fresh_signer, median, percentile_ms, resident_memory_kib, run_phase, Phase};
 use std::time::{Duration, Instant};
 use tendermint_rpc::Client as _;
 use tributary_client::{
-    deploy, Any, Client, ContractCall, DeploySettings, InferenceRequested, NewDatanet, Signer,
-    TxOptions,
+    deploy, Any, Client, ContractCall, DeploySettings, InferenceRequested, Signer, TxOptions,
 };
-use tributary_types::datanet::CurationPolicy;
-use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
+use tributary_types::packet::{AttributionEntry, AttributionPacket};
 use tributary_types::payout;
-use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::voucher::{chain_prompt, Voucher, VoucherRedemption, EMPTY_CHAIN};
-use tributary_types::{AssetInfo, FeeSplit, Price};
 
 /// The port offset of this benchmark's devnet.
 const PORT_OFFSET: u16 = 2800;
@@ -115,48 +111,6 @@ async fn measure(net: &LiveNet) -> Report {
     .await
     .expect("deploy");
     let payout_addr = deployment.contracts.payout.clone();
-    let datanets = client.datanet(&deployment.contracts.datanet);
-
-    // A datanet with accepted contributions, frozen, and a model trained on it.
-    let datanet_id = datanets
-        .create_datanet(
-            &admin,
-            NewDatanet {
-                name: "bench".into(),
-                description: "benchmark data".into(),
-                domain_tags: vec!["bench".into()],
-                license: "CC0-1.0".into(),
-                policy: CurationPolicy::Open,
-                curators: Vec::new(),
-                max_contribution_bytes: 1 << 20,
-            },
-        )
-        .await
-        .expect("create a datanet");
-    let contributions: Vec<_> = (0..ENTRIES_PER_PACKET)
-        .map(|i| content(&format!("benchmark contribution {i}")))
-        .collect();
-    let contribution_ids = datanets
-        .contribute_many(&contributor, datanet_id, &contributions)
-        .await
-        .expect("contribute")
-        .ids;
-    assert_eq!(contribution_ids.len(), ENTRIES_PER_PACKET);
-    let version = datanets
-        .snapshot(&admin, datanet_id, None)
-        .await
-        .expect("snapshot");
-    let root = datanets
-        .version(datanet_id, version)
-        .await
-        .expect("the version")
-        .root;
-    let lineage = vec![DatanetRoot {
-        datanet_id,
-        version,
-        root,
-    }];
-
     // Fresh signers: bank senders (also the payers of the requests) and attestors.
     let senders: Vec<Signer> = (0..SIGNERS).map(|_| fresh_signer()).collect();
     let attestors: Vec<Signer> = (0..SIGNERS).map(|_| fresh_signer()).collect();
@@ -170,40 +124,22 @@ async fn measure(net: &LiveNet) -> Report {
         .await
         .expect("fund the signers");
 
-    let method = AttributionMethod {
-        id: "trak-logra-v1".into(),
-        params_hash: hash("params"),
-        params: None,
-    };
-    let model_id = client
-        .registry(&deployment.contracts.model_registry)
-        .register_model(
-            &developer,
-            "bench-model",
-            "benchmark model",
-            "transformer",
-            ModelVersionInput {
-                lineage: lineage.clone(),
-                weights_hash: hash("weights"),
-                weights_uri: "tributary://weights".into(),
-                index_hash: hash("index"),
-                method: method.clone(),
-                price: Price {
-                    asset: AssetInfo::native("utrib"),
-                    amount: Uint128::new(PRICE),
-                },
-                split: FeeSplit {
-                    contributors_bps: 6000,
-                    developer_bps: 2000,
-                    operator_bps: 1000,
-                    protocol_bps: 1000,
-                },
-                attestors: attestors.iter().map(|a| a.address().to_string()).collect(),
-                quorum: 1,
-            },
-        )
-        .await
-        .expect("register the model");
+    // A datanet with accepted contributions, frozen, and a model trained on it.
+    let attestor_addresses: Vec<String> =
+        attestors.iter().map(|a| a.address().to_string()).collect();
+    let model = TestModel::register(
+        &client,
+        &deployment,
+        &developer,
+        &contributor,
+        ENTRIES_PER_PACKET,
+        &attestor_addresses,
+        1,
+        PRICE,
+    )
+    .await;
+    let (model_id, lineage, method, contribution_ids) =
+        (model.id, model.lineage, model.method, model.contributions);
 
     // Every packet of every round answers its own paid request; pay for them all first.
     let needed = requests_needed();
@@ -375,25 +311,7 @@ async fn measure(net: &LiveNet) -> Report {
             .gas_used;
         gas_by_pinning.push((label.to_string(), unpinned, 0));
     }
-    let validator = Signer::from_mnemonic(
-        &net.devnet.nodes[0].validator.mnemonic,
-        &net.params.bech32_prefix,
-    )
-    .expect("the validator's key");
-    let codes = &deployment.code_ids;
-    client
-        .pin_codes(
-            &validator,
-            &[
-                codes.datanet,
-                codes.model_registry,
-                codes.payout,
-                codes.cw20,
-            ],
-            Duration::from_secs(120),
-        )
-        .await
-        .expect("pin the contracts' code");
+    pin_contracts(net, &client, &deployment).await;
     for ((_, signer, msgs), row) in probes.iter().zip(&mut gas_by_pinning) {
         row.2 = client
             .simulate(signer, msgs)

@@ -24,7 +24,9 @@ mod common;
 #[path = "load/mod.rs"]
 mod load;
 
-use common::{artifacts_dir, bank_send, content, hash, utrib, wait_for_block_time, LiveNet};
+use common::{
+    artifacts_dir, bank_send, hash, pin_contracts, utrib, wait_for_block_time, LiveNet, TestModel,
+};
 use cosmwasm_std::{HexBinary, Timestamp, Uint128};
 use futures::future::join_all;
 use load::{
@@ -32,16 +34,12 @@ use load::{
 };
 use std::time::{Duration, Instant};
 use tributary_client::{
-    deploy, Any, Client, ContractCall, DeploySettings, InferenceRequested, NewDatanet, Signer,
-    TxOptions,
+    deploy, Any, Client, ContractCall, DeploySettings, InferenceRequested, Signer, TxOptions,
 };
 use tributary_types::batch::BatchResult;
-use tributary_types::datanet::CurationPolicy;
-use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
+use tributary_types::packet::{AttributionEntry, AttributionPacket};
 use tributary_types::payout;
-use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::voucher::{chain_prompt, Voucher, VoucherRedemption, EMPTY_CHAIN};
-use tributary_types::{AssetInfo, FeeSplit, Price};
 
 const PORT_OFFSET: u16 = 3300;
 /// Senders at once: bank senders, per-request payers, attestors (one per batch of a round).
@@ -116,12 +114,7 @@ struct Report {
 }
 
 /// The model every inference is paid on, and what its packets name.
-struct Model {
-    id: u64,
-    lineage: Vec<DatanetRoot>,
-    contributions: Vec<u64>,
-    method: AttributionMethod,
-}
+type Model = TestModel;
 
 async fn measure(net: &LiveNet) -> Report {
     let client = net.client().await;
@@ -139,25 +132,7 @@ async fn measure(net: &LiveNet) -> Report {
     )
     .await
     .expect("deploy");
-    let validator = Signer::from_mnemonic(
-        &net.devnet.nodes[0].validator.mnemonic,
-        &net.params.bech32_prefix,
-    )
-    .expect("the validator's key");
-    let codes = &deployment.code_ids;
-    client
-        .pin_codes(
-            &validator,
-            &[
-                codes.datanet,
-                codes.model_registry,
-                codes.payout,
-                codes.cw20,
-            ],
-            Duration::from_secs(120),
-        )
-        .await
-        .expect("pin the contracts' code");
+    pin_contracts(net, &client, &deployment).await;
     let payout_addr = deployment.contracts.payout.clone();
 
     let senders: Vec<Signer> = (0..SIGNERS).map(|_| fresh_signer()).collect();
@@ -173,7 +148,19 @@ async fn measure(net: &LiveNet) -> Report {
         .sign_and_broadcast(&funder, funding, &Default::default())
         .await
         .expect("fund the signers");
-    let model = register(&client, &deployment, &admin, &attestors).await;
+    let attestor_addresses: Vec<String> =
+        attestors.iter().map(|a| a.address().to_string()).collect();
+    let model = TestModel::register(
+        &client,
+        &deployment,
+        &admin,
+        &admin,
+        CONTRIBUTIONS,
+        &attestor_addresses,
+        1,
+        PRICE,
+    )
+    .await;
 
     // The cw20 transfer every gas figure is compared with.
     let transfer = ContractCall::new(
@@ -630,92 +617,6 @@ fn packet(model: &Model, request_id: u64) -> AttributionPacket {
                 weight_bps,
             })
             .collect(),
-    }
-}
-
-async fn register(
-    client: &Client,
-    deployment: &tributary_client::Deployment,
-    admin: &Signer,
-    attestors: &[Signer],
-) -> Model {
-    let datanets = client.datanet(&deployment.contracts.datanet);
-    let datanet_id = datanets
-        .create_datanet(
-            admin,
-            NewDatanet {
-                name: "settlement".into(),
-                description: "settlement benchmark data".into(),
-                domain_tags: vec!["bench".into()],
-                license: "CC0-1.0".into(),
-                policy: CurationPolicy::Open,
-                curators: Vec::new(),
-                max_contribution_bytes: 1 << 20,
-            },
-        )
-        .await
-        .expect("a datanet");
-    let contributions: Vec<_> = (0..CONTRIBUTIONS)
-        .map(|i| content(&format!("settlement contribution {i}")))
-        .collect();
-    let contributions = datanets
-        .contribute_many(admin, datanet_id, &contributions)
-        .await
-        .expect("contribute")
-        .ids;
-    let version = datanets
-        .snapshot(admin, datanet_id, None)
-        .await
-        .expect("snapshot");
-    let root = datanets
-        .version(datanet_id, version)
-        .await
-        .expect("the version")
-        .root;
-    let lineage = vec![DatanetRoot {
-        datanet_id,
-        version,
-        root,
-    }];
-    let method = AttributionMethod {
-        id: "trak-logra-v1".into(),
-        params_hash: hash("params"),
-        params: None,
-    };
-    let id = client
-        .registry(&deployment.contracts.model_registry)
-        .register_model(
-            admin,
-            "settlement-model",
-            "settlement benchmark model",
-            "transformer",
-            ModelVersionInput {
-                lineage: lineage.clone(),
-                weights_hash: hash("weights"),
-                weights_uri: "tributary://weights".into(),
-                index_hash: hash("index"),
-                method: method.clone(),
-                price: Price {
-                    asset: AssetInfo::native("utrib"),
-                    amount: Uint128::new(PRICE),
-                },
-                split: FeeSplit {
-                    contributors_bps: 6000,
-                    developer_bps: 2000,
-                    operator_bps: 1000,
-                    protocol_bps: 1000,
-                },
-                attestors: attestors.iter().map(|a| a.address().to_string()).collect(),
-                quorum: 1,
-            },
-        )
-        .await
-        .expect("register the model");
-    Model {
-        id,
-        lineage,
-        contributions,
-        method,
     }
 }
 

@@ -7,18 +7,16 @@
 
 mod common;
 
-use common::{artifacts_dir, bank_send, content, hash, utrib, wait_for_block_time, LiveNet};
+use common::{artifacts_dir, bank_send, hash, utrib, wait_for_block_time, LiveNet, TestModel};
 use cosmwasm_std::{HexBinary, Timestamp, Uint128};
-use tributary_client::{deploy, DeploySettings, Error, NewDatanet, Signer, TxOptions};
+use tributary_client::{deploy, DeploySettings, Error, Signer, TxOptions};
 use tributary_types::batch::{batch_leaf, BatchInfo, BatchLeaf, BatchResult, BatchStatus};
-use tributary_types::datanet::CurationPolicy;
 use tributary_types::merkle::{inclusion_path, Leaves};
-use tributary_types::packet::{AttributionEntry, DatanetRoot};
+use tributary_types::packet::AttributionEntry;
 use tributary_types::payout::{self, RequestStatus};
-use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::verification::{ChallengeInfo, ChallengeOutcome};
 use tributary_types::voucher::{chain_prompt, Voucher, VoucherRedemption, EMPTY_CHAIN};
-use tributary_types::{AssetInfo, FeeSplit, Price};
+use tributary_types::AssetInfo;
 
 const PRICE: u128 = 1000;
 /// Long enough to challenge after the batch lands.
@@ -99,70 +97,19 @@ async fn a_batch_is_refused_whole_for_one_bad_result_and_one_challenged_inferenc
     .await
     .unwrap();
     let chain_id = net.config().chain_id.clone();
-    let datanets = client.datanet(&deployment.contracts.datanet);
     let payouts = client.payout(&deployment.contracts.payout);
-    let datanet_id = datanets
-        .create_datanet(
-            &curator,
-            NewDatanet {
-                name: "batches".into(),
-                description: "batch test data".into(),
-                domain_tags: vec!["test".into()],
-                license: "CC0-1.0".into(),
-                policy: CurationPolicy::Open,
-                curators: Vec::new(),
-                max_contribution_bytes: 1 << 20,
-            },
-        )
-        .await
-        .unwrap();
-    let texts: Vec<_> = (0..3)
-        .map(|i| content(&format!("batch fact {i}")))
-        .collect();
-    let ids = datanets
-        .contribute_many(&contributor, datanet_id, &texts)
-        .await
-        .unwrap()
-        .ids;
-    let version = datanets.snapshot(&curator, datanet_id, None).await.unwrap();
-    let root = datanets.version(datanet_id, version).await.unwrap().root;
-    let model_id = client
-        .registry(&deployment.contracts.model_registry)
-        .register_model(
-            &developer,
-            "batch-model",
-            "a model settled in batches",
-            "transformer",
-            ModelVersionInput {
-                lineage: vec![DatanetRoot {
-                    datanet_id,
-                    version,
-                    root,
-                }],
-                weights_hash: hash("weights"),
-                weights_uri: "tributary://weights".into(),
-                index_hash: hash("index"),
-                method: AttributionMethod {
-                    id: "trak-logra-v1".into(),
-                    params_hash: hash("params"),
-                    params: None,
-                },
-                price: Price {
-                    asset: AssetInfo::native("utrib"),
-                    amount: Uint128::new(PRICE),
-                },
-                split: FeeSplit {
-                    contributors_bps: 6000,
-                    developer_bps: 2000,
-                    operator_bps: 1000,
-                    protocol_bps: 1000,
-                },
-                attestors: vec![operator.address().to_string()],
-                quorum: 1,
-            },
-        )
-        .await
-        .unwrap();
+    let model = TestModel::register(
+        &client,
+        &deployment,
+        &developer,
+        &contributor,
+        3,
+        &[operator.address().to_string()],
+        1,
+        PRICE,
+    )
+    .await;
+    let (model_id, ids) = (model.id, model.contributions.clone());
 
     // Two payers with credit and four bonded verifiers, funded from a devnet key.
     let payers: Vec<Payer> = (0..2)

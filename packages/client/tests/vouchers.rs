@@ -6,15 +6,13 @@
 
 mod common;
 
-use common::{artifacts_dir, content, hash, utrib, wait_for_block_time, LiveNet};
+use common::{artifacts_dir, hash, utrib, wait_for_block_time, LiveNet, TestModel};
 use cosmwasm_std::{HexBinary, Timestamp, Uint128};
-use tributary_client::{deploy, DeploySettings, Error, NewDatanet, Signer};
-use tributary_types::datanet::CurationPolicy;
-use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
+use tributary_client::{deploy, DeploySettings, Error, Signer};
+use tributary_types::packet::{AttributionEntry, AttributionPacket};
 use tributary_types::payout::RequestStatus;
-use tributary_types::registry::{AttributionMethod, ModelVersionInput};
 use tributary_types::voucher::{chain_prompt, Voucher, VoucherRedemption, EMPTY_CHAIN};
-use tributary_types::{AssetInfo, FeeSplit, Price};
+use tributary_types::AssetInfo;
 
 const PRICE: u128 = 1000;
 const WINDOW: u64 = 2;
@@ -93,68 +91,19 @@ async fn one_deposit_pays_for_vouchers_redeemed_once_and_withdraws_after_notice(
     )
     .await
     .unwrap();
-    let datanets = client.datanet(&deployment.contracts.datanet);
     let payouts = client.payout(&deployment.contracts.payout);
-    let datanet_id = datanets
-        .create_datanet(
-            &curator,
-            NewDatanet {
-                name: "vouchers".into(),
-                description: "voucher test data".into(),
-                domain_tags: vec!["test".into()],
-                license: "CC0-1.0".into(),
-                policy: CurationPolicy::Open,
-                curators: Vec::new(),
-                max_contribution_bytes: 1 << 20,
-            },
-        )
-        .await
-        .unwrap();
-    let contribution_id = datanets
-        .contribute(&contributor, datanet_id, content("a voucher-paid fact"))
-        .await
-        .unwrap();
-    let version = datanets.snapshot(&curator, datanet_id, None).await.unwrap();
-    let root = datanets.version(datanet_id, version).await.unwrap().root;
-    let lineage = vec![DatanetRoot {
-        datanet_id,
-        version,
-        root,
-    }];
-    let method = AttributionMethod {
-        id: "trak-logra-v1".into(),
-        params_hash: hash("params"),
-        params: None,
-    };
-    let model_id = client
-        .registry(&deployment.contracts.model_registry)
-        .register_model(
-            &developer,
-            "voucher-model",
-            "a model paid by vouchers",
-            "transformer",
-            ModelVersionInput {
-                lineage: lineage.clone(),
-                weights_hash: hash("weights"),
-                weights_uri: "tributary://weights".into(),
-                index_hash: hash("index"),
-                method: method.clone(),
-                price: Price {
-                    asset: AssetInfo::native("utrib"),
-                    amount: Uint128::new(PRICE),
-                },
-                split: FeeSplit {
-                    contributors_bps: 6000,
-                    developer_bps: 2000,
-                    operator_bps: 1000,
-                    protocol_bps: 1000,
-                },
-                attestors: vec![operator.address().to_string()],
-                quorum: 1,
-            },
-        )
-        .await
-        .unwrap();
+    let model = TestModel::register(
+        &client,
+        &deployment,
+        &developer,
+        &contributor,
+        1,
+        &[operator.address().to_string()],
+        1,
+        PRICE,
+    )
+    .await;
+    let (model_id, contribution_id) = (model.id, model.contributions[0]);
 
     let native = AssetInfo::native("utrib");
     payouts.deposit(&user, utrib(5 * PRICE)).await.unwrap();
@@ -223,9 +172,9 @@ async fn one_deposit_pays_for_vouchers_redeemed_once_and_withdraws_after_notice(
         model_id,
         model_version: 1,
         weights_hash: hash("weights"),
-        datanet_roots: lineage,
-        method: method.id.clone(),
-        params_hash: method.params_hash.clone(),
+        datanet_roots: model.lineage.clone(),
+        method: model.method.id.clone(),
+        params_hash: model.method.params_hash.clone(),
         output_hash: hash("output"),
         scores_root: hash("scores"),
         entries: vec![AttributionEntry {

@@ -2,14 +2,19 @@
 //! contracts' inputs. Each test binary uses a different part of it.
 #![allow(dead_code)]
 
-use cosmwasm_std::{HexBinary, Timestamp};
+use cosmwasm_std::{HexBinary, Timestamp, Uint128};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tendermint_rpc::Client as _;
-use tributary_client::{coin, ChainConfig, Client, Decimal, NewContribution, Signer};
+use tributary_client::{
+    coin, ChainConfig, Client, Decimal, Deployment, NewContribution, NewDatanet, Signer,
+};
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
-use tributary_types::sha256;
+use tributary_types::datanet::CurationPolicy;
+use tributary_types::packet::DatanetRoot;
+use tributary_types::registry::{AttributionMethod, ModelVersionInput};
+use tributary_types::{sha256, AssetInfo, FeeSplit, Price};
 
 /// A running one-validator devnet, stopped when its owner ends however it ends.
 pub struct LiveNet {
@@ -144,4 +149,134 @@ pub async fn wait_for_block_time(client: &Client, time: Timestamp) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The split of every model these tests and benchmarks register.
+pub const SPLIT: FeeSplit = FeeSplit {
+    contributors_bps: 6000,
+    developer_bps: 2000,
+    operator_bps: 1000,
+    protocol_bps: 1000,
+};
+
+/// A model version trained on a new open datanet's first version.
+pub struct TestModel {
+    pub id: u64,
+    pub lineage: Vec<DatanetRoot>,
+    /// The accepted contributions frozen in the version, in order.
+    pub contributions: Vec<u64>,
+    pub method: AttributionMethod,
+}
+
+impl TestModel {
+    #[allow(clippy::too_many_arguments)]
+    /// An open datanet with `contributions` texts by `contributor`, frozen by `owner`, and a
+    /// model by `owner` on it, priced `price` utrib with [`SPLIT`], `attestors` and `quorum`.
+    pub async fn register(
+        client: &Client,
+        deployment: &Deployment,
+        owner: &Signer,
+        contributor: &Signer,
+        contributions: usize,
+        attestors: &[String],
+        quorum: u32,
+        price: u128,
+    ) -> TestModel {
+        let datanets = client.datanet(&deployment.contracts.datanet);
+        let datanet_id = datanets
+            .create_datanet(
+                owner,
+                NewDatanet {
+                    name: "test data".into(),
+                    description: "texts of a test".into(),
+                    domain_tags: vec!["test".into()],
+                    license: "CC0-1.0".into(),
+                    policy: CurationPolicy::Open,
+                    curators: Vec::new(),
+                    max_contribution_bytes: 1 << 20,
+                },
+            )
+            .await
+            .expect("a datanet");
+        let texts: Vec<_> = (0..contributions)
+            .map(|i| content(&format!("test contribution {i}")))
+            .collect();
+        let contributions = datanets
+            .contribute_many(contributor, datanet_id, &texts)
+            .await
+            .expect("contributions")
+            .ids;
+        let version = datanets
+            .snapshot(owner, datanet_id, None)
+            .await
+            .expect("a snapshot");
+        let root = datanets
+            .version(datanet_id, version)
+            .await
+            .expect("the version")
+            .root;
+        let lineage = vec![DatanetRoot {
+            datanet_id,
+            version,
+            root,
+        }];
+        let method = AttributionMethod {
+            id: "trak-logra-v1".into(),
+            params_hash: hash("params"),
+            params: None,
+        };
+        let id = client
+            .registry(&deployment.contracts.model_registry)
+            .register_model(
+                owner,
+                "test-model",
+                "a model of a test",
+                "transformer",
+                ModelVersionInput {
+                    lineage: lineage.clone(),
+                    weights_hash: hash("weights"),
+                    weights_uri: "tributary://weights".into(),
+                    index_hash: hash("index"),
+                    method: method.clone(),
+                    price: Price {
+                        asset: AssetInfo::native("utrib"),
+                        amount: Uint128::new(price),
+                    },
+                    split: SPLIT,
+                    attestors: attestors.to_vec(),
+                    quorum,
+                },
+            )
+            .await
+            .expect("a model");
+        TestModel {
+            id,
+            lineage,
+            contributions,
+            method,
+        }
+    }
+}
+
+/// Pins the deployed contracts' code by the devnet validator's proposal, as `devnet up` does.
+pub async fn pin_contracts(net: &LiveNet, client: &Client, deployment: &Deployment) {
+    let validator = Signer::from_mnemonic(
+        &net.devnet.nodes[0].validator.mnemonic,
+        &net.params.bech32_prefix,
+    )
+    .expect("the validator's key");
+    let codes = &deployment.code_ids;
+    client
+        .pin_codes(
+            &validator,
+            &[
+                codes.datanet,
+                codes.model_registry,
+                codes.payout,
+                codes.cw20,
+            ],
+            Duration::from_secs(120),
+        )
+        .await
+        .expect("pin the contracts' code");
 }

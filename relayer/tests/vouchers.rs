@@ -1,0 +1,243 @@
+//! `tributary-relayer` serving inferences paid by vouchers and settling them in batches, against
+//! a real `tributaryd` and a real engine: every inference served is redeemed once, through
+//! crashes at each moment of a batch's life, and finalized.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{serial, Account, Batching, RelayerProcess, World, PRICE, SPLIT};
+use cosmwasm_std::{Binary, HexBinary, Uint128};
+use tributary_client::Signer;
+use tributary_types::hash::sha256;
+use tributary_types::voucher::{
+    adr36_sign_bytes, chain_prompt, SignedVoucher, Voucher, EMPTY_CHAIN,
+};
+use tributary_types::AssetInfo;
+
+/// A payer's side of its voucher series with the relayer.
+struct Series {
+    signer: Signer,
+    voucher: Voucher,
+}
+
+impl Series {
+    /// The voucher after one more prompt.
+    fn extended(&self, prompt: &str) -> Voucher {
+        let last: [u8; 32] = self.voucher.prompts.to_vec().try_into().unwrap();
+        let chain = chain_prompt(&last, &sha256(prompt.as_bytes()));
+        let mut voucher = self.voucher.clone();
+        voucher.count += 1;
+        voucher.max_amount += Uint128::new(PRICE);
+        voucher.prompts = HexBinary::from(chain.as_slice());
+        voucher
+    }
+
+    /// The request for the next inference, with the voucher the payer signs for it.
+    fn next(&mut self, prompt: &str) -> serde_json::Value {
+        self.voucher = self.extended(prompt);
+        let signed = self.signer.sign_voucher(self.voucher.clone()).unwrap();
+        serde_json::json!({"voucher": signed, "prompt": prompt})
+    }
+}
+
+/// Sends one voucher request; `Err` when the relayer does not answer.
+async fn send(
+    gateway: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let response = reqwest::Client::new()
+        .post(format!("{gateway}/v1/vouchers/completions"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).unwrap())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await?;
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
+}
+
+async fn post(gateway: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    send(gateway, body).await.unwrap()
+}
+
+/// Posts until the relayer answers (it may be restarting).
+async fn serve(gateway: &str, body: &serde_json::Value) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((status, value)) = send(gateway, body).await {
+            if status == 200 {
+                return value;
+            }
+            assert!(status >= 500, "refused: {status} {value}");
+        }
+        assert!(Instant::now() < deadline, "not served in 60 s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voucher_inferences_are_settled_once_in_batches_through_crashes() {
+    let _serial = serial().await;
+    let world = World::start(4800, 400, 2).await;
+    let model_id = world.register(&["operator"], 1).await;
+    let operator = world.devnet.key("operator").unwrap();
+    let account = Account {
+        name: "operator".into(),
+        address: operator.address.clone(),
+        mnemonic: operator.mnemonic.clone(),
+    };
+    let home = world.relayer_config_for(
+        &account,
+        0,
+        &[(model_id, 1)],
+        &world.in_process_engine(),
+        &Batching::default(),
+        "\n[vouchers]\nmax_batch = 4\nmax_delay_ms = 300\n",
+    );
+    let user = world.signer("user");
+    let payouts = world.client.payout(&world.payout);
+    payouts
+        .deposit(
+            &user,
+            vec![tributary_client::coin(100 * PRICE, "utrib").unwrap()],
+        )
+        .await
+        .unwrap();
+    let mut series = Series {
+        signer: world.signer("user"),
+        voucher: Voucher {
+            chain_id: world.devnet.chain_id.clone(),
+            contract: world.payout.clone(),
+            payer: user.address().to_string(),
+            redeemer: operator.address.clone(),
+            model_id,
+            version: 1,
+            count: 0,
+            max_amount: Uint128::zero(),
+            prompts: HexBinary::from(EMPTY_CHAIN.as_slice()),
+        },
+    };
+
+    let mut process = RelayerProcess::start(&home);
+    process.wait_ready().await;
+    let first = series.next("what does malloc return on failure?");
+    let served = serve(&home.gateway, &first).await;
+    assert_eq!(served["count"], 1);
+    assert!(served["completion"].is_string());
+    // The same voucher again: the same completion, nothing served twice.
+    let again = serve(&home.gateway, &first).await;
+    assert_eq!(again["completion"], served["completion"]);
+    // A voucher that skips one is refused.
+    let mut skipping = Series {
+        signer: world.signer("user"),
+        voucher: series.voucher.clone(),
+    };
+    skipping.voucher.count += 1;
+    let (status, _) = post(&home.gateway, &skipping.next("skipped")).await;
+    assert_eq!(status, 409);
+    // Another key cannot pay with the user's credit.
+    let curator = world.signer("curator");
+    let forged = series.extended("forged");
+    let data = forged.sign_data().unwrap();
+    let signature = curator
+        .sign_message(&adr36_sign_bytes(&forged.payer, &data))
+        .unwrap();
+    let forged = SignedVoucher {
+        voucher: forged,
+        pub_key: Binary::from(curator.public_key().to_bytes()),
+        signature: Binary::from(signature),
+    };
+    let body = serde_json::json!({"voucher": forged, "prompt": "forged"});
+    let (status, _) = post(&home.gateway, &body).await;
+    assert_eq!(status, 401);
+
+    // The process dies after recording a batch but before sending it, after sending it, and
+    // after it is in a block but before the outbox knows.
+    let mut served_count = 1;
+    for (round, failpoint) in [
+        "batch_before_broadcast",
+        "batch_after_broadcast",
+        "batch_before_confirm",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        process.kill();
+        // It may abort at its failpoint at once, settling an earlier round's batch.
+        process.restart_with_failpoint(Some(failpoint));
+        let mut bodies = Vec::new();
+        for i in 0..2 {
+            let body = series.next(&format!("round {round} prompt {i}"));
+            // The process may abort before it answers: it is served again after the restart.
+            if matches!(send(&home.gateway, &body).await, Ok((200, _))) {
+                served_count += 1;
+            } else {
+                bodies.push(body);
+            }
+        }
+        assert!(
+            process.wait_exit(Duration::from_secs(60)).await,
+            "the relayer did not reach {failpoint}:\n{}",
+            process.log()
+        );
+        process.restart();
+        process.wait_ready().await;
+        for body in bodies {
+            serve(&home.gateway, &body).await;
+            served_count += 1;
+        }
+    }
+
+    // Every inference served is redeemed, once, and the batches are finalized.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = payouts
+            .redeemed_vouchers(user.address().as_ref(), &operator.address, model_id, 1)
+            .await
+            .unwrap();
+        if state.count == served_count {
+            assert_eq!(state.charged.u128(), u128::from(served_count) * PRICE);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {served_count} redeemed:\n{}",
+            state.count,
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let credit = payouts
+        .credit(user.address().as_ref(), AssetInfo::native("utrib"))
+        .await
+        .unwrap();
+    assert_eq!(
+        credit.balance.u128(),
+        (100 - u128::from(served_count)) * PRICE
+    );
+    let developer = world.signer("developer").address().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let developer_share =
+        u128::from(served_count) * PRICE * u128::from(SPLIT.developer_bps) / 10_000;
+    loop {
+        let owed: u128 = payouts
+            .balances(&developer)
+            .await
+            .unwrap()
+            .balances
+            .iter()
+            .filter(|e| e.asset == AssetInfo::native("utrib"))
+            .map(|e| e.amount.u128())
+            .sum();
+        if owed == developer_share {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "developer owed {owed} of {developer_share}:\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
