@@ -144,8 +144,9 @@ async fn main() {
         }
     }
     eprintln!("starting a devnet and training the model...");
-    // A long challenge window: requests stay `Attested`, nothing but commits is measured.
-    let world = World::start(4600, 1000, 1800).await;
+    // The commit runs do not finalize, so only commits are measured; the voucher run
+    // finalizes its batches after this window.
+    let world = World::start(4600, 1000, 5).await;
     let model_id = world.register(&["operator"], 1).await;
     // (max_packets, max_in_flight): the baseline commits one packet at a time, one in flight.
     let settings = [(1u32, 1u32), (1, 4), (16, 4), (64, 4)];
@@ -301,7 +302,12 @@ async fn vouchers_end_to_end(world: &World, model_id: u64, slot: u16) -> Voucher
                     .send()
                     .await
                     .unwrap();
-                assert!(response.status().is_success(), "{}", response.status());
+                let status = response.status();
+                assert!(
+                    status.is_success(),
+                    "{status}: {}",
+                    response.text().await.unwrap_or_default()
+                );
             }
         }
     });

@@ -234,12 +234,13 @@ impl VoucherDesk {
             });
         }
 
-        let sampling = Sampling::for_paid_request(voucher.count);
+        let engine_id = engine_request_id(&key, voucher.count);
+        let sampling = Sampling::for_paid_request(engine_id);
         let completion = CompletionRequest {
             model: r.engine.model_name().to_string(),
             prompt: request.prompt.clone(),
             sampling: SamplingRequest::exactly(&sampling),
-            request_id: Some(voucher.count),
+            request_id: Some(engine_id),
             model_id: Some(voucher.model_id),
             model_version: Some(voucher.version),
             method: Some(model.method.id.clone()),
@@ -272,7 +273,17 @@ impl VoucherDesk {
     }
 }
 
-/// Most transactions' worth of blocks a batch may wait for inclusion before it is sent again.
+/// The id the engine keeps a voucher inference under: derived from its series and count, in
+/// the upper half of the `u64` range, so it never meets a paid request's id on chain (the
+/// engine refuses one id with two prompts).
+pub fn engine_request_id(series: &str, count: u64) -> u64 {
+    let digest = sha256(format!("{series}#{count}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) | (1 << 63)
+}
+
+/// Blocks a batch may wait for inclusion before it is sent again.
 const BATCH_TIMEOUT_BLOCKS: u64 = 20;
 
 impl Relayer {
@@ -467,5 +478,19 @@ impl Relayer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_ids_of_vouchers_never_meet_paid_request_ids() {
+        let a = engine_request_id("trib1payer/1/1", 1);
+        assert!(a >= 1 << 63);
+        assert_eq!(a, engine_request_id("trib1payer/1/1", 1));
+        assert_ne!(a, engine_request_id("trib1payer/1/1", 2));
+        assert_ne!(a, engine_request_id("trib1other/1/1", 1));
     }
 }
