@@ -30,7 +30,7 @@ use common::{
 use cosmwasm_std::{HexBinary, Uint128};
 use tributary_client::{coin, Signer, TxOptions};
 use tributary_types::payout::RequestStatus;
-use tributary_types::voucher::{chain_prompt, Voucher, EMPTY_CHAIN};
+use tributary_types::voucher::{Voucher, EMPTY_CHAIN};
 
 struct Run {
     label: String,
@@ -287,11 +287,9 @@ async fn vouchers_end_to_end(world: &World, model_id: u64, slot: u16) -> Voucher
             let client = reqwest::Client::new();
             for k in 0..VOUCHER_PROMPTS {
                 let prompt = prompt(p * 1000 + k);
-                let last: [u8; 32] = voucher.prompts.to_vec().try_into().unwrap();
-                voucher.count += 1;
-                voucher.max_amount += Uint128::new(PRICE);
-                voucher.prompts = HexBinary::from(
-                    chain_prompt(&last, &tributary_types::sha256(prompt.as_bytes())).as_slice(),
+                voucher = voucher.extended(
+                    &tributary_types::sha256(prompt.as_bytes()),
+                    Uint128::new(PRICE),
                 );
                 let signed = signer.sign_voucher(voucher.clone()).unwrap();
                 let body = serde_json::json!({"voucher": signed, "prompt": prompt});

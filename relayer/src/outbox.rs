@@ -617,6 +617,7 @@ impl Outbox {
             txn.open_table(META)?;
             txn.open_table(vouchers::SERIES)?;
             txn.open_table(vouchers::ITEMS)?;
+            txn.open_table(vouchers::PENDING)?;
             txn.open_table(vouchers::BATCH_TXS)?;
             txn.open_table(vouchers::BATCHES)?;
             Ok(())

@@ -10,9 +10,7 @@ use common::{serial, Account, Batching, RelayerProcess, World, PRICE, SPLIT};
 use cosmwasm_std::{Binary, HexBinary, Uint128};
 use tributary_client::Signer;
 use tributary_types::hash::sha256;
-use tributary_types::voucher::{
-    adr36_sign_bytes, chain_prompt, SignedVoucher, Voucher, EMPTY_CHAIN,
-};
+use tributary_types::voucher::{adr36_sign_bytes, SignedVoucher, Voucher, EMPTY_CHAIN};
 use tributary_types::AssetInfo;
 
 /// A payer's side of its voucher series with the relayer.
@@ -24,13 +22,8 @@ struct Series {
 impl Series {
     /// The voucher after one more prompt.
     fn extended(&self, prompt: &str) -> Voucher {
-        let last: [u8; 32] = self.voucher.prompts.to_vec().try_into().unwrap();
-        let chain = chain_prompt(&last, &sha256(prompt.as_bytes()));
-        let mut voucher = self.voucher.clone();
-        voucher.count += 1;
-        voucher.max_amount += Uint128::new(PRICE);
-        voucher.prompts = HexBinary::from(chain.as_slice());
-        voucher
+        self.voucher
+            .extended(&sha256(prompt.as_bytes()), Uint128::new(PRICE))
     }
 
     /// The request for the next inference, with the voucher the payer signs for it.

@@ -39,7 +39,7 @@ use tributary_client::{
 use tributary_types::batch::BatchResult;
 use tributary_types::packet::{AttributionEntry, AttributionPacket};
 use tributary_types::payout;
-use tributary_types::voucher::{chain_prompt, Voucher, VoucherRedemption, EMPTY_CHAIN};
+use tributary_types::voucher::{Voucher, VoucherRedemption, EMPTY_CHAIN};
 
 const PORT_OFFSET: u16 = 3300;
 /// Senders at once: bank senders, per-request payers, attestors (one per batch of a round).
@@ -371,12 +371,6 @@ impl Series {
 
     /// The payer asks for `n` more inferences: the redemption of the voucher covering them.
     fn ask(&mut self, payer: &Signer, n: usize) -> VoucherRedemption {
-        let mut chain: [u8; 32] = self
-            .voucher
-            .prompts
-            .as_slice()
-            .try_into()
-            .expect("32 bytes");
         let start = self.prompts.len();
         let mut new = Vec::with_capacity(n);
         for i in start..start + n {
@@ -385,13 +379,10 @@ impl Series {
                 payer.address(),
                 self.voucher.redeemer
             ));
-            chain = chain_prompt(&chain, &prompt);
+            self.voucher = self.voucher.extended(&prompt, Uint128::new(PRICE));
             new.push(prompt);
         }
         self.prompts.extend(new.iter().cloned());
-        self.voucher.count += n as u64;
-        self.voucher.max_amount += Uint128::new(PRICE * n as u128);
-        self.voucher.prompts = HexBinary::from(chain.as_slice());
         VoucherRedemption {
             voucher: payer.sign_voucher(self.voucher.clone()).expect("sign"),
             prompt_hashes: new,

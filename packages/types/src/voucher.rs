@@ -118,6 +118,17 @@ impl Voucher {
         to_json_vec(self)
     }
 
+    /// The next voucher of the series: one more inference, whose prompt has SHA-256
+    /// `prompt_hash`, and `price` more in the cap.
+    pub fn extended(&self, prompt_hash: &[u8], price: Uint128) -> Voucher {
+        Voucher {
+            count: self.count + 1,
+            max_amount: self.max_amount + price,
+            prompts: HexBinary::from(chain_prompt(self.prompts.as_slice(), prompt_hash).as_slice()),
+            ..self.clone()
+        }
+    }
+
     /// The SHA-256 digest the payer's ADR-36 signature is over.
     pub fn sign_digest(&self) -> StdResult<Hash32> {
         Ok(sha256(&adr36_sign_bytes(&self.payer, &self.sign_data()?)))
@@ -167,6 +178,29 @@ mod tests {
         let ba = chain_prompt(&chain_prompt(&EMPTY_CHAIN, &b), &a);
         assert_ne!(ab, ba);
         assert_ne!(ab, chain_prompt(&EMPTY_CHAIN, &a));
+    }
+
+    #[test]
+    fn the_next_voucher_adds_one_prompt_and_its_price() {
+        let first = Voucher {
+            chain_id: "c".into(),
+            contract: "p".into(),
+            payer: "a".into(),
+            redeemer: "r".into(),
+            model_id: 1,
+            version: 1,
+            count: 0,
+            max_amount: Uint128::zero(),
+            prompts: HexBinary::from(EMPTY_CHAIN.as_slice()),
+        };
+        let prompt = sha256(b"p");
+        let next = first.extended(&prompt, Uint128::new(5));
+        assert_eq!((next.count, next.max_amount.u128()), (1, 5));
+        assert_eq!(
+            next.prompts.as_slice(),
+            chain_prompt(&EMPTY_CHAIN, &prompt).as_slice()
+        );
+        assert_eq!(next.payer, first.payer);
     }
 
     #[test]

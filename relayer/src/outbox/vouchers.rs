@@ -19,6 +19,10 @@ use super::{decode, encode, Outbox, OutboxError, Result};
 pub(super) const SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("voucher_series");
 /// (series key, count) → JSON [`VoucherItem`].
 pub(super) const ITEMS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("voucher_items");
+/// (series key, count) of every inference waiting for a batch: what the batcher scans, however
+/// many inferences were settled before.
+pub(super) const PENDING: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("voucher_pending");
 /// Batch transaction hash → JSON [`BatchTx`], until confirmed or reverted.
 pub(super) const BATCH_TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("voucher_txs");
 /// Batch id → its `finalizable_at` (unix seconds), until finalized.
@@ -117,6 +121,9 @@ impl Outbox {
             }
             let bytes = encode(item, || format!("voucher item {key}#{count}"))?;
             items.insert((key, count), bytes.as_slice())?;
+            if item.state == ItemState::Pending {
+                txn.open_table(PENDING)?.insert((key, count), ())?;
+            }
             let bytes = encode(series, || format!("voucher series {key}"))?;
             txn.open_table(SERIES)?.insert(key, bytes.as_slice())?;
             Ok(())
@@ -126,19 +133,17 @@ impl Outbox {
     /// Up to `max` inferences waiting for a batch, by series and count.
     pub fn pending_voucher_items(&self, max: usize) -> Result<Vec<(String, VoucherItem)>> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(ITEMS)?;
+        let pending = txn.open_table(PENDING)?;
+        let items = txn.open_table(ITEMS)?;
         let mut out = Vec::new();
-        for row in table.iter()? {
-            let (key, value) = row?;
+        for row in pending.iter()?.take(max) {
+            let (key, _) = row?;
             let (series, count) = key.value();
-            let item: VoucherItem =
-                decode(value.value(), || format!("voucher item {series}#{count}"))?;
-            if item.state == ItemState::Pending {
-                out.push((series.to_string(), item));
-                if out.len() == max {
-                    break;
-                }
-            }
+            let what = || format!("voucher item {series}#{count}");
+            let value = items
+                .get((series, count))?
+                .ok_or_else(|| OutboxError::UnknownVoucherItem(what()))?;
+            out.push((series.to_string(), decode(value.value(), what)?));
         }
         Ok(out)
     }
@@ -268,6 +273,7 @@ fn set_state(
     change: impl Fn(&ItemState) -> Option<ItemState>,
 ) -> Result<()> {
     let mut table = txn.open_table(ITEMS)?;
+    let mut pending = txn.open_table(PENDING)?;
     for (key, count) in items {
         let what = || format!("voucher item {key}#{count}");
         let bytes = table
@@ -276,6 +282,11 @@ fn set_state(
             .ok_or_else(|| OutboxError::UnknownVoucherItem(what()))?;
         let mut item: VoucherItem = decode(&bytes, what)?;
         item.state = change(&item.state).ok_or_else(|| OutboxError::UnknownVoucherItem(what()))?;
+        if item.state == ItemState::Pending {
+            pending.insert((key.as_str(), *count), ())?;
+        } else {
+            pending.remove((key.as_str(), *count))?;
+        }
         let bytes = encode(&item, what)?;
         table.insert((key.as_str(), *count), bytes.as_slice())?;
     }
