@@ -249,6 +249,15 @@ fn speed(work: &Path, n_examples: usize, torch: bool, bandwidth: f64) {
         .with_checkpoints(0);
     let trained = train(&config, &all_examples, &Device::flex().autodiff(), false).expect("train");
     let train_tps = trained.report.tokens_per_second;
+    // The same steps with each batch's gradients computed in two shards on parallel threads.
+    let sharded = train(
+        &config.clone().with_shards(2),
+        &all_examples,
+        &Device::flex().autodiff(),
+        false,
+    )
+    .expect("train");
+    let sharded_tps = sharded.report.tokens_per_second;
     let artifact =
         ModelArtifact::save(&work.join("speed-model"), &config, &corpus, &trained).expect("save");
 
@@ -322,6 +331,7 @@ fn speed(work: &Path, n_examples: usize, torch: bool, bandwidth: f64) {
     println!("\n## Speed (d_model 64, 2 layers, context 64, projection 32x32 on fc1/fc2 of each block)\n");
     println!("| measure | Rust (Burn, flex) |\n|---|---|");
     println!("| training tokens/s | {train_tps:.0} |");
+    println!("| training tokens/s, 2 shards in parallel | {sharded_tps:.0} |");
     println!("| indexing examples/s | {index_eps:.0} |");
     println!("| indexing tokens/s | {:.0} |", index_eps * context as f64);
     println!("| index examples | {} |", all_examples.len());
@@ -415,6 +425,10 @@ fn speed(work: &Path, n_examples: usize, torch: bool, bandwidth: f64) {
     println!(
         "| training tokens/s | {train_tps:.0} | {torch_train:.0} | {:.2} |",
         train_tps / torch_train
+    );
+    println!(
+        "| training tokens/s, 2 shards in parallel | {sharded_tps:.0} | {torch_train:.0} | {:.2} |",
+        sharded_tps / torch_train
     );
     println!(
         "| indexing examples/s | {index_eps:.0} | {torch_index:.0} | {:.2} |",

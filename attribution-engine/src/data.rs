@@ -235,6 +235,21 @@ pub fn query(prompt: &[u8], completion: &[u8], context: usize, device: &Device) 
     pack(&[(tokens, targets - scored + 1)], device)
 }
 
+/// A row of tokens of which only those from `first_scored` on are predicted and scored.
+pub struct ScoredRow {
+    pub tokens: Vec<u32>,
+    pub first_scored: usize,
+}
+
+/// Packs rows into one padded batch; each row's loss is the mean over its scored tokens.
+pub fn pack_rows(rows: &[ScoredRow], device: &Device) -> Batch {
+    let rows: Vec<(Vec<u32>, usize)> = rows
+        .iter()
+        .map(|r| (r.tokens.clone(), r.first_scored))
+        .collect();
+    pack(&rows, device)
+}
+
 /// Packs token rows; row `r` weights its targets from position `first_scored - 1` on.
 fn pack(rows: &[(Vec<u32>, usize)], device: &Device) -> Batch {
     let seq = rows

@@ -4,6 +4,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod heldout;
 pub mod index;
 pub mod inference;
 pub mod model;

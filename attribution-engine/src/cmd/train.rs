@@ -8,7 +8,7 @@ use clap::Args;
 use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::data::{examples, Corpus};
 use tributary_attrib::model::LmConfig;
-use tributary_attrib::training::{train, TrainConfig};
+use tributary_attrib::training::{train_with, TrainConfig, TrainOptions};
 
 use crate::{load_texts, Output};
 
@@ -23,9 +23,16 @@ pub(crate) struct TrainArgs {
     /// Folder to save the model artifact in.
     #[arg(long)]
     out: PathBuf,
-    /// Overwrite a model already saved in --out.
+    /// Overwrite a model already saved in --out, or start over instead of resuming.
     #[arg(long)]
     force: bool,
+    /// Continue the interrupted run whose state is in `<out>/resume` (the same flags and
+    /// corpus); the result is the same as an uninterrupted run.
+    #[arg(long)]
+    resume: bool,
+    /// Save the resume state every this many steps.
+    #[arg(long, default_value_t = 100)]
+    save_every: usize,
     /// Width of the residual stream.
     #[arg(long, default_value_t = LmConfig::new().d_model)]
     d_model: usize,
@@ -59,6 +66,10 @@ pub(crate) struct TrainArgs {
     /// Intermediate checkpoints kept for the gradient index.
     #[arg(long, default_value_t = train_defaults().checkpoints)]
     checkpoints: usize,
+    /// Shards of each batch whose gradients are computed on parallel threads (the weights
+    /// depend on this number, not on the cores).
+    #[arg(long, default_value_t = train_defaults().shards)]
+    shards: usize,
     /// Seed of initialization and batching.
     #[arg(long, default_value_t = train_defaults().seed)]
     seed: u64,
@@ -75,6 +86,24 @@ pub(crate) fn run_train(args: TrainArgs, out: Output) -> Result<()> {
             "{} already holds a model (model.json); pass --force to overwrite it or choose another --out",
             args.out.display()
         );
+    }
+    let resume_dir = args.out.join("resume");
+    let interrupted = resume_dir.join("state.json").exists();
+    if args.resume && !interrupted {
+        bail!(
+            "--resume: {} holds no interrupted run to continue",
+            resume_dir.display()
+        );
+    }
+    if interrupted && !args.resume {
+        if !args.force {
+            bail!(
+                "{} holds an interrupted run; pass --resume to continue it or --force to start over",
+                resume_dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&resume_dir)
+            .map_err(|e| anyhow!("{}: {e}", resume_dir.display()))?;
     }
     if !(0.0..1.0).contains(&args.val_fraction) {
         bail!(
@@ -98,13 +127,23 @@ pub(crate) fn run_train(args: TrainArgs, out: Output) -> Result<()> {
         .with_learning_rate(args.lr)
         .with_warmup_steps(args.warmup)
         .with_val_fraction(args.val_fraction)
-        .with_checkpoints(args.checkpoints);
+        .with_checkpoints(args.checkpoints)
+        .with_shards(args.shards);
     let corpus = Corpus::load(&args.corpus)?;
     let texts = load_texts(&corpus, &args.store)?;
     let examples = examples(&texts, args.context);
-    let trained = train(&config, &examples, &Device::flex().autodiff(), out.progress)
-        .map_err(|e| anyhow!("training failed: {e}"))?;
+    let options = TrainOptions {
+        progress: out.progress,
+        resume: Some(resume_dir.clone()),
+        save_every: args.save_every,
+        stop_after: None,
+    };
+    let trained = train_with(&config, &examples, &Device::flex().autodiff(), &options)
+        .map_err(|e| anyhow!("training failed: {e}"))?
+        .ok_or_else(|| anyhow!("training stopped before its last step"))?;
     let artifact = ModelArtifact::save(&args.out, &config, &corpus, &trained)?;
+    // The artifact is complete: nothing is left to resume.
+    std::fs::remove_dir_all(&resume_dir).ok();
     let report = &trained.report;
     let result = serde_json::json!({
         "out": args.out,
