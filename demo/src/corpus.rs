@@ -24,14 +24,33 @@ pub struct Source {
     /// One label per contributor group.
     pub groups: Vec<String>,
     pub documents: Vec<Document>,
+    /// Documents of the same kind that nobody contributes: the model never trains on them, so
+    /// they measure how well it predicts its domain.
+    pub held_out: Vec<Document>,
 }
 
-/// Longest document kept, in bytes (cut at a line end).
-const MAX_DOCUMENT_BYTES: usize = 1600;
+/// How much of a corpus a run takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sizes {
+    pub groups: usize,
+    /// Contributions per group.
+    pub per_group: usize,
+    /// Held-out documents per group.
+    pub held_per_group: usize,
+    /// Longest document kept, in bytes (cut at a line end).
+    pub max_document_bytes: usize,
+}
 
-/// The section 2 manual pages (system calls) in `dir`, in `groups` alphabetical ranges of
-/// `per_group` pages each; a range of pages is one contributor.
-pub fn manpages(dir: &Path, groups: usize, per_group: usize) -> Result<Source, String> {
+/// The section 2 manual pages (system calls) in `dir`, in `groups` alphabetical ranges; a
+/// range is one contributor, who contributes `per_group` pages spread over it. Pages between
+/// them are held out.
+pub fn manpages(dir: &Path, sizes: Sizes) -> Result<Source, String> {
+    let Sizes {
+        groups,
+        per_group,
+        held_per_group,
+        max_document_bytes,
+    } = sizes;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e} (is manpages-dev installed?)", dir.display()))?
         .filter_map(|entry| entry.ok())
@@ -51,19 +70,24 @@ pub fn manpages(dir: &Path, groups: usize, per_group: usize) -> Result<Source, S
             continue;
         }
         let title = name.trim_end_matches(".2.gz").to_string();
-        pages.push((title.clone(), truncate(&format!("{title}(2)\n{text}"))));
+        pages.push((
+            title.clone(),
+            truncate(&format!("{title}(2)\n{text}"), max_document_bytes),
+        ));
     }
-    if pages.len() < groups * per_group {
+    let picked = per_group + held_per_group;
+    if pages.len() < groups * picked {
         return Err(format!(
             "{} has {} usable pages, {} needed",
             dir.display(),
             pages.len(),
-            groups * per_group
+            groups * picked
         ));
     }
     let chunk = pages.len() / groups;
     let mut labels = Vec::new();
     let mut documents = Vec::new();
+    let mut held_out = Vec::new();
     for g in 0..groups {
         let range = &pages[g * chunk..(g + 1) * chunk];
         labels.push(format!(
@@ -71,14 +95,19 @@ pub fn manpages(dir: &Path, groups: usize, per_group: usize) -> Result<Source, S
             range[0].0,
             range[range.len() - 1].0
         ));
-        // Evenly spread over the range.
-        for k in 0..per_group {
-            let (title, text) = &range[k * range.len() / per_group];
-            documents.push(Document {
+        // Evenly spread over the range; every so often a page is held out.
+        for k in 0..picked {
+            let (title, text) = &range[k * range.len() / picked];
+            let document = Document {
                 title: format!("{title}(2)"),
                 text: text.clone(),
                 group: g,
-            });
+            };
+            if is_held_out(k, picked, held_per_group) {
+                held_out.push(document);
+            } else {
+                documents.push(document);
+            }
         }
     }
     Ok(Source {
@@ -88,15 +117,29 @@ pub fn manpages(dir: &Path, groups: usize, per_group: usize) -> Result<Source, S
         origin: format!("Debian package manpages-dev, {}", dir.display()),
         groups: labels,
         documents,
+        held_out,
     })
 }
 
-/// Fortunes of each file in `categories` under `dir` (one contributor per file), the first
-/// `per_group` of moderate length.
-pub fn fortunes(dir: &Path, categories: &[&str], per_group: usize) -> Result<Source, String> {
+/// Whether the `k`th of `picked` documents is one of the `held` held out: evenly spaced, the
+/// first one in the middle of its stride.
+fn is_held_out(k: usize, picked: usize, held: usize) -> bool {
+    if held == 0 {
+        return false;
+    }
+    let stride = picked / held;
+    k % stride == stride / 2 && k / stride < held
+}
+
+/// The fortunes of each file in `categories` under `dir` (one contributor per file), in file
+/// order: each contribution a collection of consecutive fortunes of at most
+/// `max_document_bytes`, separated as in the file, at most `per_group` of them; every tenth
+/// fortune is held out.
+pub fn fortunes(dir: &Path, categories: &[&str], sizes: Sizes) -> Result<Source, String> {
     let mut documents = Vec::new();
+    let mut held_out = Vec::new();
     let mut labels = Vec::new();
-    for (g, category) in categories.iter().enumerate() {
+    for (g, category) in categories.iter().take(sizes.groups).enumerate() {
         let path = dir.join(category);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             format!(
@@ -104,22 +147,56 @@ pub fn fortunes(dir: &Path, categories: &[&str], per_group: usize) -> Result<Sou
                 path.display()
             )
         })?;
-        let picked: Vec<&str> = text
+        let all: Vec<&str> = text
             .split("\n%\n")
-            .map(str::trim)
-            .filter(|f| (120..=900).contains(&f.len()))
-            .take(per_group)
+            .map(|f| f.trim_matches(|c| c == '\n' || c == '%'))
+            .filter(|f| f.len() >= 40 && f.len() <= sizes.max_document_bytes)
             .collect();
-        if picked.len() < per_group {
+        let (mut held, mut kept) = (Vec::new(), Vec::new());
+        for (k, fortune) in all.iter().enumerate() {
+            if k % 10 == 5 && held.len() < sizes.held_per_group {
+                held.push(*fortune);
+            } else {
+                kept.push(*fortune);
+            }
+        }
+        let mut collections: Vec<Vec<&str>> = Vec::new();
+        let mut size = 0;
+        for fortune in kept {
+            if collections.is_empty() || size + fortune.len() + 3 > sizes.max_document_bytes {
+                if collections.len() == sizes.per_group {
+                    break;
+                }
+                collections.push(Vec::new());
+                size = 0;
+            }
+            size += fortune.len() + 3;
+            if let Some(last) = collections.last_mut() {
+                last.push(fortune);
+            }
+        }
+        // A short file gives fewer collections; it must give one at least.
+        if collections.is_empty() || held.len() < sizes.held_per_group {
             return Err(format!(
-                "{} has {} fortunes of 120-900 bytes, {per_group} needed",
+                "{} has {} fortunes of 40-{} bytes: too few for a collection of up to {} and {} held out",
                 path.display(),
-                picked.len()
+                all.len(),
+                sizes.max_document_bytes,
+                sizes.per_group,
+                sizes.held_per_group
             ));
         }
         labels.push(format!("fortunes: {category}"));
-        for fortune in picked {
+        for (k, collection) in collections.iter().enumerate() {
+            let text = collection.join("\n%\n");
             documents.push(Document {
+                title: format!("{category} #{}: {}", k + 1, first_words(collection[0], 5)),
+                text,
+                group: g,
+            });
+        }
+        for fortune in held {
+            held_out.push(Document {
                 title: first_words(fortune, 6),
                 text: fortune.to_string(),
                 group: g,
@@ -133,6 +210,7 @@ pub fn fortunes(dir: &Path, categories: &[&str], per_group: usize) -> Result<Sou
         origin: format!("Debian package fortunes, {}", dir.display()),
         groups: labels,
         documents,
+        held_out,
     })
 }
 
@@ -150,12 +228,12 @@ fn first_words(text: &str, n: usize) -> String {
     format!("{}…", words.join(" "))
 }
 
-/// Cuts at the last line end before [`MAX_DOCUMENT_BYTES`].
-fn truncate(text: &str) -> String {
-    if text.len() <= MAX_DOCUMENT_BYTES {
+/// Cuts at the last line end before `max` bytes.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
         return text.to_string();
     }
-    let mut end = MAX_DOCUMENT_BYTES;
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -315,9 +393,25 @@ mod tests {
     fn long_documents_are_cut_at_a_line_end() {
         let line = "x".repeat(100);
         let text = vec![line.as_str(); 40].join("\n");
-        let cut = truncate(&text);
-        assert!(cut.len() <= MAX_DOCUMENT_BYTES);
+        let cut = truncate(&text, 1600);
+        assert!(cut.len() <= 1600);
         assert!(cut.ends_with('x'));
         assert_eq!(cut.len() % 101, 100);
+    }
+
+    #[test]
+    fn held_out_documents_are_evenly_spaced_and_counted() {
+        for (picked, held) in [(26, 2), (4, 1), (10, 0), (7, 3)] {
+            let chosen: Vec<usize> = (0..picked)
+                .filter(|&k| is_held_out(k, picked, held))
+                .collect();
+            assert_eq!(chosen.len(), held, "{picked} {held}");
+        }
+        assert_eq!(
+            (0..26)
+                .filter(|&k| is_held_out(k, 26, 2))
+                .collect::<Vec<_>>(),
+            vec![6, 19]
+        );
     }
 }

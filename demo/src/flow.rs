@@ -15,6 +15,7 @@ use tendermint_rpc::Client as _;
 use tributary_attrib::artifact::ModelArtifact;
 use tributary_attrib::data::{examples, open_store, Contribution, Corpus};
 use tributary_attrib::engine::{build_index, Engine, IndexSettings};
+use tributary_attrib::heldout::held_out_report;
 use tributary_attrib::index::{GradientIndex, Method};
 use tributary_attrib::model::LmConfig;
 use tributary_attrib::packet::params_hash;
@@ -34,7 +35,7 @@ use tributary_types::registry::{self, AttributionMethod, ModelVersionInput};
 use tributary_types::split::settle;
 use tributary_types::{sha256, AssetInfo, AttributionPacket, FeeSplit, Price};
 
-use crate::corpus::{self, Source};
+use crate::corpus::{self, Sizes, Source};
 use crate::relayer_config::{spawn_process, wait_ready, RelayerToml};
 use crate::report::*;
 use crate::Args;
@@ -55,10 +56,14 @@ const ACCOUNT_FUNDS: u128 = 50_000_000;
 
 /// How big a run is.
 struct Plan {
-    groups: usize,
-    per_group: usize,
+    manpages: Sizes,
+    fortunes: Sizes,
     model: LmConfig,
     steps: usize,
+    batch_size: usize,
+    /// Gradient shards per batch, computed on parallel threads.
+    shards: usize,
+    learning_rate: f64,
     /// Native and cw20 inferences per model.
     native: usize,
     cw20: usize,
@@ -67,9 +72,18 @@ struct Plan {
 impl Plan {
     fn new(small: bool) -> Plan {
         if small {
-            Plan {
+            let sizes = Sizes {
                 groups: 3,
                 per_group: 3,
+                held_per_group: 1,
+                max_document_bytes: 1600,
+            };
+            Plan {
+                manpages: sizes,
+                fortunes: Sizes {
+                    max_document_bytes: 900,
+                    ..sizes
+                },
                 model: LmConfig::new()
                     .with_d_model(16)
                     .with_n_layers(1)
@@ -77,20 +91,36 @@ impl Plan {
                     .with_d_ff(32)
                     .with_context(16),
                 steps: 40,
+                batch_size: 32,
+                shards: 2,
+                learning_rate: 3e-3,
                 native: 2,
                 cw20: 1,
             }
         } else {
             Plan {
-                groups: 8,
-                per_group: 6,
+                manpages: Sizes {
+                    groups: 8,
+                    per_group: 24,
+                    held_per_group: 2,
+                    max_document_bytes: 8000,
+                },
+                fortunes: Sizes {
+                    groups: 8,
+                    per_group: 12,
+                    held_per_group: 8,
+                    max_document_bytes: 4000,
+                },
                 model: LmConfig::new()
-                    .with_d_model(64)
+                    .with_d_model(128)
                     .with_n_layers(2)
                     .with_n_heads(4)
-                    .with_d_ff(256)
-                    .with_context(64),
+                    .with_d_ff(512)
+                    .with_context(128),
                 steps: 600,
+                batch_size: 32,
+                shards: 4,
+                learning_rate: 6e-3,
                 native: 6,
                 cw20: 2,
             }
@@ -110,6 +140,8 @@ struct BuiltDatanet {
     /// contribution id → (text, contributor account index).
     texts: BTreeMap<u64, String>,
     corpus: Corpus,
+    /// Documents of the same source that nobody contributed.
+    held_out: Vec<String>,
 }
 
 /// A trained, indexed, registered model.
@@ -177,7 +209,7 @@ pub async fn run(args: Args) -> Result<bool> {
 
     // The corpora first: a missing package fails before anything starts.
     let sources = [
-        corpus::manpages(&args.man_dir, plan.groups, plan.per_group).map_err(|e| anyhow!(e))?,
+        corpus::manpages(&args.man_dir, plan.manpages).map_err(|e| anyhow!(e))?,
         corpus::fortunes(
             &args.fortunes_dir,
             &[
@@ -189,8 +221,8 @@ pub async fn run(args: Args) -> Result<bool> {
                 "literature",
                 "work",
                 "debian",
-            ][..plan.groups],
-            plan.per_group,
+            ],
+            plan.fortunes,
         )
         .map_err(|e| anyhow!(e))?,
     ];
@@ -363,6 +395,11 @@ pub async fn run(args: Args) -> Result<bool> {
             model.report.final_loss,
             model.report.examples
         );
+        println!(
+            "    held-out bits per byte on {} documents nobody contributed: {}",
+            model.report.held_out.documents,
+            crate::report::held_out_line(&model.report.held_out)
+        );
         models.push(model);
     }
     steps.end("models");
@@ -515,6 +552,20 @@ pub async fn run(args: Args) -> Result<bool> {
                 native,
                 cw20,
                 claim_tx: None,
+            });
+        }
+    }
+    if !args.small {
+        // The reduced run's models are too small to be worth paying for.
+        for model in &models {
+            let h = &model.report.held_out;
+            report.checks.push(Check {
+                name: format!(
+                    "{} predicts documents nobody contributed in fewer bits than gzip -9",
+                    model.report.name
+                ),
+                passed: h.beats_gzip() == Some(true),
+                detail: crate::report::held_out_line(h),
             });
         }
     }
@@ -1004,6 +1055,7 @@ async fn build_datanet(
         },
         texts,
         corpus,
+        held_out: source.held_out.iter().map(|d| d.text.clone()).collect(),
     })
 }
 
@@ -1026,12 +1078,16 @@ async fn train_and_register(
     let corpus = built.corpus.clone();
     let config = TrainConfig::new(plan.model.clone())
         .with_steps(plan.steps)
+        .with_batch_size(plan.batch_size)
+        .with_shards(plan.shards)
+        .with_learning_rate(plan.learning_rate)
         .with_warmup_steps(plan.steps / 10)
         .with_checkpoints(2);
     let (store_url, model_dir_c, index_dir_c) =
         (store_url.to_string(), model_dir.clone(), index_dir.clone());
+    let held_out_texts = built.held_out.clone();
     let started = Instant::now();
-    let (weights_hash, index_hash, params, final_loss, examples_len, parameters) =
+    let (weights_hash, index_hash, params, final_loss, examples_len, parameters, held_out) =
         tokio::task::spawn_blocking(move || -> Result<_> {
             let store = open_store(&store_url)?;
             // Every blob is re-hashed and the version's root recomputed from the leaves.
@@ -1041,6 +1097,15 @@ async fn train_and_register(
             let trained = train_on_cpu(&config, &examples, true).map_err(|e| anyhow!(e))?;
             let loss = trained.report.train_loss;
             let parameters = trained.parameters();
+            let held_out = held_out_report(
+                &trained.model,
+                config.model.context,
+                &texts.iter().map(|(_, t)| t.as_slice()).collect::<Vec<_>>(),
+                &held_out_texts
+                    .iter()
+                    .map(|t| t.as_bytes())
+                    .collect::<Vec<_>>(),
+            );
             let artifact = ModelArtifact::save(&model_dir_c, &config, &corpus, &trained)?;
             build_index(
                 &artifact,
@@ -1062,6 +1127,7 @@ async fn train_and_register(
                 loss,
                 examples.len(),
                 parameters,
+                held_out,
             ))
         })
         .await??;
@@ -1150,6 +1216,7 @@ async fn train_and_register(
             final_loss,
             examples: examples_len,
             parameters,
+            held_out,
             operator: operator.address().to_string(),
         },
         model_dir,

@@ -2,6 +2,7 @@
 //! HTML page (`report.html`, no network needed to open it).
 
 use serde::{Deserialize, Serialize};
+use tributary_attrib::heldout::HeldOutReport;
 
 /// Everything the report shows.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -137,6 +138,9 @@ pub struct ModelReport {
     pub final_loss: f64,
     pub examples: usize,
     pub parameters: usize,
+    /// Bits per byte on documents nobody contributed, beside `gzip -9` and `xz -9` given the
+    /// training text.
+    pub held_out: HeldOutReport,
     /// The relayer (attestor) serving it.
     pub operator: String,
 }
@@ -518,6 +522,18 @@ fn status(status: &str, reason: Option<&str>) -> String {
     format!("<span class=\"{class}\">{}</span>{reason}", escape(status))
 }
 
+/// The model's bits per byte on held-out documents beside the compressors'.
+pub fn held_out_line(h: &HeldOutReport) -> String {
+    let bits = |b: Option<f64>| b.map_or("not installed".to_string(), |b| format!("{b:.3}"));
+    format!(
+        "model {:.3}, gzip -9 {}, xz -9 {} (compressors given the {} training bytes)",
+        h.model_bits_per_byte,
+        bits(h.gzip_bits_per_byte),
+        bits(h.xz_bits_per_byte),
+        h.train_bytes
+    )
+}
+
 fn models_section(models: &[ModelReport]) -> String {
     let body: String = models.iter().map(model).collect();
     section("Models", or_empty(&body))
@@ -537,6 +553,15 @@ fn model(model: &ModelReport) -> String {
         ("Final loss", format!("{:.3}", model.final_loss)),
         ("Examples", amount(model.examples as u128)),
         ("Parameters", amount(model.parameters as u128)),
+        (
+            "Held-out documents",
+            format!(
+                "{} documents, {} bytes nobody contributed",
+                model.held_out.documents,
+                amount(model.held_out.bytes as u128)
+            ),
+        ),
+        ("Held-out bits per byte", held_out_line(&model.held_out)),
     ]);
     let rows: Vec<Vec<String>> = model
         .versions
@@ -998,6 +1023,7 @@ mod tests {
                 final_loss: 1.23456,
                 examples: 2048,
                 parameters: 1_234_567,
+                held_out: HeldOutReport::default(),
                 operator: "trib1relayer".to_string(),
             }],
             inferences: vec![InferenceReport {
