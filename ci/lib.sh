@@ -10,6 +10,10 @@ mkdir -p "$CACHE_DIR"
 if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_TARGET_DIR="$CACHE_DIR/target"
 fi
+# A CI clone is built once: incremental state would cost time and disk and never be reused.
+if [ "${CI:-}" = "true" ] && [ -z "${CARGO_INCREMENTAL:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export TARGET_DIR
 
