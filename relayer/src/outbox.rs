@@ -620,6 +620,7 @@ impl Outbox {
             txn.open_table(vouchers::PENDING)?;
             txn.open_table(vouchers::BATCH_TXS)?;
             txn.open_table(vouchers::BATCHES)?;
+            txn.open_table(vouchers::REQUESTS)?;
             Ok(())
         })?;
         Ok(outbox)
@@ -1139,7 +1140,7 @@ impl Outbox {
 }
 
 mod vouchers;
-pub use vouchers::{series_key, BatchTx, ItemState, SeriesRecord, VoucherItem};
+pub use vouchers::{series_key, BatchTx, ItemState, SeriesRecord, SettledBatch, VoucherItem};
 
 #[cfg(test)]
 mod tests;

@@ -407,18 +407,11 @@ impl Submissions {
         {
             return Err(SubmitError::NotAVerifier(account));
         }
-        let prompt = self
-            .outbox
-            .prompt(request_id)?
-            .ok_or(SubmitError::NoPrompt(request_id))?;
-        let response = self
-            .outbox
-            .response(request_id)?
-            .ok_or(SubmitError::StillQueued(request_id))?;
+        let (prompt, completion_hex) = served_inputs(&self.outbox, request_id)?;
         Ok(RequestInputs {
             request_id,
-            prompt: prompt.prompt,
-            completion_hex: response.completion_hex,
+            prompt,
+            completion_hex,
         })
     }
 
@@ -488,3 +481,17 @@ impl Submissions {
 
 #[cfg(test)]
 mod tests;
+
+/// The prompt and the completion (hex) this relayer served for request `request_id`: a paid
+/// request's, or the voucher inference's that a settled batch gave that request id.
+pub fn served_inputs(outbox: &Outbox, request_id: u64) -> Result<(String, String), SubmitError> {
+    if let Some(prompt) = outbox.prompt(request_id)? {
+        let response = outbox
+            .response(request_id)?
+            .ok_or(SubmitError::StillQueued(request_id))?;
+        return Ok((prompt.prompt, response.completion_hex));
+    }
+    outbox
+        .batched_inputs(request_id)?
+        .ok_or(SubmitError::NoPrompt(request_id))
+}

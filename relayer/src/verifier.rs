@@ -15,6 +15,14 @@
 //!    the packet from the revealed inputs and votes for the packet that matches its own;
 //! 4. resolves every open challenge that is ready, whoever opened it.
 //!
+//! Settlement batches are checked the same way, inference by inference: the verifier reads a
+//! batch's inferences from the transaction that settled it (checked against the batch's root,
+//! see [`tributary_client::BatchContents`]), samples them by their request ids, fetches each
+//! sampled one's inputs from the batch's attestor, recomputes it under its voucher's sampling
+//! id ([`tributary_types::voucher::sampling_id`]) and challenges a wrong result with its
+//! inclusion proof (`ChallengeBatchItem`). A challenged inference is a request from then on,
+//! and committees vote on it as on any other.
+//!
 //! The engine must be the model version's own (its weights hash is checked against the
 //! request's terms for every packet): a verifier with other weights cannot agree with anyone.
 
@@ -31,11 +39,13 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tributary_attrib_api::{CompletionRequest, Sampling, SamplingRequest};
-use tributary_client::{coin, Client, Coin, Error as ChainError, Signer};
+use tributary_client::{coin, BatchContents, Client, Coin, Error as ChainError, Signer};
+use tributary_types::batch::{batch_leaf, BatchInfo, BatchResult, BatchStatus, BatchesResponse};
 use tributary_types::payout::{
-    BalancesResponse, ExecuteMsg, InferenceRequest, QueryMsg, RequestStatus, RequestTerms,
-    RequestsResponse,
+    BalancesResponse, ConfigResponse, ExecuteMsg, InferenceRequest, QueryMsg, RequestStatus,
+    RequestTerms, RequestsResponse,
 };
+use tributary_types::registry::ModelVersion;
 use tributary_types::verification::{
     BondInfo, ChallengeInfo, ChallengePhase, ChallengesResponse, VerificationParams,
 };
@@ -44,6 +54,7 @@ use tributary_types::{sha256, AssetInfo, AttributionPacket};
 use crate::config::{InputSource, VerifierConfig};
 use crate::engine::EngineBackend;
 use crate::inputs::{RequestInputs, VerifierProof};
+use crate::submission::SubmitError;
 
 /// How long one call to an attestor's gateway may take.
 const SOURCE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -169,8 +180,15 @@ pub struct Verifier {
     config: VerifierConfig,
     pub metrics: Arc<VerifierMetrics>,
     http: reqwest::Client,
-    /// Requests already recomputed, or not sampled, with the packet hash they were checked at.
+    /// Requests already recomputed, or not sampled, with the packet hash they were checked at
+    /// (for a batch's inference, its leaf hash).
     checked: Mutex<BTreeMap<u64, HexBinary>>,
+    /// Every batch below this id is finalized, past its window or checked.
+    batches_done_below: Mutex<u64>,
+    /// Batches being checked, with their inferences as read from their transactions.
+    batch_contents: Mutex<BTreeMap<u64, Arc<BatchContents>>>,
+    /// Model versions as the registry holds them.
+    versions: Mutex<BTreeMap<(u64, u32), ModelVersion>>,
     /// Inputs of the requests this verifier challenged, for the reveal.
     kept_inputs: Mutex<BTreeMap<u64, RequestInputs>>,
     /// Gas of the last transaction of each kind.
@@ -205,6 +223,9 @@ impl Verifier {
             metrics: Arc::new(VerifierMetrics::new()),
             http,
             checked: Mutex::new(BTreeMap::new()),
+            batches_done_below: Mutex::new(1),
+            batch_contents: Mutex::new(BTreeMap::new()),
+            versions: Mutex::new(BTreeMap::new()),
             kept_inputs: Mutex::new(BTreeMap::new()),
             gas_used: std::sync::Mutex::new(BTreeMap::new()),
             recompute_times: std::sync::Mutex::new(std::collections::VecDeque::new()),
@@ -259,6 +280,7 @@ impl Verifier {
         let params: VerificationParams = self.query(&QueryMsg::Verification {}).await?;
         self.keep_bonded(&params).await?;
         self.check_attested(&params).await?;
+        self.check_batches(&params).await?;
         self.answer_challenges().await?;
         self.observe_earnings(&params).await?;
         Ok(())
@@ -275,7 +297,7 @@ impl Verifier {
             .execute(&self.signer, msg, funds)
             .await?;
         let kind = match msg {
-            ExecuteMsg::Challenge { .. } => "challenge",
+            ExecuteMsg::Challenge { .. } | ExecuteMsg::ChallengeBatchItem { .. } => "challenge",
             ExecuteMsg::RevealInputs { .. } => "reveal",
             ExecuteMsg::Vote { .. } => "vote",
             ExecuteMsg::Resolve { .. } => "resolve",
@@ -368,12 +390,17 @@ impl Verifier {
             self.checked.lock().await.insert(request.id, agreed.clone());
             return Ok(());
         }
-        let Some(inputs) = self.fetch_inputs(request, &terms, now).await else {
+        let Some(inputs) = self
+            .fetch_inputs(request.id, &request.prompt_hash, &terms.attestors, now)
+            .await
+        else {
             // Retried next round while the window is open.
             self.metrics.inputs_unavailable.inc();
             return Ok(());
         };
-        let packet = self.recompute(request, &terms, &inputs).await?;
+        let packet = self
+            .recompute(&Subject::request(request, &terms), &inputs)
+            .await?;
         self.metrics.checked.inc();
         self.checked.lock().await.insert(request.id, agreed.clone());
         let Some(packet) = packet else {
@@ -425,39 +452,39 @@ impl Verifier {
         Ok(())
     }
 
-    /// The inputs of `request` from the first source that gives them and matches the prompt
-    /// hash the payer committed to.
+    /// The inputs of request `request_id` from the first source run by one of `attestors` that
+    /// gives them and matches the prompt hash the payer committed to.
     async fn fetch_inputs(
         &self,
-        request: &InferenceRequest,
-        terms: &RequestTerms,
+        request_id: u64,
+        prompt_hash: &HexBinary,
+        attestors: &[cosmwasm_std::Addr],
         now: u64,
     ) -> Option<RequestInputs> {
-        for source in self.sources(terms) {
-            match self.fetch_from(&source, request.id, now).await {
+        for source in self.sources(attestors) {
+            match self.fetch_from(&source, request_id, now).await {
                 Ok(inputs)
-                    if sha256(inputs.prompt.as_bytes()).as_slice()
-                        == request.prompt_hash.as_slice() =>
+                    if sha256(inputs.prompt.as_bytes()).as_slice() == prompt_hash.as_slice() =>
                 {
                     return Some(inputs)
                 }
                 Ok(_) => {
-                    tracing::warn!(source = %source.url, request_id = request.id, "the source's prompt does not match the paid prompt hash");
+                    tracing::warn!(source = %source.url, request_id, "the source's prompt does not match the paid prompt hash");
                 }
                 Err(e) => {
-                    tracing::debug!(source = %source.url, request_id = request.id, error = %e, "no inputs from this source");
+                    tracing::debug!(source = %source.url, request_id, error = %e, "no inputs from this source");
                 }
             }
         }
         None
     }
 
-    /// The configured sources run by one of the request's attestors.
-    fn sources(&self, terms: &RequestTerms) -> Vec<InputSource> {
+    /// The configured sources run by one of `attestors`.
+    fn sources(&self, attestors: &[cosmwasm_std::Addr]) -> Vec<InputSource> {
         self.config
             .sources
             .iter()
-            .filter(|s| terms.attestors.iter().any(|a| a.as_str() == s.attestor))
+            .filter(|s| attestors.iter().any(|a| a.as_str() == s.attestor))
             .cloned()
             .collect()
     }
@@ -489,23 +516,23 @@ impl Verifier {
         serde_json::from_slice(&bytes).map_err(|e| e.to_string())
     }
 
-    /// The packet this verifier's engine computes for `request` from `inputs`; `None` when its
-    /// engine cannot stand for the model version (other weights) or generates another
-    /// completion (a challenge must be about the same completion).
+    /// The packet this verifier's engine computes for `subject` from `inputs`, under the
+    /// subject's request id; `None` when its engine cannot stand for the model version (other
+    /// weights) or generates another completion (a challenge must be about the same
+    /// completion).
     async fn recompute(
         &self,
-        request: &InferenceRequest,
-        terms: &RequestTerms,
+        subject: &Subject<'_>,
         inputs: &RequestInputs,
     ) -> Result<Option<AttributionPacket>, VerifyError> {
         let completion_request = CompletionRequest {
             model: self.engine.model_name().to_string(),
             prompt: inputs.prompt.clone(),
-            sampling: SamplingRequest::exactly(&Sampling::for_paid_request(request.id)),
-            request_id: Some(request.id),
-            model_id: Some(request.model_id),
-            model_version: Some(request.model_version),
-            method: Some(terms.method_id.clone()),
+            sampling: SamplingRequest::exactly(&Sampling::for_paid_request(subject.sampling_id)),
+            request_id: Some(subject.sampling_id),
+            model_id: Some(subject.model_id),
+            model_version: Some(subject.version),
+            method: Some(subject.method_id.to_string()),
         };
         let started = Instant::now();
         let response = self
@@ -525,12 +552,13 @@ impl Verifier {
             }
             times.push_back(seconds);
         }
-        let Some(packet) = response.packet else {
+        let Some(mut packet) = response.packet else {
             return Err(VerifyError::Engine("the engine gave no packet".into()));
         };
-        if packet.weights_hash != terms.weights_hash {
+        let request_id = subject.request_id;
+        if packet.weights_hash != *subject.weights_hash {
             tracing::error!(
-                request_id = request.id,
+                request_id,
                 "this verifier's engine has other weights than the model version: it cannot check it"
             );
             return Ok(None);
@@ -540,12 +568,268 @@ impl Verifier {
             .eq_ignore_ascii_case(&inputs.completion_hex)
         {
             tracing::warn!(
-                request_id = request.id,
+                request_id,
                 "the served completion is not the one the model generates for this request"
             );
             return Ok(None);
         }
+        // A batch's inference was computed under its sampling id; on chain it is this request.
+        packet.request_id = request_id;
         Ok(Some(packet))
+    }
+
+    /// Recomputes the sampled inferences of the settlement batches still open and challenges
+    /// the wrong ones.
+    async fn check_batches(&self, params: &VerificationParams) -> Result<(), VerifyError> {
+        let now = self.chain_seconds().await?;
+        let first = *self.batches_done_below.lock().await;
+        let mut start_after = first.checked_sub(1).filter(|id| *id > 0);
+        let mut done_below = Some(first);
+        loop {
+            let page: BatchesResponse = self
+                .query(&QueryMsg::Batches {
+                    start_after,
+                    limit: Some(50),
+                })
+                .await?;
+            let Some(last) = page.batches.last() else {
+                break;
+            };
+            start_after = Some(last.id);
+            for batch in page.batches {
+                let done = self.check_batch(params, &batch, now).await?;
+                if done {
+                    self.batch_contents.lock().await.remove(&batch.id);
+                }
+                done_below = match done_below {
+                    Some(below) if done && batch.id == below => Some(below + 1),
+                    _ => None,
+                };
+                if let Some(below) = done_below {
+                    *self.batches_done_below.lock().await = below;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the sampled inferences of `batch` not checked yet; whether nothing is left to
+    /// check in it.
+    async fn check_batch(
+        &self,
+        params: &VerificationParams,
+        batch: &BatchInfo,
+        now: u64,
+    ) -> Result<bool, VerifyError> {
+        let me = self.address();
+        if batch.status == BatchStatus::Finalized
+            || batch.finalizable_at.seconds() <= now
+            || batch.attestor.as_str() == me
+            || !self.served.contains(&(batch.model_id, batch.version))
+        {
+            return Ok(true);
+        }
+        let model = self.model_version(batch.model_id, batch.version).await?;
+        if model.developer.as_str() == me {
+            return Ok(true);
+        }
+        let waiting: Vec<u64> = {
+            let checked = self.checked.lock().await;
+            (0..u64::from(batch.count))
+                .map(|index| batch.first_request_id + index)
+                .filter(|id| {
+                    sampled(&me, *id, self.config.sample_rate)
+                        && !checked.contains_key(id)
+                        && !batch.challenged.contains(id)
+                })
+                .collect()
+        };
+        if waiting.is_empty() {
+            return Ok(true);
+        }
+        let Some(contents) = self.contents_of(batch).await? else {
+            self.metrics.inputs_unavailable.inc();
+            return Ok(false);
+        };
+        let mut all_checked = true;
+        for request_id in waiting {
+            let Some(item) = contents.item_of_request(request_id) else {
+                continue;
+            };
+            let leaf_hash = HexBinary::from(
+                batch_leaf(&item.leaf)
+                    .map_err(|e| VerifyError::Engine(e.to_string()))?
+                    .as_slice(),
+            );
+            let attestor = std::slice::from_ref(&batch.attestor);
+            let Some(inputs) = self
+                .fetch_inputs(request_id, &item.leaf.prompt_hash, attestor, now)
+                .await
+            else {
+                self.metrics.inputs_unavailable.inc();
+                all_checked = false;
+                continue;
+            };
+            let subject = Subject {
+                request_id,
+                sampling_id: item.sampling_id(batch),
+                model_id: batch.model_id,
+                version: batch.version,
+                method_id: &model.method.id,
+                weights_hash: &model.weights_hash,
+            };
+            let packet = self.recompute(&subject, &inputs).await?;
+            self.metrics.checked.inc();
+            self.checked.lock().await.insert(request_id, leaf_hash);
+            let Some(packet) = packet else {
+                continue;
+            };
+            let mine = BatchResult {
+                output_hash: packet.output_hash,
+                scores_root: packet.scores_root,
+                entries: packet.entries,
+            };
+            if mine == item.leaf.result {
+                tracing::info!(
+                    batch_id = batch.id,
+                    request_id,
+                    "recomputed batch result agrees"
+                );
+                continue;
+            }
+            self.metrics.mismatches.inc();
+            tracing::warn!(
+                batch_id = batch.id,
+                request_id,
+                "a batch's result differs from the recomputed one: challenging"
+            );
+            let Some(proof) = contents.proof(item.index) else {
+                continue;
+            };
+            let challenge = ExecuteMsg::ChallengeBatchItem {
+                batch_id: batch.id,
+                index: item.index,
+                leaf: item.leaf.clone(),
+                proof,
+                result: mine,
+            };
+            let bond = vec![coin(params.challenge_bond.u128(), &params.bond_denom)?];
+            match self.execute(&challenge, bond).await {
+                Ok(()) => {}
+                // Another verifier challenged it first, or the window closed meanwhile.
+                Err(ChainError::Contract { message }) => {
+                    tracing::warn!(batch_id = batch.id, request_id, error = %message, "challenge refused");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.metrics.challenges.inc();
+            self.kept_inputs
+                .lock()
+                .await
+                .insert(request_id, inputs.clone());
+            self.reveal(&inputs).await?;
+        }
+        Ok(all_checked)
+    }
+
+    /// `batch`'s inferences, read once from its transaction; `None` while no node gives them.
+    async fn contents_of(
+        &self,
+        batch: &BatchInfo,
+    ) -> Result<Option<Arc<BatchContents>>, VerifyError> {
+        if let Some(known) = self.batch_contents.lock().await.get(&batch.id) {
+            return Ok(Some(known.clone()));
+        }
+        match self.client.payout(&self.payout).batch_contents(batch).await {
+            Ok(contents) => {
+                let contents = Arc::new(contents);
+                self.batch_contents
+                    .lock()
+                    .await
+                    .insert(batch.id, contents.clone());
+                Ok(Some(contents))
+            }
+            Err(e @ ChainError::BatchUnavailable { .. }) => {
+                tracing::warn!(batch_id = batch.id, error = %e, "cannot check the batch yet");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The settlement batch whose inferences include request `request_id`, if any: batch ids
+    /// and first request ids grow together, so a binary search over the ids finds it.
+    async fn batch_of_request(&self, request_id: u64) -> Result<Option<BatchInfo>, VerifyError> {
+        let batch = |id: u64| async move {
+            match self
+                .query::<BatchInfo>(&QueryMsg::Batch { batch_id: id })
+                .await
+            {
+                Ok(batch) => Ok(Some(batch)),
+                Err(ChainError::Contract { .. }) => Ok(None),
+                Err(e) => Err(VerifyError::from(e)),
+            }
+        };
+        // The last batch id: doubling until absent, then halving.
+        let mut high = 1u64;
+        while batch(high).await?.is_some() {
+            high = high.saturating_mul(2);
+        }
+        let (mut low, mut found) = (1u64, None);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match batch(middle).await? {
+                Some(b) if b.first_request_id <= request_id => {
+                    low = middle + 1;
+                    found = Some(b);
+                }
+                _ => high = middle,
+            }
+        }
+        Ok(found.filter(|b| request_id < b.first_request_id + u64::from(b.count)))
+    }
+
+    /// The id request `request_id` was sampled under: its own, or its voucher's when it was a
+    /// batch's inference; `None` when the batch's transaction cannot be read.
+    async fn sampling_id_of(&self, request_id: u64) -> Result<Option<u64>, VerifyError> {
+        let cached = self.batch_contents.lock().await.values().find_map(|c| {
+            c.item_of_request(request_id)
+                .map(|item| item.sampling_id(&c.batch))
+        });
+        if let Some(id) = cached {
+            return Ok(Some(id));
+        }
+        let Some(batch) = self.batch_of_request(request_id).await? else {
+            return Ok(Some(request_id));
+        };
+        let Some(contents) = self.contents_of(&batch).await? else {
+            return Ok(None);
+        };
+        Ok(contents
+            .item_of_request(request_id)
+            .map(|item| item.sampling_id(&batch)))
+    }
+
+    async fn model_version(
+        &self,
+        model_id: u64,
+        version: u32,
+    ) -> Result<ModelVersion, VerifyError> {
+        if let Some(known) = self.versions.lock().await.get(&(model_id, version)) {
+            return Ok(known.clone());
+        }
+        let config: ConfigResponse = self.query(&QueryMsg::Config {}).await?;
+        let fetched = self
+            .client
+            .registry(config.registry_contract.as_str())
+            .model_version(model_id, version)
+            .await?;
+        self.versions
+            .lock()
+            .await
+            .insert((model_id, version), fetched.clone());
+        Ok(fetched)
     }
 
     /// Votes where drawn, reveals where this verifier challenged, resolves what is ready.
@@ -620,7 +904,18 @@ impl Verifier {
             prompt: revealed.prompt.clone(),
             completion_hex: revealed.completion.to_hex(),
         };
-        let Some(packet) = self.recompute(&request, &terms, &inputs).await? else {
+        let Some(sampling_id) = self.sampling_id_of(id).await? else {
+            tracing::warn!(
+                request_id = id,
+                "the batch of this request cannot be read yet: not voting"
+            );
+            return Ok(());
+        };
+        let subject = Subject {
+            sampling_id,
+            ..Subject::request(&request, &terms)
+        };
+        let Some(packet) = self.recompute(&subject, &inputs).await? else {
             return Ok(());
         };
         let hash = packet_hash(&packet);
@@ -697,17 +992,18 @@ pub async fn reveal_round(
                 continue;
             }
             let id = challenge.request_id;
-            let prompt = outbox.prompt(id).map_err(|e| e.to_string())?;
-            let response = outbox.response(id).map_err(|e| e.to_string())?;
-            let (Some(prompt), Some(response)) = (prompt, response) else {
-                continue;
+            let (prompt, completion_hex) = match crate::submission::served_inputs(outbox, id) {
+                Ok(inputs) => inputs,
+                // Not served here, or not answered yet.
+                Err(SubmitError::NoPrompt(_) | SubmitError::StillQueued(_)) => continue,
+                Err(e) => return Err(e.to_string()),
             };
-            let Ok(completion) = HexBinary::from_hex(&response.completion_hex) else {
+            let Ok(completion) = HexBinary::from_hex(&completion_hex) else {
                 continue;
             };
             let reveal = ExecuteMsg::RevealInputs {
                 request_id: id,
-                prompt: prompt.prompt,
+                prompt,
                 completion,
             };
             match contract.execute(signer, &reveal, vec![]).await {
@@ -746,6 +1042,30 @@ pub fn verifier_router(verifier: Arc<Verifier>) -> axum::Router {
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(verifier)
+}
+
+/// What a recomputation is of: the request on chain, and the id its engine sampled it under
+/// (the request's own, or its voucher's for a batch's inference).
+struct Subject<'a> {
+    request_id: u64,
+    sampling_id: u64,
+    model_id: u64,
+    version: u32,
+    method_id: &'a str,
+    weights_hash: &'a HexBinary,
+}
+
+impl<'a> Subject<'a> {
+    fn request(request: &InferenceRequest, terms: &'a RequestTerms) -> Self {
+        Subject {
+            request_id: request.id,
+            sampling_id: request.id,
+            model_id: request.model_id,
+            version: request.model_version,
+            method_id: &terms.method_id,
+            weights_hash: &terms.weights_hash,
+        }
+    }
 }
 
 /// Whether a challenge can be resolved at chain time `now`.

@@ -27,10 +27,12 @@ use tributary_types::batch::BatchResult;
 use tributary_types::hash::{sha256, to_hex};
 use tributary_types::payout::ExecuteMsg;
 use tributary_types::registry::ModelVersion;
-use tributary_types::voucher::{adr36_sign_bytes, chain_prompt, SignedVoucher, VoucherRedemption};
+use tributary_types::voucher::{
+    adr36_sign_bytes, chain_prompt, sampling_id, SignedVoucher, VoucherRedemption,
+};
 
 use crate::engine::EngineCallError;
-use crate::outbox::{series_key, ItemState, OutboxError, SeriesRecord, VoucherItem};
+use crate::outbox::{series_key, ItemState, OutboxError, SeriesRecord, SettledBatch, VoucherItem};
 use crate::service::Relayer;
 
 /// `POST /v1/vouchers/completions`.
@@ -234,7 +236,12 @@ impl VoucherDesk {
             });
         }
 
-        let engine_id = engine_request_id(&key, voucher.count);
+        let engine_id = sampling_id(
+            &voucher.payer,
+            voucher.model_id,
+            voucher.version,
+            voucher.count,
+        );
         let sampling = Sampling::for_paid_request(engine_id);
         let completion = CompletionRequest {
             model: r.engine.model_name().to_string(),
@@ -250,6 +257,7 @@ impl VoucherDesk {
         let item = VoucherItem {
             voucher: signed.clone(),
             prompt_hash: to_hex(&prompt_hash),
+            prompt: request.prompt.clone(),
             result: BatchResult {
                 output_hash: packet.output_hash,
                 scores_root: packet.scores_root,
@@ -271,16 +279,6 @@ impl VoucherDesk {
             response,
         })
     }
-}
-
-/// The id the engine keeps a voucher inference under: derived from its series and count, in
-/// the upper half of the `u64` range, so it never meets a paid request's id on chain (the
-/// engine refuses one id with two prompts).
-pub fn engine_request_id(series: &str, count: u64) -> u64 {
-    let digest = sha256(format!("{series}#{count}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first) | (1 << 63)
 }
 
 /// Blocks a batch may wait for inclusion before it is sent again.
@@ -326,15 +324,19 @@ impl Relayer {
                         .events
                         .iter()
                         .find(|e| e.kind == "wasm-settlement_batch");
-                    let batch_id = event
-                        .and_then(|e| e.attribute("batch_id"))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or_default();
-                    let ready = event
-                        .and_then(|e| e.attribute("finalizable_at"))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or_default();
-                    let settled = self.outbox.mark_batch_settled(&hash, batch_id, ready)?;
+                    let number = |name: &str| {
+                        event
+                            .and_then(|e| e.attribute(name))
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or_default()
+                    };
+                    let batch = SettledBatch {
+                        batch_id: number("batch_id"),
+                        first_request_id: number("first_request_id"),
+                        finalizable_at: number("finalizable_at"),
+                    };
+                    let batch_id = batch.batch_id;
+                    let settled = self.outbox.mark_batch_settled(&hash, batch)?;
                     tracing::info!(tx = %hash, batch_id, inferences = settled, gas_used = outcome.gas_used, "batch settled");
                     return Ok(Duration::ZERO);
                 }
@@ -478,19 +480,5 @@ impl Relayer {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engine_ids_of_vouchers_never_meet_paid_request_ids() {
-        let a = engine_request_id("trib1payer/1/1", 1);
-        assert!(a >= 1 << 63);
-        assert_eq!(a, engine_request_id("trib1payer/1/1", 1));
-        assert_ne!(a, engine_request_id("trib1payer/1/1", 2));
-        assert_ne!(a, engine_request_id("trib1other/1/1", 1));
     }
 }

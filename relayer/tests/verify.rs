@@ -16,9 +16,13 @@ use tributary_attrib::engine::Engine;
 use tributary_attrib::serve::{CompletionService, GatewayConfig, ServedModel, Unchecked};
 use tributary_attrib_api::{CompletionRequest, Sampling, SamplingRequest};
 use tributary_client::coin;
+use tributary_types::batch::{BatchInfo, BatchStatus, BatchesResponse};
 use tributary_types::payout::{ExecuteMsg, QueryMsg, RequestStatus};
 use tributary_types::split::settle;
-use tributary_types::verification::{BondInfo, ChallengeInfo, ChallengeOutcome};
+use tributary_types::verification::{
+    BondInfo, ChallengeInfo, ChallengeOutcome, VerificationParams,
+};
+use tributary_types::voucher::sampling_id;
 use tributary_types::{AttributionEntry, AttributionPacket};
 
 /// The secret the dishonest attestor and its engine share.
@@ -67,7 +71,79 @@ fn serve_forging_engine(world: &World, address: &str, puppet: u64) {
     tokio::spawn(async move { axum::serve(listener, app).await });
 }
 
-/// The packet an honest engine in this process computes for a paid request.
+/// Serves the owner's forging engine ([`serve_forging_engine`]) for the world's last
+/// contribution, the sock puppet, which the honest packets must not pay alone; returns the
+/// puppet and the relayer's `[engine]` section that calls the forging engine.
+fn forging_engine(world: &World) -> (u64, String) {
+    let puppet = *world.contributors.keys().last().unwrap();
+    let engine_address = format!("127.0.0.1:{}", 20_000 + world.port_offset + 99);
+    serve_forging_engine(world, &engine_address, puppet);
+    let token_file = world.dir.join("engine.token");
+    std::fs::write(&token_file, ENGINE_TOKEN).unwrap();
+    let section = format!(
+        "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\"\nauth_token_file = \"{}\"",
+        token_file.display()
+    );
+    (puppet, section)
+}
+
+/// Four `verify` processes (one scan thread each) recomputing `models`, reading inputs from
+/// these attestors' gateways; returns once each has bonded itself.
+async fn start_verifiers(
+    world: &World,
+    models: &[(u64, u32)],
+    sources: &[(&RelayerHome, &str)],
+) -> Vec<(Account, RelayerProcess)> {
+    let mut config = "\n[verifier]\nsample_rate = 1.0\npoll_ms = 500\n".to_string();
+    for (home, attestor) in sources {
+        config.push_str(&format!(
+            "\n[[verifier.sources]]\nurl = \"{}\"\nattestor = \"{attestor}\"\n",
+            home.gateway
+        ));
+    }
+    let mut verifiers = Vec::new();
+    for i in 0..4u16 {
+        let account = world.new_account(&format!("verifier{i}"), 20_000_000).await;
+        let home = world.relayer_config_for(
+            &account,
+            2 + i,
+            models,
+            &world.in_process_engine(),
+            &Batching::default(),
+            &config,
+        );
+        verifiers.push((
+            account,
+            RelayerProcess::verify(&home, &[("TRIBUTARY_SCAN_THREADS", "1")]),
+        ));
+    }
+    for (_, p) in &verifiers {
+        p.wait_ready().await;
+    }
+    // Every verifier bonds itself at start.
+    let payout = world.client.payout(&world.payout);
+    let params: VerificationParams = payout.query(&QueryMsg::Verification {}).await.unwrap();
+    for (account, p) in &verifiers {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let bond: BondInfo = payout
+                .query(&QueryMsg::BondOf {
+                    address: account.address.clone(),
+                })
+                .await
+                .unwrap();
+            if bond.active >= params.min_verifier_bond {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not bonded:\n{}", p.log());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    verifiers
+}
+
+/// The packet an honest engine in this process computes for a paid request, or for a voucher
+/// inference when `request_id` is its sampling id.
 async fn honest_packet(
     service: &CompletionService,
     request_id: u64,
@@ -165,16 +241,7 @@ async fn verifiers_catch_a_forged_packet_and_reject_a_frivolous_challenge() {
         .await
         .unwrap();
 
-    // The sock puppet: the last contribution, which the honest packets must not pay alone.
-    let puppet = *world.contributors.keys().last().unwrap();
-    let engine_address = format!("127.0.0.1:{}", 20_000 + world.port_offset + 99);
-    serve_forging_engine(&world, &engine_address, puppet);
-    let token_file = world.dir.join("engine.token");
-    std::fs::write(&token_file, ENGINE_TOKEN).unwrap();
-    let forging = format!(
-        "[engine]\nmode = \"http\"\nurl = \"http://{engine_address}\"\nmodel_name = \"systems\"\nauth_token_file = \"{}\"",
-        token_file.display()
-    );
+    let (puppet, forging) = forging_engine(&world);
     let owner_home = world.relayer_config("operator", 0, &[(owned, 1)], &forging);
     let honest_home = world.relayer_config(
         "attestor2",
@@ -186,54 +253,19 @@ async fn verifiers_catch_a_forged_packet_and_reject_a_frivolous_challenge() {
     let honest_relayer = RelayerProcess::start(&honest_home);
 
     // Four verifiers reading prompts from both attestors' gateways.
-    let sources = format!(
-        "\n[verifier]\nsample_rate = 1.0\npoll_ms = 500\n\n[[verifier.sources]]\nurl = \"{}\"\nattestor = \"{}\"\n\n[[verifier.sources]]\nurl = \"{}\"\nattestor = \"{}\"\n",
-        owner_home.gateway,
-        owner.address(),
-        honest_home.gateway,
-        world.signer("attestor2").address()
-    );
-    let mut verifiers = Vec::new();
-    for i in 0..4u16 {
-        let account = world.new_account(&format!("verifier{i}"), 20_000_000).await;
-        let home = world.relayer_config_for(
-            &account,
-            2 + i,
-            &[(owned, 1), (independent, 1)],
-            &world.in_process_engine(),
-            &Batching::default(),
-            &sources,
-        );
-        verifiers.push((
-            account,
-            RelayerProcess::verify(&home, &[("TRIBUTARY_SCAN_THREADS", "1")]),
-        ));
-    }
     for p in [&owner_relayer, &honest_relayer] {
         p.wait_ready().await;
     }
-    for (_, p) in &verifiers {
-        p.wait_ready().await;
-    }
-    // Every verifier bonds itself at start.
-    let params: tributary_types::verification::VerificationParams =
-        payout.query(&QueryMsg::Verification {}).await.unwrap();
-    for (account, p) in &verifiers {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let bond: BondInfo = payout
-                .query(&QueryMsg::BondOf {
-                    address: account.address.clone(),
-                })
-                .await
-                .unwrap();
-            if bond.active >= params.min_verifier_bond {
-                break;
-            }
-            assert!(Instant::now() < deadline, "not bonded:\n{}", p.log());
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
+    let verifiers = start_verifiers(
+        &world,
+        &[(owned, 1), (independent, 1)],
+        &[
+            (&owner_home, owner.address().as_ref()),
+            (&honest_home, world.signer("attestor2").address().as_ref()),
+        ],
+    )
+    .await;
+    let params: VerificationParams = payout.query(&QueryMsg::Verification {}).await.unwrap();
 
     // ---- the forged packet
     let prompt = prompt(0);
@@ -364,4 +396,156 @@ async fn verifiers_catch_a_forged_packet_and_reject_a_frivolous_challenge() {
     }
     assert!(checked >= 2.0, "checked {checked}");
     assert_eq!(challenges, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifiers_catch_forged_results_in_a_settlement_batch() {
+    let _serial = serial().await;
+    let world = World::start(5200, 400, 20).await;
+    let payout = world.client.payout(&world.payout);
+    // The owner runs the only attestor of its model and settles voucher inferences in batches
+    // of two; its engine forges every result.
+    let owned = world.register(&["operator"], 1).await;
+    let owner = world.signer("operator");
+    payout
+        .execute(
+            &owner,
+            &ExecuteMsg::Bond {},
+            vec![coin(OWNER_BOND, "utrib").unwrap()],
+        )
+        .await
+        .unwrap();
+    let (puppet, forging) = forging_engine(&world);
+    let key = world.devnet.key("operator").unwrap();
+    let account = Account {
+        name: "operator".into(),
+        address: key.address.clone(),
+        mnemonic: key.mnemonic.clone(),
+    };
+    let owner_home = world.relayer_config_for(
+        &account,
+        0,
+        &[(owned, 1)],
+        &forging,
+        &Batching::default(),
+        "\n[vouchers]\nmax_batch = 2\nmax_delay_ms = 300\n",
+    );
+    let owner_relayer = RelayerProcess::start(&owner_home);
+    owner_relayer.wait_ready().await;
+    let verifiers = start_verifiers(
+        &world,
+        &[(owned, 1)],
+        &[(&owner_home, owner.address().as_ref())],
+    )
+    .await;
+
+    // A payer deposits once and is served two inferences against vouchers.
+    let user = world.signer("user");
+    payout
+        .deposit(&user, vec![coin(10 * PRICE, "utrib").unwrap()])
+        .await
+        .unwrap();
+    let mut series = world.voucher_series("user", &key.address, owned);
+    let prompts = [prompt(0), prompt(1)];
+    let mut forged = Vec::new();
+    for p in &prompts {
+        let served = serve(&owner_home.gateway, &series.next(p)).await;
+        forged.push(serde_json::from_value::<AttributionPacket>(served["packet"].clone()).unwrap());
+    }
+    // They are settled in one batch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let batch: BatchInfo = loop {
+        let page: BatchesResponse = payout
+            .query(&QueryMsg::Batches {
+                start_after: None,
+                limit: None,
+            })
+            .await
+            .unwrap();
+        if let Some(batch) = page.batches.into_iter().next() {
+            break batch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no batch:\n{}",
+            owner_relayer.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(batch.count, 2);
+
+    // What an honest engine computes for each, under its voucher's sampling id.
+    let service = engine_service(&world);
+    let payer = user.address().to_string();
+    let mut logs: Vec<&RelayerProcess> = verifiers.iter().map(|(_, p)| p).collect();
+    logs.push(&owner_relayer);
+    let mut honest = Vec::new();
+    for (index, p) in prompts.iter().enumerate() {
+        let request_id = batch.first_request_id + index as u64;
+        let id = sampling_id(&payer, owned, 1, index as u64 + 1);
+        let mut packet = honest_packet(&service, id, owned, p).await;
+        assert_ne!(
+            packet.entries, forged[index].entries,
+            "the honest result pays the puppet alone"
+        );
+        assert!(!packet.entries.iter().all(|e| e.contribution_id == puppet));
+        packet.request_id = request_id;
+        let mut agreed = forged[index].clone();
+        agreed.request_id = request_id;
+
+        // Each forged result is challenged with its proof, and the committee recomputes the
+        // inference under its sampling id (it was never a request before the challenge).
+        let challenge = resolved(&world, request_id, Duration::from_secs(120), &logs).await;
+        assert_eq!(challenge.outcome, Some(ChallengeOutcome::Upheld));
+        assert_eq!(challenge.agreed_packet, hash(&agreed));
+        assert_eq!(challenge.challenger_packet, hash(&packet));
+        assert_eq!(challenge.committee.len(), 3);
+        assert_eq!(challenge.votes.len(), 3);
+        honest.push((request_id, packet));
+    }
+    // Two slashes of half the bond.
+    let bond: BondInfo = payout
+        .query(&QueryMsg::BondOf {
+            address: owner.address().to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(bond.active.u128(), OWNER_BOND / 4);
+
+    // Both settle by the honest results; the batch is finalized with nothing left for the
+    // owner's attestor.
+    let ids: Vec<u64> = honest.iter().map(|(id, _)| *id).collect();
+    world.wait_finalized(&ids, Duration::from_secs(60)).await;
+    for (id, packet) in &honest {
+        let settled = settle(Uint128::new(PRICE), &SPLIT, &packet.entries, 1).unwrap();
+        assert_eq!(
+            payout.request(*id).await.unwrap().settlement.unwrap(),
+            settled
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: BatchInfo = payout
+            .query(&QueryMsg::Batch { batch_id: batch.id })
+            .await
+            .unwrap();
+        if now.status == BatchStatus::Finalized {
+            let mut challenged = now.challenged.clone();
+            challenged.sort();
+            assert_eq!(challenged, ids);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch not finalized:\n{}",
+            owner_relayer.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(claimable(&world, owner.address().as_ref()).await, 0);
+    let mut challenges = 0.0;
+    for (_, p) in &verifiers {
+        challenges += p.metric("tributary_verifier_challenges").await;
+    }
+    assert_eq!(challenges, 2.0);
 }

@@ -6,67 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{serial, Account, Batching, RelayerProcess, World, PRICE, SPLIT};
-use cosmwasm_std::{Binary, HexBinary, Uint128};
-use tributary_client::Signer;
-use tributary_types::hash::sha256;
-use tributary_types::voucher::{adr36_sign_bytes, SignedVoucher, Voucher, EMPTY_CHAIN};
+use common::{send, serial, serve, Account, Batching, RelayerProcess, Series, World, PRICE, SPLIT};
+use cosmwasm_std::Binary;
+use tributary_types::voucher::{adr36_sign_bytes, SignedVoucher};
 use tributary_types::AssetInfo;
-
-/// A payer's side of its voucher series with the relayer.
-struct Series {
-    signer: Signer,
-    voucher: Voucher,
-}
-
-impl Series {
-    /// The voucher after one more prompt.
-    fn extended(&self, prompt: &str) -> Voucher {
-        self.voucher
-            .extended(&sha256(prompt.as_bytes()), Uint128::new(PRICE))
-    }
-
-    /// The request for the next inference, with the voucher the payer signs for it.
-    fn next(&mut self, prompt: &str) -> serde_json::Value {
-        self.voucher = self.extended(prompt);
-        let signed = self.signer.sign_voucher(self.voucher.clone()).unwrap();
-        serde_json::json!({"voucher": signed, "prompt": prompt})
-    }
-}
-
-/// Sends one voucher request; `Err` when the relayer does not answer.
-async fn send(
-    gateway: &str,
-    body: &serde_json::Value,
-) -> Result<(u16, serde_json::Value), reqwest::Error> {
-    let response = reqwest::Client::new()
-        .post(format!("{gateway}/v1/vouchers/completions"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(body).unwrap())
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await?;
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
-}
 
 async fn post(gateway: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
     send(gateway, body).await.unwrap()
-}
-
-/// Posts until the relayer answers (it may be restarting).
-async fn serve(gateway: &str, body: &serde_json::Value) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok((status, value)) = send(gateway, body).await {
-            if status == 200 {
-                return value;
-            }
-            assert!(status >= 500, "refused: {status} {value}");
-        }
-        assert!(Instant::now() < deadline, "not served in 60 s");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,20 +43,7 @@ async fn voucher_inferences_are_settled_once_in_batches_through_crashes() {
         )
         .await
         .unwrap();
-    let mut series = Series {
-        signer: world.signer("user"),
-        voucher: Voucher {
-            chain_id: world.devnet.chain_id.clone(),
-            contract: world.payout.clone(),
-            payer: user.address().to_string(),
-            redeemer: operator.address.clone(),
-            model_id,
-            version: 1,
-            count: 0,
-            max_amount: Uint128::zero(),
-            prompts: HexBinary::from(EMPTY_CHAIN.as_slice()),
-        },
-    };
+    let mut series = world.voucher_series("user", &operator.address, model_id);
 
     let mut process = RelayerProcess::start(&home);
     process.wait_ready().await;

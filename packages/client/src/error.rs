@@ -95,6 +95,11 @@ pub enum Error {
 
     #[error("encoding failed: {0}")]
     Encode(String),
+
+    /// No transaction the node holds carries settlement batch `batch_id` as the contract
+    /// recorded it (the node prunes or does not index transactions, or the batch is unknown).
+    #[error("settlement batch {batch_id}'s inferences are not available: {reason}")]
+    BatchUnavailable { batch_id: u64, reason: String },
 }
 
 impl From<tendermint_rpc::Error> for Error {

@@ -4,6 +4,7 @@
 //! A library for the CLI, the relayer, the demo and the tests: it never prints and never exits;
 //! every failure is an [`Error`] a caller can match on.
 
+mod batches;
 mod client;
 mod config;
 mod datanet;
@@ -17,6 +18,7 @@ mod signer;
 mod tx;
 mod wasm;
 
+pub use batches::{BatchContents, BatchItem};
 pub use client::{Account, BlockInfo, Client};
 pub use config::{coin, ChainConfig};
 pub use datanet::{contribution_ids, Contributed, DatanetContract, NewContribution, NewDatanet};

@@ -16,8 +16,8 @@ use tributary_types::{AssetInfo, AttributionPacket};
 /// A deployed payout contract.
 #[derive(Debug, Clone, Copy)]
 pub struct PayoutContract<'a> {
-    client: &'a Client,
-    address: &'a str,
+    pub(crate) client: &'a Client,
+    pub(crate) address: &'a str,
 }
 
 impl Client {

@@ -135,6 +135,19 @@ impl Voucher {
     }
 }
 
+/// The id a voucher inference is sampled and attributed under: inference `count` of `payer`'s
+/// series on model `model_id` version `version`. An engine's sampling seed and its packet's
+/// `request_id` are this id, so anyone holding a settlement batch's transaction (which names
+/// the payer and the counts) recomputes the same completion and result. It sits in the upper
+/// half of the `u64` range, where no paid request's id on chain ever reaches, so an engine
+/// never meets one id with two prompts.
+pub fn sampling_id(payer: &str, model_id: u64, version: u32, count: u64) -> u64 {
+    let digest = sha256(format!("{payer}/{model_id}/{version}#{count}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) | (1 << 63)
+}
+
 /// The ADR-36 sign document of `data` by `signer`: the amino JSON of a zero-fee transaction
 /// holding one `sign/MsgSignData`, keys sorted, as Keplr's `signArbitrary` builds it.
 pub fn adr36_sign_bytes(signer: &str, data: &[u8]) -> Vec<u8> {
@@ -159,6 +172,22 @@ pub fn account_bytes(pub_key: &[u8]) -> [u8; 20] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_ids_of_vouchers_never_meet_paid_request_ids() {
+        let a = sampling_id("trib1payer", 1, 1, 1);
+        assert!(a >= 1 << 63);
+        assert_eq!(a, sampling_id("trib1payer", 1, 1, 1));
+        assert_ne!(a, sampling_id("trib1payer", 1, 1, 2));
+        assert_ne!(a, sampling_id("trib1payer", 1, 2, 1));
+        assert_ne!(a, sampling_id("trib1other", 1, 1, 1));
+        // The digest of "trib1payer/1/1#1", independently: its first 8 bytes with the top bit set.
+        let digest = sha256(b"trib1payer/1/1#1");
+        assert_eq!(
+            a,
+            u64::from_be_bytes(digest[..8].try_into().unwrap()) | (1 << 63)
+        );
+    }
 
     #[test]
     fn the_sign_document_matches_adr36() {

@@ -27,6 +27,10 @@ pub(super) const PENDING: TableDefinition<(&str, u64), ()> =
 pub(super) const BATCH_TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("voucher_txs");
 /// Batch id → its `finalizable_at` (unix seconds), until finalized.
 pub(super) const BATCHES: TableDefinition<u64, u64> = TableDefinition::new("voucher_batches");
+/// Request id on chain → (series key, count) of the settled inference it is, so that a
+/// challenged inference's inputs are found by its request id like a paid request's.
+pub(super) const REQUESTS: TableDefinition<u64, (&str, u64)> =
+    TableDefinition::new("voucher_requests");
 
 /// One payer's vouchers to this relayer on one model version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +66,9 @@ pub struct VoucherItem {
     pub voucher: SignedVoucher,
     /// SHA-256 of the prompt, hex.
     pub prompt_hash: String,
+    /// The prompt, for verifiers and disputes (empty in items recorded before it was kept).
+    #[serde(default)]
+    pub prompt: String,
     pub result: BatchResult,
     /// What the payer was answered.
     pub response: CompletionResponse,
@@ -74,6 +81,16 @@ pub struct BatchTx {
     pub timeout_height: u64,
     /// (series key, count) of every inference it carries, in its order.
     pub items: Vec<(String, u64)>,
+}
+
+/// Where a confirmed settlement batch sits on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettledBatch {
+    pub batch_id: u64,
+    /// The request id of its first inference; the others follow in the batch's order.
+    pub first_request_id: u64,
+    /// Unix seconds from which it can be finalized.
+    pub finalizable_at: u64,
 }
 
 /// The key of a series.
@@ -190,19 +207,22 @@ impl Outbox {
         Ok(out)
     }
 
-    /// The batch `tx_hash` is in a block as batch `batch_id`: its inferences are settled, and
-    /// the batch waits to be finalized from `finalizable_at`.
-    pub fn mark_batch_settled(
-        &self,
-        tx_hash: &str,
-        batch_id: u64,
-        finalizable_at: u64,
-    ) -> Result<usize> {
+    /// The batch `tx_hash` is in a block as batch `batch_id`, its inferences request ids
+    /// `first_request_id..`: they are settled, and the batch waits to be finalized from
+    /// `finalizable_at`.
+    pub fn mark_batch_settled(&self, tx_hash: &str, batch: SettledBatch) -> Result<usize> {
         self.write(|txn| {
             let record = take_tx(txn, tx_hash)?;
             set_state(txn, &record.items, |state| {
                 matches!(state, ItemState::InTx(h) if h == tx_hash).then_some(ItemState::Settled)
             })?;
+            let mut requests = txn.open_table(REQUESTS)?;
+            for (offset, (key, count)) in record.items.iter().enumerate() {
+                requests.insert(
+                    batch.first_request_id + offset as u64,
+                    (key.as_str(), *count),
+                )?;
+            }
             let mut series = txn.open_table(SERIES)?;
             for (key, count) in &record.items {
                 let value = series.get(key.as_str())?.map(|v| v.value().to_vec());
@@ -214,9 +234,26 @@ impl Outbox {
                     series.insert(key.as_str(), bytes.as_slice())?;
                 }
             }
-            txn.open_table(BATCHES)?.insert(batch_id, finalizable_at)?;
+            txn.open_table(BATCHES)?
+                .insert(batch.batch_id, batch.finalizable_at)?;
             Ok(record.items.len())
         })
+    }
+
+    /// The prompt and the completion (hex) of the settled voucher inference that has request id
+    /// `request_id` on chain, if this relayer served it and kept its prompt.
+    pub fn batched_inputs(&self, request_id: u64) -> Result<Option<(String, String)>> {
+        let txn = self.db.begin_read()?;
+        let requests = txn.open_table(REQUESTS)?;
+        let Some(slot) = requests.get(request_id)? else {
+            return Ok(None);
+        };
+        let (key, count) = slot.value();
+        let Some(value) = txn.open_table(ITEMS)?.get((key, count))? else {
+            return Ok(None);
+        };
+        let item: VoucherItem = decode(value.value(), || format!("voucher item {key}#{count}"))?;
+        Ok((!item.prompt.is_empty()).then_some((item.prompt, item.response.completion_hex)))
     }
 
     /// The batch `tx_hash` will never execute, or failed: its inferences wait again.

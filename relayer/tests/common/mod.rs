@@ -29,6 +29,7 @@ use tributary_types::datanet::{CurationPolicy, ReviewDecision};
 use tributary_types::packet::DatanetRoot;
 use tributary_types::payout::{ExecuteMsg, RequestStatus};
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
+use tributary_types::voucher::{Voucher, EMPTY_CHAIN};
 use tributary_types::{sha256, AssetInfo, FeeSplit, Price};
 
 /// The price of one inference in utrib.
@@ -406,6 +407,23 @@ impl World {
             mnemonic: dev.mnemonic.clone(),
         };
         self.relayer_config_for(&account, slot, models, engine, batching, "")
+    }
+
+    /// Devnet key `payer`'s first voucher series with `redeemer` on version 1 of `model_id`.
+    pub fn voucher_series(&self, payer: &str, redeemer: &str, model_id: u64) -> Series {
+        let signer = self.signer(payer);
+        let voucher = Voucher {
+            chain_id: self.devnet.chain_id.clone(),
+            contract: self.payout.clone(),
+            payer: signer.address().to_string(),
+            redeemer: redeemer.to_string(),
+            model_id,
+            version: 1,
+            count: 0,
+            max_amount: Uint128::zero(),
+            prompts: HexBinary::from(EMPTY_CHAIN.as_slice()),
+        };
+        Series { signer, voucher }
     }
 
     /// A new account funded with `utrib` from the curator.
@@ -868,5 +886,57 @@ impl RelayerProcess {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
+    }
+}
+
+/// A payer's side of its voucher series with the relayer.
+pub struct Series {
+    pub signer: Signer,
+    pub voucher: Voucher,
+}
+
+impl Series {
+    /// The voucher after one more prompt.
+    pub fn extended(&self, prompt: &str) -> Voucher {
+        self.voucher
+            .extended(&sha256(prompt.as_bytes()), Uint128::new(PRICE))
+    }
+
+    /// The request for the next inference, with the voucher the payer signs for it.
+    pub fn next(&mut self, prompt: &str) -> serde_json::Value {
+        self.voucher = self.extended(prompt);
+        let signed = self.signer.sign_voucher(self.voucher.clone()).unwrap();
+        serde_json::json!({"voucher": signed, "prompt": prompt})
+    }
+}
+
+/// Sends one voucher request; `Err` when the relayer does not answer.
+pub async fn send(
+    gateway: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let response = reqwest::Client::new()
+        .post(format!("{gateway}/v1/vouchers/completions"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).unwrap())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await?;
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
+}
+
+/// Posts until the relayer answers (it may be restarting).
+pub async fn serve(gateway: &str, body: &serde_json::Value) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((status, value)) = send(gateway, body).await {
+            if status == 200 {
+                return value;
+            }
+            assert!(status >= 500, "refused: {status} {value}");
+        }
+        assert!(Instant::now() < deadline, "not served in 60 s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
