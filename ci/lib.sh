@@ -45,6 +45,18 @@ ensure_rust() {
   fi
 }
 
+# The clippy-driver of the active toolchain (rustup installs clippy with the default profile).
+clippy_driver() {
+  local driver
+  driver="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)"
+  if [ -z "$driver" ]; then
+    step "installing clippy" >&2
+    rustup component add clippy >&2
+    driver="$(rustup which clippy-driver)"
+  fi
+  echo "$driver"
+}
+
 ensure_wasm_target() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     step "installing the wasm32-unknown-unknown target (takes a minute)"
