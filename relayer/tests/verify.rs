@@ -87,6 +87,22 @@ fn forging_engine(world: &World) -> (u64, String) {
     (puppet, section)
 }
 
+/// The owner's account, bonded with `OWNER_BOND` as an attestor.
+async fn bonded_owner(world: &World) -> tributary_client::Signer {
+    let owner = world.signer("operator");
+    world
+        .client
+        .payout(&world.payout)
+        .execute(
+            &owner,
+            &ExecuteMsg::Bond {},
+            vec![coin(OWNER_BOND, "utrib").unwrap()],
+        )
+        .await
+        .unwrap();
+    owner
+}
+
 /// Four `verify` processes (one scan thread each) recomputing `models`, reading inputs from
 /// these attestors' gateways; returns once each has bonded itself.
 async fn start_verifiers(
@@ -231,15 +247,7 @@ async fn verifiers_catch_a_forged_packet_and_reject_a_frivolous_challenge() {
     // second model on the same weights.
     let owned = world.register(&["operator"], 1).await;
     let independent = world.register(&["attestor2"], 1).await;
-    let owner = world.signer("operator");
-    payout
-        .execute(
-            &owner,
-            &ExecuteMsg::Bond {},
-            vec![coin(OWNER_BOND, "utrib").unwrap()],
-        )
-        .await
-        .unwrap();
+    let owner = bonded_owner(&world).await;
 
     let (puppet, forging) = forging_engine(&world);
     let owner_home = world.relayer_config("operator", 0, &[(owned, 1)], &forging);
@@ -406,22 +414,9 @@ async fn verifiers_catch_forged_results_in_a_settlement_batch() {
     // The owner runs the only attestor of its model and settles voucher inferences in batches
     // of two; its engine forges every result.
     let owned = world.register(&["operator"], 1).await;
-    let owner = world.signer("operator");
-    payout
-        .execute(
-            &owner,
-            &ExecuteMsg::Bond {},
-            vec![coin(OWNER_BOND, "utrib").unwrap()],
-        )
-        .await
-        .unwrap();
+    let owner = bonded_owner(&world).await;
     let (puppet, forging) = forging_engine(&world);
-    let key = world.devnet.key("operator").unwrap();
-    let account = Account {
-        name: "operator".into(),
-        address: key.address.clone(),
-        mnemonic: key.mnemonic.clone(),
-    };
+    let account = world.devnet_account("operator");
     let owner_home = world.relayer_config_for(
         &account,
         0,
@@ -445,7 +440,7 @@ async fn verifiers_catch_forged_results_in_a_settlement_batch() {
         .deposit(&user, vec![coin(10 * PRICE, "utrib").unwrap()])
         .await
         .unwrap();
-    let mut series = world.voucher_series("user", &key.address, owned);
+    let mut series = world.voucher_series("user", &account.address, owned);
     let prompts = [prompt(0), prompt(1)];
     let mut forged = Vec::new();
     for p in &prompts {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{send, serial, serve, Account, Batching, RelayerProcess, Series, World, PRICE, SPLIT};
+use common::{send, serial, serve, Batching, RelayerProcess, Series, World, PRICE, SPLIT};
 use cosmwasm_std::Binary;
 use tributary_types::voucher::{adr36_sign_bytes, SignedVoucher};
 use tributary_types::AssetInfo;
@@ -20,12 +20,7 @@ async fn voucher_inferences_are_settled_once_in_batches_through_crashes() {
     let _serial = serial().await;
     let world = World::start(4800, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
-    let operator = world.devnet.key("operator").unwrap();
-    let account = Account {
-        name: "operator".into(),
-        address: operator.address.clone(),
-        mnemonic: operator.mnemonic.clone(),
-    };
+    let account = world.devnet_account("operator");
     let home = world.relayer_config_for(
         &account,
         0,
@@ -43,7 +38,7 @@ async fn voucher_inferences_are_settled_once_in_batches_through_crashes() {
         )
         .await
         .unwrap();
-    let mut series = world.voucher_series("user", &operator.address, model_id);
+    let mut series = world.voucher_series("user", &account.address, model_id);
 
     let mut process = RelayerProcess::start(&home);
     process.wait_ready().await;
@@ -119,7 +114,7 @@ async fn voucher_inferences_are_settled_once_in_batches_through_crashes() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let state = payouts
-            .redeemed_vouchers(user.address().as_ref(), &operator.address, model_id, 1)
+            .redeemed_vouchers(user.address().as_ref(), &account.address, model_id, 1)
             .await
             .unwrap();
         if state.count == served_count {

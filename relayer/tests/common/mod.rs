@@ -400,12 +400,7 @@ impl World {
         engine: &str,
         batching: &Batching,
     ) -> RelayerHome {
-        let dev = self.devnet.key(key).unwrap();
-        let account = Account {
-            name: key.to_string(),
-            address: dev.address.clone(),
-            mnemonic: dev.mnemonic.clone(),
-        };
+        let account = self.devnet_account(key);
         self.relayer_config_for(&account, slot, models, engine, batching, "")
     }
 
@@ -424,6 +419,16 @@ impl World {
             prompts: HexBinary::from(EMPTY_CHAIN.as_slice()),
         };
         Series { signer, voucher }
+    }
+
+    /// Devnet key `name` as an [`Account`].
+    pub fn devnet_account(&self, name: &str) -> Account {
+        let key = self.devnet.key(name).unwrap();
+        Account {
+            name: name.to_string(),
+            address: key.address.clone(),
+            mnemonic: key.mnemonic.clone(),
+        }
     }
 
     /// A new account funded with `utrib` from the curator.
