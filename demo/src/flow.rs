@@ -59,7 +59,11 @@ struct Plan {
     manpages: Sizes,
     fortunes: Sizes,
     model: LmConfig,
-    steps: usize,
+    /// Training steps per datanet, in the order of the sources (man pages, fortunes).
+    steps: [usize; 2],
+    /// Index the intermediate checkpoints too (each costs a gradient pass over every window),
+    /// or only the final weights.
+    index_checkpoints: bool,
     batch_size: usize,
     /// Gradient shards per batch, computed on parallel threads.
     shards: usize,
@@ -90,7 +94,8 @@ impl Plan {
                     .with_n_heads(2)
                     .with_d_ff(32)
                     .with_context(16),
-                steps: 40,
+                steps: [40, 40],
+                index_checkpoints: true,
                 batch_size: 32,
                 shards: 2,
                 learning_rate: 3e-3,
@@ -117,7 +122,10 @@ impl Plan {
                     .with_n_heads(4)
                     .with_d_ff(512)
                     .with_context(128),
-                steps: 600,
+                // The fortunes are a third of the man pages' bytes: half the steps is still
+                // several passes over them.
+                steps: [600, 300],
+                index_checkpoints: false,
                 batch_size: 32,
                 shards: 4,
                 learning_rate: 6e-3,
@@ -1076,13 +1084,18 @@ async fn train_and_register(
     let model_dir = home.join(format!("models/{}/model", built.report.name));
     let index_dir = home.join(format!("models/{}/index", built.report.name));
     let corpus = built.corpus.clone();
+    let steps = plan.steps[index];
     let config = TrainConfig::new(plan.model.clone())
-        .with_steps(plan.steps)
+        .with_steps(steps)
         .with_batch_size(plan.batch_size)
         .with_shards(plan.shards)
         .with_learning_rate(plan.learning_rate)
-        .with_warmup_steps(plan.steps / 10)
-        .with_checkpoints(2);
+        .with_warmup_steps(steps / 10)
+        .with_checkpoints(if plan.index_checkpoints { 2 } else { 0 });
+    let index_settings = IndexSettings {
+        all_checkpoints: plan.index_checkpoints,
+        ..IndexSettings::default()
+    };
     let (store_url, model_dir_c, index_dir_c) =
         (store_url.to_string(), model_dir.clone(), index_dir.clone());
     let held_out_texts = built.held_out.clone();
@@ -1107,13 +1120,7 @@ async fn train_and_register(
                     .collect::<Vec<_>>(),
             );
             let artifact = ModelArtifact::save(&model_dir_c, &config, &corpus, &trained)?;
-            build_index(
-                &artifact,
-                &examples,
-                &index_dir_c,
-                &IndexSettings::default(),
-                true,
-            )?;
+            build_index(&artifact, &examples, &index_dir_c, &index_settings, true)?;
             let index = GradientIndex::open(&index_dir_c)?;
             let engine = Engine::open(&model_dir_c, &index_dir_c)?;
             let params = params_hash(&engine.params(
@@ -1211,7 +1218,7 @@ async fn train_and_register(
                     ..version(&format!("{PRICE} TRC (cw20)"), &added.hash)
                 },
             ],
-            train_steps: plan.steps,
+            train_steps: steps,
             train_seconds,
             final_loss,
             examples: examples_len,
