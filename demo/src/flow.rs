@@ -124,7 +124,7 @@ impl Plan {
                     .with_context(128),
                 // The fortunes are a third of the man pages' bytes: half the steps is still
                 // several passes over them.
-                steps: [600, 300],
+                steps: [700, 300],
                 index_checkpoints: false,
                 batch_size: 32,
                 shards: 4,
@@ -1105,7 +1105,10 @@ async fn train_and_register(
             let store = open_store(&store_url)?;
             // Every blob is re-hashed and the version's root recomputed from the leaves.
             corpus.check()?;
-            let texts = corpus.read(&store)?;
+            let mut texts = corpus.read(&store)?;
+            // Contributors' transactions land in any order, and with them the leaf order the
+            // corpus lists: training in content order makes the model the same on every run.
+            texts.sort_by_cached_key(|(_, bytes)| sha256(bytes));
             let examples = examples(&texts, config.model.context);
             let trained = train_on_cpu(&config, &examples, true).map_err(|e| anyhow!(e))?;
             let loss = trained.report.train_loss;
