@@ -40,7 +40,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tributary_attrib_api::{CompletionRequest, Sampling, SamplingRequest};
 use tributary_client::{coin, BatchContents, Client, Coin, Error as ChainError, Signer};
-use tributary_types::batch::{batch_leaf, BatchInfo, BatchResult, BatchStatus, BatchesResponse};
+use tributary_types::batch::{BatchInfo, BatchResult, BatchStatus, BatchesResponse};
 use tributary_types::payout::{
     BalancesResponse, ConfigResponse, ExecuteMsg, InferenceRequest, QueryMsg, RequestStatus,
     RequestTerms, RequestsResponse,
@@ -656,11 +656,9 @@ impl Verifier {
             let Some(item) = contents.item_of_request(request_id) else {
                 continue;
             };
-            let leaf_hash = HexBinary::from(
-                batch_leaf(&item.leaf)
-                    .map_err(|e| VerifyError::Engine(e.to_string()))?
-                    .as_slice(),
-            );
+            let Some(leaf_hash) = contents.leaf_hash(item.index) else {
+                continue;
+            };
             let attestor = std::slice::from_ref(&batch.attestor);
             let Some(inputs) = self
                 .fetch_inputs(request_id, &item.leaf.prompt_hash, attestor, now)

@@ -65,6 +65,12 @@ impl BatchContents {
         path.map(|p| p.iter().map(|h| HexBinary::from(h.as_slice())).collect())
     }
 
+    /// The leaf hash of inference `index`, as the root commits to it.
+    pub fn leaf_hash(&self, index: u32) -> Option<HexBinary> {
+        let leaf = self.leaves.get(usize::try_from(index).ok()?)?;
+        Some(HexBinary::from(leaf.as_slice()))
+    }
+
     /// The inference with request id `request_id`, if it is one of this batch's.
     pub fn item_of_request(&self, request_id: u64) -> Option<&BatchItem> {
         let index = request_id.checked_sub(self.batch.first_request_id)?;
