@@ -304,6 +304,34 @@ mod tests {
     }
 
     #[test]
+    fn a_passage_gives_back_the_bytes_of_its_window() {
+        use crate::tokenizer::decode;
+        use tributary_attrib_api::Passage;
+        // Every byte distinct by position, so a misplaced range cannot match by chance.
+        let text: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+        for context in [1usize, 2, 5, 16, 64] {
+            for len in [0usize, 1, 2, 5, 16, 17, 63, 64, 65, 100, 129, 300] {
+                let doc = &text[..len];
+                let ws = windows(3, doc, context);
+                for (k, w) in ws.iter().enumerate() {
+                    let passage = Passage {
+                        window: k as u32,
+                        windows: ws.len() as u32,
+                        context: context as u32,
+                    };
+                    let range = passage.byte_range(len as u64);
+                    assert_eq!(
+                        &doc[range.start as usize..range.end as usize],
+                        decode(&w.tokens).as_slice(),
+                        "context {context}, {len} bytes, window {k} of {}",
+                        ws.len()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn query_scores_only_the_completion() {
         let device = Device::flex();
         let q = query(b"ab", b"cd", 16, &device);

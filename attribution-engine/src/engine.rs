@@ -6,6 +6,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use tributary_attrib_api::Passage;
 use tributary_types::AttributionPacket;
 
 use crate::artifact::ModelArtifact;
@@ -180,6 +181,8 @@ pub struct ContributionScore {
     /// [`PASSAGE_CONTRIBUTIONS`] best-ranked contributions only (their rows are scanned),
     /// `None` for the others.
     pub best_example: Option<usize>,
+    /// Where that example lies among the contribution's windows, found with it.
+    pub passage: Option<Passage>,
 }
 
 /// How many of the best-ranked contributions get their best example looked up.
@@ -353,6 +356,7 @@ impl Engine {
                 contributor: contributors.get(&id).cloned().unwrap_or_default(),
                 score,
                 best_example: None,
+                passage: None,
             })
             .collect();
 
@@ -375,6 +379,15 @@ impl Engine {
             .zip(self.index.best_examples(query, &positions))
         {
             contributions[i].best_example = best.map(|(example, _)| example);
+            let position = indexed.position(contributions[i].contribution_id);
+            contributions[i].passage = best.zip(position).and_then(|((example, _), position)| {
+                let windows = indexed.examples(position);
+                Some(Passage {
+                    window: u32::try_from(windows.binary_search(&example).ok()?).ok()?,
+                    windows: u32::try_from(windows.len()).ok()?,
+                    context: u32::try_from(self.config().context).ok()?,
+                })
+            });
         }
 
         let mut by_contributor: BTreeMap<&str, f64> = BTreeMap::new();

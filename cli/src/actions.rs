@@ -9,14 +9,14 @@ use cosmwasm_std::{HexBinary, Uint128};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tributary_client::{coin, NewContribution};
+use tributary_client::NewContribution;
 use tributary_store::{ContentHash, ContentStore, HttpStore};
 use tributary_types::datanet::{
     self, Contribution, ContributionsResponse, CurationPolicy, Datanet, DatanetVersion,
     DatanetsResponse, ReviewDecision,
 };
 use tributary_types::registry::{AttributionMethod, ModelVersionInput};
-use tributary_types::{sha256, AssetInfo, DatanetRoot, FeeSplit, Price};
+use tributary_types::{AssetInfo, DatanetRoot, FeeSplit, Price};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Policy {
@@ -206,7 +206,7 @@ pub struct Session {
 }
 
 impl Session {
-    fn signer(&self) -> Result<tributary_client::Signer> {
+    pub fn signer(&self) -> Result<tributary_client::Signer> {
         let name = self
             .from
             .as_deref()
@@ -224,7 +224,7 @@ struct TxReport<T: Serialize> {
     result: T,
 }
 
-fn report<T: Serialize>(
+pub fn report<T: Serialize>(
     output: Output,
     outcome: &tributary_client::TxOutcome,
     result: T,
@@ -624,55 +624,6 @@ pub async fn model(s: &Session, cmd: ModelCommand, output: Output) -> Result<()>
 }
 
 /// `tributary infer`: pays the model's price (native or cw20) for a prompt.
-pub async fn infer(
-    s: &Session,
-    model_id: u64,
-    version: u32,
-    prompt: &str,
-    output: Output,
-) -> Result<()> {
-    let signer = s.signer()?;
-    let registry = s
-        .chain
-        .client
-        .registry(&s.chain.deployment.contracts.model_registry);
-    let v = registry.model_version(model_id, version).await?;
-    let payouts = s.chain.client.payout(&s.chain.deployment.contracts.payout);
-    let prompt_hash = HexBinary::from(sha256(prompt.as_bytes()).as_slice());
-    let requested = match &v.price.asset {
-        AssetInfo::Native { denom } => {
-            payouts
-                .request_inference(
-                    &signer,
-                    model_id,
-                    version,
-                    prompt_hash,
-                    vec![coin(v.price.amount.u128(), denom)?],
-                )
-                .await?
-        }
-        AssetInfo::Cw20 { address } => {
-            payouts
-                .request_inference_cw20(
-                    &signer,
-                    address,
-                    v.price.amount.u128(),
-                    model_id,
-                    version,
-                    prompt_hash,
-                )
-                .await?
-        }
-    };
-    output.print(&requested, || {
-        format!(
-            "request {} paid {} {} for model {model_id} v{version}",
-            requested.request_id, requested.amount, requested.asset
-        )
-    });
-    Ok(())
-}
-
 pub async fn claim(s: &Session, output: Output) -> Result<()> {
     let signer = s.signer()?;
     let payouts = s.chain.client.payout(&s.chain.deployment.contracts.payout);

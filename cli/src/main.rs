@@ -1,6 +1,7 @@
 //! `tributary`: the operator and contributor command line of Tributary networks.
 
 mod actions;
+mod buyer;
 mod context;
 mod deploy;
 mod devnet;
@@ -113,15 +114,13 @@ enum Command {
         #[command(subcommand)]
         command: actions::ModelCommand,
     },
-    /// Pays for an inference.
-    Infer {
-        #[arg(long)]
-        model: u64,
-        #[arg(long, default_value_t = 1)]
-        version: u32,
-        #[arg(long)]
-        prompt: String,
-    },
+    /// Buys an inference: pays, sends the prompt to a gateway the model's attestors publish,
+    /// and prints the completion with the passages that shaped it.
+    Infer(buyer::InferArgs),
+    /// Lists a payer's inference requests with their status.
+    Requests(buyer::RequestsArgs),
+    /// Returns the fee of an expired request that no attestor served.
+    Refund { request_id: u64 },
     /// Claims everything the payout contract owes `--from`.
     Claim,
     /// Bank balances and claimable payouts.
@@ -241,11 +240,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     actions::snapshot(&s, datanet, note, output).await
                 }
                 Command::Model { command } => actions::model(&s, command, output).await,
-                Command::Infer {
-                    model,
-                    version,
-                    prompt,
-                } => actions::infer(&s, model, version, &prompt, output).await,
+                Command::Infer(args) => buyer::infer(&s, args, output).await,
+                Command::Requests(args) => buyer::requests(&s, args, output).await,
+                Command::Refund { request_id } => buyer::refund(&s, request_id, output).await,
                 Command::Claim => actions::claim(&s, output).await,
                 Command::Balance { address } => actions::balance(&s, address, output).await,
                 _ => unreachable!("handled above"),

@@ -55,6 +55,7 @@ model_registry = "{registry}"
 
 [gateway]
 listen = "{gateway}"
+public_url = "http://{gateway}"
 
 [batch]
 max_packets = 16

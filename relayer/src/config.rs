@@ -331,6 +331,10 @@ pub struct GatewayConfig {
     /// prompt stays queued and the payer reads the completion later.
     #[serde(default = "default_response_timeout_ms")]
     pub response_timeout_ms: u64,
+    /// The `http(s)://` URL buyers reach this gateway at, published in the model registry at
+    /// start; `None` publishes nothing.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_max_waiting_per_payer() -> usize {
@@ -346,7 +350,7 @@ fn default_response_timeout_ms() -> u64 {
 }
 
 fn default_gateway_listen() -> String {
-    "127.0.0.1:8700".into()
+    "127.0.0.1:8710".into()
 }
 
 fn default_commit_margin_seconds() -> u64 {
@@ -361,6 +365,7 @@ impl Default for GatewayConfig {
             max_waiting_per_payer: default_max_waiting_per_payer(),
             max_waiting: default_max_waiting(),
             response_timeout_ms: default_response_timeout_ms(),
+            public_url: None,
         }
     }
 }
@@ -631,7 +636,7 @@ impl Config {
             problem(
                 "gateway.listen",
                 format!(
-                    "{:?} is not a host:port socket address, e.g. \"127.0.0.1:8700\"",
+                    "{:?} is not a host:port socket address, e.g. \"127.0.0.1:8710\"",
                     self.gateway.listen
                 ),
             );
@@ -650,6 +655,21 @@ impl Config {
                     gateway.max_waiting_per_payer, gateway.max_waiting
                 ),
             );
+        }
+        if let Some(url) = &gateway.public_url {
+            let host = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .and_then(|rest| rest.split('/').next());
+            if host.is_none_or(str::is_empty)
+                || url.len() > 256
+                || url.contains(char::is_whitespace)
+            {
+                problem(
+                    "gateway.public_url",
+                    format!("{url:?} is not an http:// or https:// URL of at most 256 bytes"),
+                );
+            }
         }
         if gateway.response_timeout_ms == 0 {
             problem("gateway.response_timeout_ms", "must be above 0".into());
@@ -793,7 +813,7 @@ mod tests {
     fn a_verifier_section_parses_and_its_mistakes_are_named() {
         let attestor = "trib1qnwy70dsu82ua4cffqku0wr2mehpdgzs83w2kj7qm8j6k5u60lqs9excyz";
         let section = format!(
-            "\n[verifier]\nsample_rate = 0.5\n\n[[verifier.sources]]\nurl = \"http://a:8700\"\nattestor = \"{attestor}\"\n"
+            "\n[verifier]\nsample_rate = 0.5\n\n[[verifier.sources]]\nurl = \"http://a:8710\"\nattestor = \"{attestor}\"\n"
         );
         let config = Config::parse(&format!("{EXAMPLE}{section}")).unwrap();
         assert_eq!(config.validate(), Ok(()));
@@ -1060,11 +1080,24 @@ mod tests {
         c.gateway.listen = "nowhere".into();
         assert_one_problem(
             &c,
-            "gateway.listen: \"nowhere\" is not a host:port socket address, e.g. \"127.0.0.1:8700\"",
+            "gateway.listen: \"nowhere\" is not a host:port socket address, e.g. \"127.0.0.1:8710\"",
         );
         let mut c = example();
         c.gateway.listen = c.telemetry.listen.clone();
         assert_one_problem(&c, "gateway.listen: must differ from telemetry.listen");
+        for url in ["relayer.example.com", "ftp://x", "https://", "https://a b"] {
+            let mut c = example();
+            c.gateway.public_url = Some(url.into());
+            assert_one_problem(
+                &c,
+                &format!(
+                    "gateway.public_url: {url:?} is not an http:// or https:// URL of at most 256 bytes"
+                ),
+            );
+        }
+        let mut c = example();
+        c.gateway.public_url = Some("https://relayer.example.com/tributary".into());
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! POST /v1/completions            {"request_id": N, "prompt": "..."}: the completion, and on the
-//!                                 first submission a "token"
+//!                                 first submission a "token"; also in the OpenAI completions
+//!                                 shape (see below)
 //! GET  /v1/requests/{request_id}  the same completion, with Authorization: Bearer <token>
 //! GET  /v1/requests/{request_id}/inputs
 //!                                 the prompt and completion, for a bonded verifier that signs
@@ -11,6 +12,17 @@
 //!                                 paid by a voucher, with [vouchers] on (see [`crate::vouchers`])
 //! GET  /healthz
 //! ```
+//!
+//! `POST /v1/completions` speaks OpenAI's completions API too, so existing OpenAI clients buy
+//! paid inferences: the request id comes as the `request_id` field (`extra_body` in OpenAI's
+//! SDKs) or the `X-Tributary-Request-Id` header; `model` is ignored (the payment on chain names
+//! the model); `n` must be 1; `user` is ignored; `stream: true` answers with server-sent
+//! events, text chunks then a last chunk with the `finish_reason`, the `usage` and every
+//! Tributary field, then `data: [DONE]`. The answer carries `id`, `object`, `created`,
+//! `choices` and `usage` beside Tributary's own fields, and the `X-Tributary-Request-Id`
+//! header. Tokens are bytes, so `usage` counts bytes (the prompt's with its leading BOS
+//! token). The stream starts once the completion is attributed: the engine samples the whole
+//! completion before the packet that pays for it is computed.
 //!
 //! Refusals are `{"error": ...}` with a status that says why: 401 no or a wrong token, 402
 //! unknown or unpaid, 403 another model, a closed request, another prompt or a request this
@@ -24,6 +36,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,7 +46,7 @@ use tributary_attrib_api::ErrorBody;
 
 use crate::engine::EngineCallError;
 use crate::inputs::VerifierProof;
-use crate::submission::{PaidCompletion, Submissions, SubmitError};
+use crate::submission::{PaidCompletion, Submissions, SubmitError, Submitted};
 use crate::vouchers::{VoucherCompletion, VoucherDesk, VoucherError};
 
 /// A refusal with its status, a message for the payer and, for a first submission left
@@ -171,13 +184,167 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// The header an OpenAI client may carry the paid request's id in.
+pub const REQUEST_ID_HEADER: &str = "x-tributary-request-id";
+
+/// Characters per streamed text chunk.
+const STREAM_CHUNK_CHARS: usize = 16;
+
 async fn complete(
     State(submissions): State<Arc<Submissions>>,
-    body: Result<Json<PaidCompletion>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
 ) -> Result<Response, Refusal> {
-    let Json(paid) = body.map_err(|e| bad_request(e.body_text()))?;
+    let Json(mut fields) = body.map_err(|e| bad_request(e.body_text()))?;
+    let stream = match fields.remove("stream") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => b,
+        Some(other) => {
+            return Err(bad_request(format!(
+                "stream must be a boolean, got {other}"
+            )))
+        }
+    };
+    match fields.remove("n") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(n) if n == serde_json::json!(1) => {}
+        Some(n) => {
+            return Err(Refusal(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("n {n}: a paid request buys exactly one completion"),
+                None,
+            ))
+        }
+    }
+    // OpenAI's end-user tag: nothing here depends on it.
+    fields.remove("user");
+    if !fields.contains_key("request_id") {
+        if let Some(value) = headers.get(REQUEST_ID_HEADER) {
+            let id: u64 = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| {
+                    bad_request(format!(
+                        "{REQUEST_ID_HEADER} must be a request id (a number)"
+                    ))
+                })?;
+            fields.insert("request_id".into(), id.into());
+        }
+    }
+    let paid: PaidCompletion = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| bad_request(format!("Failed to deserialize the JSON body: {e}")))?;
+    let prompt_bytes = paid.prompt.len();
     let submitted = submissions.submit(paid).await?;
-    Ok(Json(submitted).into_response())
+    let completion = OpenAiCompletion::new(&submitted, prompt_bytes);
+    let mut response = if stream {
+        Sse::new(futures::stream::iter(completion.events())).into_response()
+    } else {
+        Json(&completion).into_response()
+    };
+    if let Some(id) = submitted.response.request_id {
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, HeaderValue::from(id));
+    }
+    Ok(response)
+}
+
+/// A paid completion in OpenAI's `text_completion` shape, Tributary's fields beside.
+#[derive(Serialize)]
+struct OpenAiCompletion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    choices: [Choice; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+    #[serde(flatten)]
+    submitted: Option<&'a Submitted>,
+}
+
+#[derive(Clone, Serialize)]
+struct Choice {
+    text: String,
+    index: u32,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Clone, Copy, Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    total_tokens: usize,
+}
+
+impl<'a> OpenAiCompletion<'a> {
+    fn new(submitted: &'a Submitted, prompt_bytes: usize) -> Self {
+        let response = &submitted.response;
+        let completion_tokens = response.completion_hex.len() / 2;
+        // One token per byte, and the BOS token the prompt starts with.
+        let prompt_tokens = prompt_bytes + 1;
+        let finish_reason = if completion_tokens >= response.sampling.max_tokens {
+            "length"
+        } else {
+            "stop"
+        };
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        OpenAiCompletion {
+            id: format!("cmpl-tributary-{}", response.request_id.unwrap_or_default()),
+            object: "text_completion",
+            created,
+            choices: [Choice {
+                text: response.completion.clone(),
+                index: 0,
+                logprobs: None,
+                finish_reason: Some(finish_reason),
+            }],
+            usage: Some(Usage {
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: prompt_tokens + completion_tokens,
+            }),
+            submitted: Some(submitted),
+        }
+    }
+
+    /// The server-sent events of a streamed answer: text chunks without Tributary's fields,
+    /// the last chunk with the finish reason, the usage and all of them, and `[DONE]`.
+    fn events(&self) -> Vec<Result<Event, std::convert::Infallible>> {
+        let chars: Vec<char> = self.choices[0].text.chars().collect();
+        let mut events: Vec<Event> = chars
+            .chunks(STREAM_CHUNK_CHARS)
+            .map(|chunk| {
+                let piece = OpenAiCompletion {
+                    id: self.id.clone(),
+                    object: self.object,
+                    created: self.created,
+                    choices: [Choice {
+                        text: chunk.iter().collect(),
+                        finish_reason: None,
+                        ..self.choices[0].clone()
+                    }],
+                    usage: None,
+                    submitted: None,
+                };
+                Event::default().data(serde_json::to_string(&piece).unwrap_or_default())
+            })
+            .collect();
+        let last = OpenAiCompletion {
+            choices: [Choice {
+                text: String::new(),
+                ..self.choices[0].clone()
+            }],
+            id: self.id.clone(),
+            ..*self
+        };
+        events.push(Event::default().data(serde_json::to_string(&last).unwrap_or_default()));
+        events.push(Event::default().data("[DONE]"));
+        events.into_iter().map(Ok).collect()
+    }
 }
 
 async fn stored(
@@ -265,9 +432,139 @@ mod tests {
         }
         let (status, _, read_back) = call(&app, read(41, Some(&format!("Bearer {token}")))).await;
         assert_eq!(status, StatusCode::OK, "{read_back}");
+        // The same completion, without the token and the OpenAI envelope of a submission.
         let mut expected = submitted.clone();
-        expected.as_object_mut().unwrap().remove("token");
+        for field in ["token", "id", "object", "created", "choices", "usage"] {
+            expected.as_object_mut().unwrap().remove(field);
+        }
         assert_eq!(read_back, expected);
+    }
+
+    fn openai_request(body: &str, request_id_header: Option<u64>) -> Request<Body> {
+        let mut request =
+            Request::post("/v1/completions").header(header::CONTENT_TYPE, "application/json");
+        if let Some(id) = request_id_header {
+            request = request.header(REQUEST_ID_HEADER, id.to_string());
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_openai_client_buys_a_paid_completion_with_the_request_id_in_a_header() {
+        let d = desk();
+        d.ledger.pay(44, "fn main", (1, 1));
+        let app = gateway_router(d.submissions.clone(), None);
+        // What OpenAI's SDK sends for `completions.create(model=..., prompt=..., n=1, user=...)`.
+        let body = r#"{"model": "any-name", "prompt": "fn main", "n": 1, "user": "u-1"}"#;
+        let (status, headers, answer) = call(&app, openai_request(body, Some(44))).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(headers[REQUEST_ID_HEADER], "44");
+        assert_eq!(answer["object"], "text_completion");
+        assert_eq!(answer["id"], "cmpl-tributary-44");
+        assert!(answer["created"].as_u64().unwrap() > 1_600_000_000);
+        let choices = answer["choices"].as_array().unwrap();
+        assert_eq!(choices.len(), 1);
+        assert_eq!(choices[0]["text"], answer["completion"]);
+        assert_eq!(choices[0]["index"], 0);
+        let completion_bytes = answer["completion_hex"].as_str().unwrap().len() / 2;
+        let finish = if completion_bytes >= 64 {
+            "length"
+        } else {
+            "stop"
+        };
+        assert_eq!(choices[0]["finish_reason"], finish);
+        // Bytes are tokens; the prompt also has its BOS token.
+        assert_eq!(answer["usage"]["prompt_tokens"], "fn main".len() + 1);
+        assert_eq!(answer["usage"]["completion_tokens"], completion_bytes);
+        assert_eq!(
+            answer["usage"]["total_tokens"],
+            "fn main".len() + 1 + completion_bytes
+        );
+        // Tributary's own fields ride along.
+        assert_eq!(answer["packet"]["request_id"], 44);
+        assert!(answer["token"].is_string());
+
+        // A body's request_id wins over the header; a bad header or several choices are refused.
+        let (status, _, answer) = call(
+            &app,
+            openai_request(r#"{"prompt": "fn main", "request_id": 44}"#, Some(45)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let (status, _, answer) = call(
+            &app,
+            openai_request(r#"{"prompt": "fn main", "n": 2}"#, Some(44)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        let bad = Request::post("/v1/completions")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(REQUEST_ID_HEADER, "forty-four")
+            .body(Body::from(r#"{"prompt": "fn main"}"#))
+            .unwrap();
+        let (status, _, answer) = call(&app, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["error"]
+            .as_str()
+            .unwrap()
+            .contains(REQUEST_ID_HEADER));
+        let (status, _, answer) =
+            call(&app, openai_request(r#"{"prompt": "fn main"}"#, None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("request_id"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_completion_arrives_as_server_sent_events_ending_in_done() {
+        let d = desk();
+        d.ledger.pay(46, "the prompt", (1, 1));
+        let app = gateway_router(d.submissions.clone(), None);
+        let response = app
+            .clone()
+            .oneshot(openai_request(
+                r#"{"prompt": "the prompt", "stream": true, "request_id": 46}"#,
+                None,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "46");
+        assert!(response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let data: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect();
+        assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
+        let chunks: Vec<Value> = data[..data.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let (last, pieces) = chunks.split_last().unwrap();
+        assert!(pieces
+            .iter()
+            .all(|c| c["choices"][0]["finish_reason"].is_null()
+                && c["packet"].is_null()
+                && c["id"] == "cmpl-tributary-46"));
+        let streamed: String = pieces
+            .iter()
+            .map(|c| c["choices"][0]["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(streamed, last["completion"].as_str().unwrap());
+        assert!(!streamed.is_empty());
+        assert!(last["choices"][0]["finish_reason"].is_string());
+        assert_eq!(last["choices"][0]["text"], "");
+        assert_eq!(last["packet"]["request_id"], 46);
+        assert!(last["usage"]["total_tokens"].as_u64().unwrap() > 0);
     }
 
     fn inputs_request(id: u64, proof: &VerifierProof) -> Request<Body> {

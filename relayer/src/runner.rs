@@ -200,6 +200,7 @@ pub async fn start(
         config, client, signer, outbox, engine, metrics,
     ));
     relayer.preflight().await;
+    relayer.publish_gateway().await;
     let vouchers = relayer
         .config
         .vouchers

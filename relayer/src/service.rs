@@ -239,6 +239,36 @@ impl Relayer {
         }
     }
 
+    /// Publishes `gateway.public_url` in the model registry when the registry holds another
+    /// URL (or none) for this key, so that buyers and verifiers find this gateway on chain.
+    /// Called before the committer starts, so its transaction takes no sequence number a
+    /// commit was signed with. A failure is logged and the relayer runs on: buyers who were
+    /// given the URL another way are still served.
+    pub async fn publish_gateway(&self) {
+        let Some(url) = self.config.gateway.public_url.as_deref() else {
+            return;
+        };
+        let registry = self.client.registry(&self.config.contracts.model_registry);
+        let address = self.signer.address().to_string();
+        match registry.gateway(&address).await {
+            Ok(Some(published)) if published.url == url => {
+                tracing::info!(url, "gateway already published in the model registry");
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the published gateway; not publishing");
+                return;
+            }
+        }
+        match registry.set_gateway(&self.signer, Some(url)).await {
+            Ok(outcome) => {
+                tracing::info!(url, tx = %outcome.hash, "gateway published in the model registry")
+            }
+            Err(e) => tracing::error!(url, error = %e, "publishing the gateway failed"),
+        }
+    }
+
     /// The height scanning resumes after, set on a first start.
     async fn initial_cursor(&self) -> Result<u64, RunError> {
         if let Some(cursor) = self.outbox.cursor()? {

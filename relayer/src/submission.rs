@@ -55,7 +55,7 @@ pub struct PaidCompletion {
 /// Why a submission or a read was refused.
 #[derive(Debug, Error)]
 pub enum SubmitError {
-    #[error("unknown fields {0}: a paid completion takes request_id, prompt, model, method, max_tokens, temperature, top_k and seed")]
+    #[error("unknown fields {0}: a paid completion takes request_id, prompt, model, method, max_tokens, temperature, top_k and seed (and OpenAI's stream, n and user)")]
     UnknownFields(String),
     #[error("request {0} is not paid on chain")]
     NotPaid(u64),

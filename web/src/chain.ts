@@ -33,8 +33,11 @@ export interface AppConfig {
   contracts: { datanet: string; model_registry: string; payout: string; cw20: string };
   /** The content store's base URL. */
   store: string;
-  /** The relayer gateway serving each model id. */
-  gateways: Record<string, string>;
+  /**
+   * A relayer gateway for a model id, tried after the gateways the model version's attestors
+   * publish in the registry (for networks whose relayers publish none).
+   */
+  gateways?: Record<string, string>;
 }
 
 /** The part of Keplr's interface the app uses. */

@@ -359,22 +359,19 @@ async function inferView(): Promise<HTMLElement> {
       return;
     }
     const requestId = Number(wasmAttribute(paid, "request_id"));
-    const gateway = state.config!.gateways[String(modelId)];
-    result.replaceChildren(h("p", {}, `Request ${requestId} paid; asking the relayer at ${gateway}…`));
-    const response = await fetch(`${gateway}/v1/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ request_id: requestId, prompt: prompt.value }),
-    });
-    const body = await response.json();
-    if (!response.ok) {
-      result.replaceChildren(h("p", { class: "error" }, `The relayer answered ${response.status}: ${body.error}`));
-      return;
-    }
-    result.replaceChildren(completionView(requestId, paid.transactionHash, body));
-    await showPassages(body);
-    await renderHeader();
+    // Kept until served, so a lost gateway call can be sent again without paying again.
+    keepPrompt({ requestId, modelId, version, prompt: prompt.value, payTx: paid.transactionHash });
+    await ask(result, requestId);
   };
+  // Paid requests whose gateway call was lost, with their prompts kept in this browser.
+  const pending = keptPrompts().map((k) =>
+    h(
+      "li",
+      {},
+      `Request ${k.requestId} (model ${k.modelId} v${k.version}): “${k.prompt.slice(0, 60)}” `,
+      h("button", { onclick: () => ask(result, k.requestId) }, "Send again"),
+    ),
+  );
   return h(
     "section",
     {},
@@ -382,13 +379,110 @@ async function inferView(): Promise<HTMLElement> {
     select,
     prompt,
     h("button", { onclick: run, "data-testid": "pay" }, "Pay and ask"),
+    ...(pending.length ? [h("h3", {}, "Paid, not served yet"), h("ul", { "data-testid": "pending" }, ...pending)] : []),
     result,
   );
 }
 
+interface Passage {
+  window: number;
+  windows: number;
+  context: number;
+}
+
 interface Completion {
   completion: string;
-  attribution: { top: { contribution_id: number; contributor: string; score: number; share_bps?: number }[] };
+  attribution: {
+    top: { contribution_id: number; contributor: string; score: number; share_bps?: number; passage?: Passage }[];
+  };
+}
+
+/** A paid request whose prompt this browser keeps until a gateway has served it. */
+interface KeptPrompt {
+  requestId: number;
+  modelId: number;
+  version: number;
+  prompt: string;
+  payTx: string;
+}
+
+const KEPT = "tributary.prompts";
+
+function keptPrompts(): KeptPrompt[] {
+  try {
+    return JSON.parse(localStorage.getItem(KEPT) ?? "[]") as KeptPrompt[];
+  } catch {
+    return [];
+  }
+}
+
+function keepPrompt(kept: KeptPrompt): void {
+  localStorage.setItem(KEPT, JSON.stringify([...keptPrompts().filter((k) => k.requestId !== kept.requestId), kept]));
+}
+
+function forgetPrompt(requestId: number): void {
+  localStorage.setItem(KEPT, JSON.stringify(keptPrompts().filter((k) => k.requestId !== requestId)));
+}
+
+/**
+ * The gateways the version's attestors publish on chain, then the one `config.json` names for
+ * the model (a network whose relayers publish none).
+ */
+async function gatewaysOf(modelId: number, version: number): Promise<string[]> {
+  const { gateways } = await state.reader!.registry.gateways({ modelId, version });
+  const configured = state.config!.gateways?.[String(modelId)];
+  return [...gateways.map((g) => g.url), ...(configured ? [configured] : [])];
+}
+
+/** Sends a kept prompt to the first gateway that serves it and shows the completion. */
+async function ask(result: HTMLElement, requestId: number): Promise<void> {
+  const kept = keptPrompts().find((k) => k.requestId === requestId);
+  if (!kept) {
+    return;
+  }
+  const gateways = await gatewaysOf(kept.modelId, kept.version);
+  const failures: string[] = [];
+  for (const gateway of gateways) {
+    result.replaceChildren(h("p", {}, `Request ${requestId} paid; asking the relayer at ${gateway}…`));
+    try {
+      const response = await fetch(`${gateway}/v1/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ request_id: requestId, prompt: kept.prompt }),
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        failures.push(`${gateway} answered ${response.status}: ${body.error}`);
+        continue;
+      }
+      forgetPrompt(requestId);
+      result.replaceChildren(completionView(requestId, kept.payTx, body));
+      await showPassages(body);
+      await renderHeader();
+      return;
+    } catch (e) {
+      failures.push(`${gateway} is unreachable (${readableError(e)})`);
+    }
+  }
+  const retry = h("button", { "data-testid": "retry", onclick: () => ask(result, requestId) }, "Send the prompt again");
+  result.replaceChildren(
+    h(
+      "p",
+      { class: "error", "data-testid": "gateway-error" },
+      gateways.length === 0
+        ? `Request ${requestId} is paid, but no attestor of model ${kept.modelId} v${kept.version} publishes a gateway. `
+        : `Request ${requestId} is paid, but no gateway served it: ${failures.join("; ")}. `,
+      "The prompt is kept in this browser; nothing is paid again.",
+    ),
+    retry,
+  );
+}
+
+/** A passage's bytes in a contribution of `size` bytes: the engine's windowing rule. */
+function passageRange(p: Passage, size: number): [number, number] {
+  const start = p.windows > 1 && p.window + 1 === p.windows ? Math.max(0, size - p.context) : p.window * p.context;
+  const first = Math.min(Math.max(0, start - 1), size);
+  return [first, Math.max(first, Math.min(start + p.context, size))];
 }
 
 function completionView(requestId: number, payTx: string, body: Completion): HTMLElement {
@@ -423,9 +517,20 @@ async function showPassages(body: Completion): Promise<void> {
   for (const t of body.attribution.top.filter((t) => t.share_bps)) {
     const c = await state.reader!.datanet.contribution({ contributionId: t.contribution_id });
     const text = await fetch(c.uri)
-      .then((r) => (r.ok ? r.text() : `(the store answered ${r.status})`))
+      .then(async (r) => {
+        if (!r.ok) {
+          return `(the store answered ${r.status})`;
+        }
+        const bytes = new Uint8Array(await r.arrayBuffer());
+        if ((await sha256Hex(bytes.buffer as ArrayBuffer)) !== c.content_hash) {
+          return "(the store served other bytes than the contribution's hash)";
+        }
+        // The training window that scored highest, else the contribution's start.
+        const [from, to] = t.passage ? passageRange(t.passage, bytes.length) : [0, 160];
+        return new TextDecoder().decode(bytes.slice(from, to));
+      })
       .catch(() => "(the content store is unreachable)");
-    rows.push([`#${t.contribution_id}`, t.contributor, `${((t.share_bps ?? 0) / 100).toFixed(2)}%`, text.slice(0, 160)]);
+    rows.push([`#${t.contribution_id}`, t.contributor, `${((t.share_bps ?? 0) / 100).toFixed(2)}%`, text.slice(0, 200)]);
   }
   document
     .querySelector("[data-testid=completion]")

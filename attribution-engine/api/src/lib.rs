@@ -124,6 +124,43 @@ pub struct TopContribution {
     /// it gets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_bps: Option<u16>,
+    /// The contribution's training window that scored highest: the passage that shaped the
+    /// completion most. Absent below the best-ranked few, whose rows alone are scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage: Option<Passage>,
+}
+
+/// One training window of a contribution, by its place among the contribution's windows.
+///
+/// The engine cuts a document of `L` bytes into windows of `context + 1` tokens (a leading
+/// BOS token, then one token per byte) starting every `context` tokens, the last one aligned
+/// to the document's end. [`Passage::byte_range`] turns a window back into the bytes it
+/// holds, given the contribution's size as the datanet contract records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passage {
+    /// The window's position, from 0.
+    pub window: u32,
+    /// How many windows the contribution has.
+    pub windows: u32,
+    /// The model's context, in tokens.
+    pub context: u32,
+}
+
+impl Passage {
+    /// The window's bytes within a contribution of `size` bytes.
+    pub fn byte_range(&self, size: u64) -> std::ops::Range<u64> {
+        let context = u64::from(self.context);
+        let window = u64::from(self.window);
+        // The token that starts the window; token t > 0 is byte t - 1.
+        let start = if self.windows > 1 && self.window + 1 == self.windows {
+            size.saturating_sub(context)
+        } else {
+            window * context
+        };
+        let first = start.saturating_sub(1).min(size);
+        let end = (start + context).min(size);
+        first..end.max(first)
+    }
 }
 
 /// A contributor's summed score and share.

@@ -194,6 +194,7 @@ pub fn summarize(attribution: &Attribution, top: usize, packet_top_k: usize) -> 
                 contributor: c.contributor.clone(),
                 score: c.score,
                 share_bps: shares.get(&c.contribution_id).copied(),
+                passage: c.passage,
             })
             .collect(),
         contributors: attribution

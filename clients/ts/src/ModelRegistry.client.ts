@@ -6,7 +6,7 @@
 
 import { CosmWasmClient, SigningCosmWasmClient, ExecuteResult } from "@cosmjs/cosmwasm-stargate";
 import { Coin, StdFee } from "@cosmjs/amino";
-import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, AssetInfo, ModelVersionInput, DatanetRoot, AttributionMethod, Price, FeeSplit, QueryMsg, MigrateMsg, Addr, ConfigResponse, Timestamp, Uint64, Model, ModelVersion, ModelsResponse, ModelRefsResponse, ModelRef, ModelVersionsResponse } from "./ModelRegistry.types";
+import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, AssetInfo, ModelVersionInput, DatanetRoot, AttributionMethod, Price, FeeSplit, QueryMsg, MigrateMsg, Addr, ConfigResponse, NullableGateway, Gateway, GatewaysResponse, Timestamp, Uint64, Model, ModelVersion, ModelsResponse, ModelRefsResponse, ModelRef, ModelVersionsResponse } from "./ModelRegistry.types";
 export interface ModelRegistryReadOnlyInterface {
   contractAddress: string;
   config: () => Promise<ConfigResponse>;
@@ -56,6 +56,18 @@ export interface ModelRegistryReadOnlyInterface {
     limit?: number;
     startAfter?: number[][];
   }) => Promise<ModelRefsResponse>;
+  gateways: ({
+    modelId,
+    version
+  }: {
+    modelId: number;
+    version: number;
+  }) => Promise<GatewaysResponse>;
+  gateway: ({
+    attestor
+  }: {
+    attestor: string;
+  }) => Promise<NullableGateway>;
 }
 export class ModelRegistryQueryClient implements ModelRegistryReadOnlyInterface {
   client: CosmWasmClient;
@@ -71,6 +83,8 @@ export class ModelRegistryQueryClient implements ModelRegistryReadOnlyInterface 
     this.modelVersion = this.modelVersion.bind(this);
     this.versions = this.versions.bind(this);
     this.modelsByDatanet = this.modelsByDatanet.bind(this);
+    this.gateways = this.gateways.bind(this);
+    this.gateway = this.gateway.bind(this);
   }
 
   config = async (): Promise<ConfigResponse> => {
@@ -168,6 +182,31 @@ export class ModelRegistryQueryClient implements ModelRegistryReadOnlyInterface 
       }
     });
   };
+  gateways = async ({
+    modelId,
+    version
+  }: {
+    modelId: number;
+    version: number;
+  }): Promise<GatewaysResponse> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      gateways: {
+        model_id: modelId,
+        version
+      }
+    });
+  };
+  gateway = async ({
+    attestor
+  }: {
+    attestor: string;
+  }): Promise<NullableGateway> => {
+    return this.client.queryContractSmart(this.contractAddress, {
+      gateway: {
+        attestor
+      }
+    });
+  };
 }
 export interface ModelRegistryInterface extends ModelRegistryReadOnlyInterface {
   contractAddress: string;
@@ -208,6 +247,11 @@ export interface ModelRegistryInterface extends ModelRegistryReadOnlyInterface {
     quorum: number;
     version: number;
   }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
+  setGateway: ({
+    url
+  }: {
+    url?: string;
+  }, fee?: number | StdFee | "auto", memo?: string, _funds?: Coin[]) => Promise<ExecuteResult>;
   updateConfig: ({
     admin,
     minContributorsBps,
@@ -232,6 +276,7 @@ export class ModelRegistryClient extends ModelRegistryQueryClient implements Mod
     this.addVersion = this.addVersion.bind(this);
     this.deprecateVersion = this.deprecateVersion.bind(this);
     this.setAttestors = this.setAttestors.bind(this);
+    this.setGateway = this.setGateway.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
   }
 
@@ -300,6 +345,17 @@ export class ModelRegistryClient extends ModelRegistryQueryClient implements Mod
         model_id: modelId,
         quorum,
         version
+      }
+    }, fee, memo, _funds);
+  };
+  setGateway = async ({
+    url
+  }: {
+    url?: string;
+  }, fee: number | StdFee | "auto" = "auto", memo?: string, _funds?: Coin[]): Promise<ExecuteResult> => {
+    return await this.client.execute(this.sender, this.contractAddress, {
+      set_gateway: {
+        url
       }
     }, fee, memo, _funds);
   };

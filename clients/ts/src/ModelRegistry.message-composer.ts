@@ -8,7 +8,7 @@ import { Coin } from "@cosmjs/amino";
 import { MsgExecuteContractEncodeObject } from "@cosmjs/cosmwasm-stargate";
 import { MsgExecuteContract } from "cosmjs-types/cosmwasm/wasm/v1/tx";
 import { toUtf8 } from "@cosmjs/encoding";
-import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, AssetInfo, ModelVersionInput, DatanetRoot, AttributionMethod, Price, FeeSplit, QueryMsg, MigrateMsg, Addr, ConfigResponse, Timestamp, Uint64, Model, ModelVersion, ModelsResponse, ModelRefsResponse, ModelRef, ModelVersionsResponse } from "./ModelRegistry.types";
+import { InstantiateMsg, ExecuteMsg, HexBinary, Uint128, AssetInfo, ModelVersionInput, DatanetRoot, AttributionMethod, Price, FeeSplit, QueryMsg, MigrateMsg, Addr, ConfigResponse, NullableGateway, Gateway, GatewaysResponse, Timestamp, Uint64, Model, ModelVersion, ModelsResponse, ModelRefsResponse, ModelRef, ModelVersionsResponse } from "./ModelRegistry.types";
 export interface ModelRegistryMsg {
   contractAddress: string;
   sender: string;
@@ -48,6 +48,11 @@ export interface ModelRegistryMsg {
     quorum: number;
     version: number;
   }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
+  setGateway: ({
+    url
+  }: {
+    url?: string;
+  }, _funds?: Coin[]) => MsgExecuteContractEncodeObject;
   updateConfig: ({
     admin,
     minContributorsBps,
@@ -69,6 +74,7 @@ export class ModelRegistryMsgComposer implements ModelRegistryMsg {
     this.addVersion = this.addVersion.bind(this);
     this.deprecateVersion = this.deprecateVersion.bind(this);
     this.setAttestors = this.setAttestors.bind(this);
+    this.setGateway = this.setGateway.bind(this);
     this.updateConfig = this.updateConfig.bind(this);
   }
 
@@ -166,6 +172,25 @@ export class ModelRegistryMsgComposer implements ModelRegistryMsg {
             model_id: modelId,
             quorum,
             version
+          }
+        })),
+        funds: _funds
+      })
+    };
+  };
+  setGateway = ({
+    url
+  }: {
+    url?: string;
+  }, _funds?: Coin[]): MsgExecuteContractEncodeObject => {
+    return {
+      typeUrl: "/cosmwasm.wasm.v1.MsgExecuteContract",
+      value: MsgExecuteContract.fromPartial({
+        sender: this.sender,
+        contract: this.contractAddress,
+        msg: toUtf8(JSON.stringify({
+          set_gateway: {
+            url
           }
         })),
         funds: _funds

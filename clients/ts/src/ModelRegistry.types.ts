@@ -35,6 +35,10 @@ export type ExecuteMsg = {
     version: number;
   };
 } | {
+  set_gateway: {
+    url?: string | null;
+  };
+} | {
   update_config: {
     admin?: string | null;
     min_contributors_bps?: number | null;
@@ -117,6 +121,15 @@ export type QueryMsg = {
     limit?: number | null;
     start_after?: [number, number] | null;
   };
+} | {
+  gateways: {
+    model_id: number;
+    version: number;
+  };
+} | {
+  gateway: {
+    attestor: string;
+  };
 };
 export interface MigrateMsg {}
 export type Addr = string;
@@ -125,6 +138,14 @@ export interface ConfigResponse {
   datanet_contract: Addr;
   min_contributors_bps: number;
   min_protocol_bps: number;
+}
+export type NullableGateway = Gateway | null;
+export interface Gateway {
+  attestor: Addr;
+  url: string;
+}
+export interface GatewaysResponse {
+  gateways: Gateway[];
 }
 export type Timestamp = Uint64;
 export type Uint64 = string;

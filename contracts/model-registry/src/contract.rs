@@ -78,6 +78,7 @@ pub fn execute(
             attestors,
             quorum,
         } => execute::set_attestors(deps, info, model_id, version, attestors, quorum),
+        ExecuteMsg::SetGateway { url } => execute::set_gateway(deps, info, url),
         ExecuteMsg::UpdateConfig {
             admin,
             min_contributors_bps,
@@ -118,6 +119,10 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> Result<Binary, ContractErr
             start_after,
             limit,
         )?),
+        QueryMsg::Gateways { model_id, version } => {
+            to_json_binary(&query::gateways(deps, model_id, version)?)
+        }
+        QueryMsg::Gateway { attestor } => to_json_binary(&query::gateway(deps, attestor)?),
     };
     Ok(binary?)
 }

@@ -98,4 +98,10 @@ pub enum ContractError {
 
     #[error("quorum {quorum} must be between 1 and the number of attestors ({attestors})")]
     InvalidQuorum { quorum: u32, attestors: u32 },
+
+    #[error("gateway URL {url:?} must be an http:// or https:// URL of at most {max} bytes")]
+    InvalidGatewayUrl { url: String, max: usize },
+
+    #[error("{attestor} has published no gateway")]
+    NoGateway { attestor: String },
 }

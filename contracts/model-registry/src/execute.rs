@@ -1,7 +1,7 @@
 //! One function per execute message.
 
 use crate::error::ContractError;
-use crate::state::{Config, BY_DATANET, CONFIG, MODELS, MODEL_SEQ, VERSIONS};
+use crate::state::{Config, BY_DATANET, CONFIG, GATEWAYS, MODELS, MODEL_SEQ, VERSIONS};
 use crate::validate;
 use cosmwasm_std::{
     Addr, DepsMut, Env, MessageInfo, OverflowError, OverflowOperation, Response, StdResult, Storage,
@@ -118,6 +118,36 @@ pub fn set_attestors(
         .add_attribute("version", version.to_string())
         .add_attribute("attestors", entry.attestors.len().to_string())
         .add_attribute("quorum", quorum.to_string()))
+}
+
+/// Publishes or withdraws the sender's gateway URL.
+///
+/// Anyone may publish one: `Gateways` lists only the current attestors of a version, so a URL
+/// of an address that attests nothing is never shown to a buyer.
+pub fn set_gateway(
+    deps: DepsMut,
+    info: MessageInfo,
+    url: Option<String>,
+) -> Result<Response, ContractError> {
+    let response = Response::new()
+        .add_attribute("action", "set_gateway")
+        .add_attribute("attestor", info.sender.as_str());
+    match url {
+        Some(url) => {
+            validate::gateway_url(&url)?;
+            GATEWAYS.save(deps.storage, &info.sender, &url)?;
+            Ok(response.add_attribute("url", url))
+        }
+        None => {
+            if !GATEWAYS.has(deps.storage, &info.sender) {
+                return Err(ContractError::NoGateway {
+                    attestor: info.sender.into_string(),
+                });
+            }
+            GATEWAYS.remove(deps.storage, &info.sender);
+            Ok(response)
+        }
+    }
 }
 
 /// Admin only: changes the admin or the minimum shares of future versions.

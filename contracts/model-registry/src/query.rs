@@ -1,13 +1,13 @@
 //! One function per query message.
 
 use crate::error::ContractError;
-use crate::state::{BY_DATANET, CONFIG, MODELS, VERSIONS};
+use crate::state::{BY_DATANET, CONFIG, GATEWAYS, MODELS, VERSIONS};
 use cosmwasm_std::{Deps, Order, StdResult};
 use cw_storage_plus::Bound;
 use tributary_types::pagination::page_limit;
 use tributary_types::registry::{
-    ConfigResponse, Model, ModelRef, ModelRefsResponse, ModelVersion, ModelVersionsResponse,
-    ModelsResponse,
+    ConfigResponse, Gateway, GatewaysResponse, Model, ModelRef, ModelRefsResponse, ModelVersion,
+    ModelVersionsResponse, ModelsResponse,
 };
 
 /// The registry's settings.
@@ -80,6 +80,30 @@ pub fn model_version(
     VERSIONS
         .may_load(deps.storage, (model_id, version))?
         .ok_or(ContractError::VersionNotFound { model_id, version })
+}
+
+/// The published gateways of a version's attestors, in attestor order. A version has at most
+/// `MAX_ATTESTORS` attestors, so the answer is bounded without pagination.
+pub fn gateways(
+    deps: Deps,
+    model_id: u64,
+    version: u32,
+) -> Result<GatewaysResponse, ContractError> {
+    let version = model_version(deps, model_id, version)?;
+    let mut gateways = Vec::new();
+    for attestor in version.attestors {
+        if let Some(url) = GATEWAYS.may_load(deps.storage, &attestor)? {
+            gateways.push(Gateway { attestor, url });
+        }
+    }
+    Ok(GatewaysResponse { gateways })
+}
+
+/// The gateway `attestor` published.
+pub fn gateway(deps: Deps, attestor: String) -> Result<Option<Gateway>, ContractError> {
+    let attestor = crate::validate::address(deps.api, &attestor)?;
+    let url = GATEWAYS.may_load(deps.storage, &attestor)?;
+    Ok(url.map(|url| Gateway { attestor, url }))
 }
 
 /// The versions of one model, oldest first.

@@ -48,3 +48,6 @@ pub const VERSIONS: Map<(u64, u32), ModelVersion> = Map::new("versions");
 
 /// Lineage in reverse: `(datanet_id, model_id, model version)` -> the datanet version trained on.
 pub const BY_DATANET: Map<(u64, u64, u32), u32> = Map::new("by_datanet");
+
+/// Gateway URLs by the attestor that published them.
+pub const GATEWAYS: Map<&Addr, String> = Map::new("gateways");

@@ -30,6 +30,26 @@ pub const MAX_METHOD_ID_LEN: usize = 64;
 /// Longest readable form of the method's parameters, in characters.
 pub const MAX_METHOD_PARAMS_LEN: usize = 4096;
 
+/// Longest gateway URL, in bytes.
+pub const MAX_GATEWAY_URL_LEN: usize = 256;
+
+/// Checks a gateway URL: `http://` or `https://`, a host, no whitespace, and short.
+pub fn gateway_url(url: &str) -> Result<(), ContractError> {
+    let refused = || ContractError::InvalidGatewayUrl {
+        url: url.chars().take(64).collect(),
+        max: MAX_GATEWAY_URL_LEN,
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(refused)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if url.len() > MAX_GATEWAY_URL_LEN || host.is_empty() || uri(url).is_err() {
+        return Err(refused());
+    }
+    Ok(())
+}
+
 /// Checks a model's descriptive fields.
 pub fn model_text(name: &str, description: &str, architecture: &str) -> Result<(), ContractError> {
     text("name", name, 1, MAX_NAME_LEN)?;

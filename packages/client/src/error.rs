@@ -100,6 +100,28 @@ pub enum Error {
     /// recorded it (the node prunes or does not index transactions, or the batch is unknown).
     #[error("settlement batch {batch_id}'s inferences are not available: {reason}")]
     BatchUnavailable { batch_id: u64, reason: String },
+
+    #[error("gateway at {url} does not answer: {reason}")]
+    GatewayUnreachable { url: String, reason: String },
+
+    /// The gateway refused with `status`; `message` is its reason.
+    #[error("gateway at {url} refused ({status}): {message}")]
+    GatewayRefused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+
+    #[error("gateway at {url} had no completion for request {request_id} after {waited_s} s ({last}); the prompt stays queued there: read it later")]
+    GatewayTimeout {
+        url: String,
+        request_id: u64,
+        waited_s: u64,
+        last: String,
+    },
+
+    #[error("no attestor of model {model_id} version {version} publishes a gateway; pass one")]
+    NoGateway { model_id: u64, version: u32 },
 }
 
 impl From<tendermint_rpc::Error> for Error {

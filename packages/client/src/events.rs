@@ -62,6 +62,9 @@ pub struct InferenceRequested {
     pub contract: String,
     /// The block that included the request, when known.
     pub height: Option<u64>,
+    /// The transaction that paid, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
     /// When the request expires (block time, unix seconds), when the event says.
     pub expires_at: Option<u64>,
 }
@@ -115,6 +118,7 @@ impl InferenceRequested {
             },
             contract: get("_contract_address")?.to_string(),
             height: None,
+            tx_hash: None,
             expires_at: match event.attribute("expires_at") {
                 Some(_) => Some(number("expires_at")?),
                 None => None,
@@ -305,6 +309,7 @@ mod tests {
                 asset: AssetInfo::native("utrib"),
                 contract: PAYOUT.into(),
                 height: None,
+                tx_hash: None,
                 expires_at: Some(1_700_000_000),
             }]
         );

@@ -11,6 +11,7 @@ mod datanet;
 mod deployment;
 mod error;
 mod events;
+mod gateway;
 mod governance;
 mod payout;
 mod registry;
@@ -25,6 +26,7 @@ pub use datanet::{contribution_ids, Contributed, DatanetContract, NewContributio
 pub use deployment::{deploy, read_artifacts, Contracts, DeploySettings, Deployment, ARTIFACTS};
 pub use error::Error;
 pub use events::{Event, InferenceRequested, InferenceRequests, INFERENCE_REQUESTED};
+pub use gateway::{GatewayClient, PaidCompletion, Submission};
 pub use payout::PayoutContract;
 pub use registry::RegistryContract;
 pub use signer::{verify_signature, Signer, COSMOS_HD_PATH};

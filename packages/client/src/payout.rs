@@ -255,6 +255,7 @@ impl PayoutContract<'_> {
                 Error::Decode("the transaction announced no inference request".into())
             })?;
         request.height = Some(outcome.height);
+        request.tx_hash = Some(outcome.hash.clone());
         Ok(request)
     }
 }

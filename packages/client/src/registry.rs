@@ -4,7 +4,8 @@ use crate::datanet::number_attribute;
 use crate::{Client, Error, Signer, TxOutcome};
 use serde::de::DeserializeOwned;
 use tributary_types::registry::{
-    ConfigResponse, ExecuteMsg, Model, ModelVersion, ModelVersionInput, QueryMsg,
+    ConfigResponse, ExecuteMsg, Gateway, GatewaysResponse, Model, ModelVersion, ModelVersionInput,
+    QueryMsg,
 };
 
 /// A deployed model-registry contract.
@@ -89,5 +90,36 @@ impl RegistryContract<'_> {
     pub async fn model_version(&self, model_id: u64, version: u32) -> Result<ModelVersion, Error> {
         self.query(&QueryMsg::ModelVersion { model_id, version })
             .await
+    }
+
+    /// The gateways the version's attestors published, in attestor order.
+    pub async fn gateways(&self, model_id: u64, version: u32) -> Result<Vec<Gateway>, Error> {
+        let response: GatewaysResponse = self
+            .query(&QueryMsg::Gateways { model_id, version })
+            .await?;
+        Ok(response.gateways)
+    }
+
+    /// The gateway `attestor` published, if any.
+    pub async fn gateway(&self, attestor: &str) -> Result<Option<Gateway>, Error> {
+        self.query(&QueryMsg::Gateway {
+            attestor: attestor.to_string(),
+        })
+        .await
+    }
+
+    /// Publishes (or, with `None`, withdraws) the signer's gateway URL.
+    pub async fn set_gateway(
+        &self,
+        signer: &Signer,
+        url: Option<&str>,
+    ) -> Result<TxOutcome, Error> {
+        self.execute(
+            signer,
+            &ExecuteMsg::SetGateway {
+                url: url.map(str::to_string),
+            },
+        )
+        .await
     }
 }

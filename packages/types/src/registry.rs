@@ -70,6 +70,10 @@ pub enum ExecuteMsg {
         attestors: Vec<String>,
         quorum: u32,
     },
+    /// Any address: publishes the URL of the gateway where it takes prompts for the model
+    /// versions it attests (`None` withdraws it). Buyers find a version's gateways with
+    /// `Gateways`, which lists only the version's current attestors.
+    SetGateway { url: Option<String> },
     /// Admin only.
     UpdateConfig {
         admin: Option<String>,
@@ -115,6 +119,13 @@ pub enum QueryMsg {
         start_after: Option<(u64, u32)>,
         limit: Option<u32>,
     },
+    /// The gateways of a version's attestors, in the version's attestor order; attestors that
+    /// published none are left out.
+    #[returns(GatewaysResponse)]
+    Gateways { model_id: u64, version: u32 },
+    /// The gateway an address published, if any.
+    #[returns(Option<Gateway>)]
+    Gateway { attestor: String },
 }
 
 #[cw_serde]
@@ -176,4 +187,16 @@ pub struct ModelRef {
 #[cw_serde]
 pub struct ModelRefsResponse {
     pub models: Vec<ModelRef>,
+}
+
+/// Where an attestor takes prompts: the base URL of its gateway (`POST {url}/v1/completions`).
+#[cw_serde]
+pub struct Gateway {
+    pub attestor: Addr,
+    pub url: String,
+}
+
+#[cw_serde]
+pub struct GatewaysResponse {
+    pub gateways: Vec<Gateway>,
 }

@@ -20,8 +20,8 @@ use tributary_attrib::packet::params_hash;
 use tributary_attrib::serve::GatewayConfig;
 use tributary_attrib::training::{train_on_cpu, TrainConfig};
 use tributary_client::{
-    coin, deploy, ChainConfig, Client, ContractCall, Decimal, DeploySettings, InferenceRequested,
-    NewContribution, NewDatanet, Signer,
+    coin, deploy, ChainConfig, Client, ContractCall, Decimal, DeploySettings, Deployment,
+    InferenceRequested, NewContribution, NewDatanet, Signer,
 };
 use tributary_devnet::{Devnet, DevnetParams, InitOptions, Tributaryd};
 use tributary_keyring::{Backend, Keyring};
@@ -79,6 +79,8 @@ pub const TEXTS: [(&str, &str); 8] = [
 
 /// A live chain with everything deployed and a trained model on it.
 pub struct World {
+    /// What `deploy` wrote: the `deployment.json` of the `tributary` command line.
+    pub deployment: Deployment,
     pub devnet: Devnet,
     pub params: DevnetParams,
     pub client: Client,
@@ -164,7 +166,7 @@ impl World {
         )
         .await
         .unwrap();
-        let contracts = deployment.contracts;
+        let contracts = deployment.contracts.clone();
 
         // A curated datanet, every text accepted, frozen as version 1.
         let datanets = client.datanet(&contracts.datanet);
@@ -240,6 +242,7 @@ impl World {
             .unwrap()
         };
         World {
+            deployment,
             devnet,
             params,
             client,

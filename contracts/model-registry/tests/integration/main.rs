@@ -4,6 +4,7 @@ mod suite;
 
 mod admin;
 mod funds;
+mod gateways;
 mod lineage;
 mod queries;
 mod validation;
