@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
-use tributary_attrib_api::{CompletionRequest, CompletionResponse, ErrorBody};
+use tributary_attrib_api::{
+    CompletionRequest, CompletionResponse, ErrorBody, ModelInfo, ModelList,
+};
 
 /// The name the in-process engine serves its model under.
 pub const IN_PROCESS_MODEL: &str = "model";
@@ -40,6 +42,25 @@ pub trait EngineBackend: Send + Sync {
         &self,
         request: &CompletionRequest,
     ) -> Result<CompletionResponse, EngineCallError>;
+
+    /// What the engine serves under [`EngineBackend::model_name`]: its weights, index and
+    /// parameter hashes.
+    async fn model_info(&self) -> Result<ModelInfo, EngineCallError>;
+}
+
+/// The model named `name` in an engine's list, or a rejection naming those it serves.
+fn find_model(list: ModelList, name: &str) -> Result<ModelInfo, EngineCallError> {
+    let names: Vec<String> = list.models.iter().map(|m| m.name.clone()).collect();
+    list.models
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| EngineCallError::Rejected {
+            status: 404,
+            message: format!(
+                "the engine serves no model named {name:?} (it serves {})",
+                names.join(", ")
+            ),
+        })
 }
 
 #[cfg(feature = "in-process-engine")]
@@ -55,7 +76,7 @@ mod in_process {
     use tributary_attrib::serve::{
         status_of, CompletionService, GatewayConfig, ServeError, ServedModel, Unchecked,
     };
-    use tributary_attrib_api::{CompletionRequest, CompletionResponse};
+    use tributary_attrib_api::{CompletionRequest, CompletionResponse, ModelInfo};
 
     use super::{EngineBackend, EngineCallError, IN_PROCESS_MODEL};
 
@@ -109,6 +130,10 @@ mod in_process {
                     message: e.to_string(),
                 }),
             }
+        }
+
+        async fn model_info(&self) -> Result<ModelInfo, EngineCallError> {
+            super::find_model(self.service.models(), IN_PROCESS_MODEL)
         }
     }
 }
@@ -165,6 +190,28 @@ impl EngineBackend for HttpEngine {
             .await
             .map_err(|e| EngineCallError::Unavailable(format!("{}: {e}", self.url)))?;
         decode(status, &bytes)
+    }
+
+    async fn model_info(&self) -> Result<ModelInfo, EngineCallError> {
+        let unavailable =
+            |e: reqwest::Error| EngineCallError::Unavailable(format!("{}: {e}", self.url));
+        let response = self
+            .http
+            .get(format!("{}/v1/models", self.url))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(unavailable)?;
+        if status != 200 {
+            return Err(EngineCallError::Unavailable(format!(
+                "{}/v1/models answered {status}",
+                self.url
+            )));
+        }
+        let list: ModelList = serde_json::from_slice(&bytes)
+            .map_err(|e| EngineCallError::Unavailable(format!("{}/v1/models: {e}", self.url)))?;
+        find_model(list, &self.model_name)
     }
 }
 

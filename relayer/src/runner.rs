@@ -35,6 +35,8 @@ pub enum RunnerError {
     Signer { name: String, message: String },
     #[error("the attribution engine could not be loaded: {0}")]
     Engine(String),
+    #[error("the engine serves other weights, index or parameters than the registry holds for the served model versions; this relayer's packets would be refused:\n{0}")]
+    EngineMismatch(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -200,6 +202,10 @@ pub async fn start(
         config, client, signer, outbox, engine, metrics,
     ));
     relayer.preflight().await;
+    if let Err(differences) = relayer.check_engine().await {
+        telemetry_task.abort();
+        return Err(RunnerError::EngineMismatch(differences.join("\n")));
+    }
     relayer.publish_gateway().await;
     let vouchers = relayer
         .config

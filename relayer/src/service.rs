@@ -239,6 +239,58 @@ impl Relayer {
         }
     }
 
+    /// Compares what the engine serves with what the registry holds for every served model
+    /// version: weights, index and the registered method's parameter hashes. Packets from
+    /// other weights or parameters would be refused at commit, after the payer was served, so
+    /// a mismatch stops the start with every difference named. An engine that cannot be
+    /// reached yet, or a registry that cannot be read, is logged and not checked.
+    pub async fn check_engine(&self) -> Result<(), Vec<String>> {
+        let info = match self.engine.model_info().await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(error = %e, "the engine's hashes are not checked against the registry");
+                return Ok(());
+            }
+        };
+        let registry = self.client.registry(&self.config.contracts.model_registry);
+        let mut differences = Vec::new();
+        for &(model_id, version) in &self.served {
+            let v = match registry.model_version(model_id, version).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(model_id, version, error = %e, "served model version not read; its hashes are not checked");
+                    continue;
+                }
+            };
+            let mut differ = |what: &str, registered: String, served: Option<&str>| {
+                if served != Some(registered.as_str()) {
+                    differences.push(format!(
+                        "model {model_id} version {version}: the registry holds {what} {registered}, the engine's model {:?} has {}",
+                        info.name,
+                        served.unwrap_or("none")
+                    ));
+                }
+            };
+            differ(
+                "weights hash",
+                v.weights_hash.to_hex(),
+                Some(&info.weights_hash),
+            );
+            differ("index hash", v.index_hash.to_hex(), Some(&info.index_hash));
+            differ(
+                &format!("{} params hash", v.method.id),
+                v.method.params_hash.to_hex(),
+                info.params_hashes.get(&v.method.id).map(String::as_str),
+            );
+        }
+        if differences.is_empty() {
+            tracing::info!(model = %info.name, "the engine serves the registered weights, index and parameters");
+            Ok(())
+        } else {
+            Err(differences)
+        }
+    }
+
     /// Publishes `gateway.public_url` in the model registry when the registry holds another
     /// URL (or none) for this key, so that buyers and verifiers find this gateway on chain.
     /// Called before the committer starts, so its transaction takes no sequence number a

@@ -180,6 +180,12 @@ impl EngineBackend for ScriptedEngine {
         }
         Ok(response_for(request))
     }
+
+    async fn model_info(&self) -> Result<tributary_attrib_api::ModelInfo, EngineCallError> {
+        Err(EngineCallError::Unavailable(
+            "a scripted engine has no model to describe".into(),
+        ))
+    }
 }
 
 pub fn response_for(request: &CompletionRequest) -> CompletionResponse {

@@ -2,7 +2,8 @@
 //! relayer that publishes its gateway on chain, and a content store: `infer` pays, finds the
 //! gateway in the registry, prints the completion with the passages that shaped it; a lost
 //! gateway call is retried with `--request-id`; `requests` lists the buyer's requests and
-//! `refund` returns the fee of one nobody served. Needs the node binary
+//! `refund` returns the fee of one nobody served. A relayer whose engine serves other weights
+//! than the registry holds refuses to start. Needs the node binary
 //! (`TRIBUTARYD=$(chain/build)`), the contract artifacts (`ci/build-wasm`) and the `tributary`
 //! binary (built with the workspace; `TRIBUTARY_CLI` names another).
 
@@ -13,10 +14,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{serial, Batching, RelayerProcess, World, PRICE, TEXTS};
+use cosmwasm_std::HexBinary;
 use serde_json::Value;
 use tributary_keyring::{Backend, Keyring};
 use tributary_store::LocalStore;
 use tributary_types::payout::ExecuteMsg;
+use tributary_types::registry::ModelVersionInput;
+use tributary_types::sha256;
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The `tributary` binary beside this test's executable, or `$TRIBUTARY_CLI`.
 fn cli_binary() -> PathBuf {
@@ -165,6 +173,54 @@ async fn a_buyer_pays_finds_the_gateway_on_chain_reads_the_passages_and_refunds_
     let _serial = serial().await;
     let world = World::start(5600, 400, 2).await;
     let model_id = world.register(&["operator"], 1).await;
+
+    // A version registered with other weights than the engine's: a relayer asked to serve it
+    // refuses to start rather than serve payers packets the chain would refuse.
+    let registry = world.client.registry(&world.registry);
+    let v1 = registry.model_version(model_id, 1).await.unwrap();
+    let other_weights = ModelVersionInput {
+        lineage: v1.lineage.clone(),
+        weights_hash: HexBinary::from(sha256(b"other weights").as_slice()),
+        weights_uri: v1.weights_uri.clone(),
+        index_hash: v1.index_hash.clone(),
+        method: v1.method.clone(),
+        price: v1.price.clone(),
+        split: v1.split,
+        attestors: v1.attestors.iter().map(|a| a.to_string()).collect(),
+        quorum: v1.quorum,
+    };
+    let mismatched = registry
+        .add_version(&world.signer("developer"), model_id, other_weights)
+        .await
+        .unwrap();
+    let wrong = world.relayer_config_for(
+        &world.devnet_account("operator"),
+        1,
+        &[(model_id, mismatched)],
+        &world.in_process_engine(),
+        &Batching::default(),
+        "",
+    );
+    let mut refused = RelayerProcess::start(&wrong);
+    let status = refused.exit_status(Duration::from_secs(60)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "started anyway: {}",
+        refused.log()
+    );
+    let log = refused.log();
+    assert!(
+        log.contains(&format!(
+            "model {model_id} version {mismatched}: the registry holds weights hash {}",
+            hex_of(&sha256(b"other weights"))
+        )),
+        "{log}"
+    );
+    assert!(
+        !log.contains("index hash"),
+        "only the weights differ: {log}"
+    );
+
     // The relayer serves version 1 only, and publishes its gateway.
     let home = world.relayer_config_for(
         &world.devnet_account("operator"),
@@ -189,7 +245,6 @@ async fn a_buyer_pays_finds_the_gateway_on_chain_reads_the_passages_and_refunds_
     let relayer = RelayerProcess::start(&home);
     relayer.wait_ready().await;
 
-    let registry = world.client.registry(&world.registry);
     let operator = world.signer("operator").address().to_string();
     let start = Instant::now();
     loop {

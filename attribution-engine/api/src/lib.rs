@@ -217,6 +217,10 @@ pub struct ModelInfo {
     /// Method ids the index can score with.
     pub methods: Vec<String>,
     pub default_method: String,
+    /// SHA-256 (hex) of each method's parameters with the packet size this engine commits: what
+    /// a model version registers as its method's `params_hash`.
+    #[serde(default)]
+    pub params_hashes: std::collections::BTreeMap<String, String>,
 }
 
 /// `GET /v1/models`.

@@ -372,6 +372,15 @@ impl CompletionService {
                     contributions: engine.artifact.manifest.lineage.contributions.len(),
                     methods: Method::ALL.iter().map(|m| m.id().to_string()).collect(),
                     default_method: self.config.default_method.id().to_string(),
+                    params_hashes: Method::ALL
+                        .iter()
+                        .map(|&method| {
+                            let params = engine.params(method, self.config.packet_top_k);
+                            let hash = crate::packet::params_hash(&params);
+                            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                            (method.id().to_string(), hex)
+                        })
+                        .collect(),
                 }
             })
             .collect();
