@@ -8,15 +8,49 @@ use tributary_client::Signer;
 use tributary_keyring::Keyring;
 use tributary_relayer::config::Config;
 use tributary_relayer::metrics::StatusReport;
-use tributary_relayer::outbox::{Outbox, OutboxCounts};
+use tributary_relayer::outbox::{Outbox, OutboxCounts, OutboxEntry, RequestState, StateKind};
 use tributary_relayer::runner;
 
 /// Commits attribution packets for paid inference requests on a Tributary chain.
 #[derive(Parser)]
 #[command(name = "tributary-relayer", version, about)]
 struct Cli {
+    /// `json`: results as JSON on stdout, and an error as `{"error": ...}` on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: Output,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How results and errors are printed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Outbox states as `--state` takes them.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StateArg {
+    Seen,
+    Prompted,
+    Attributed,
+    Broadcast,
+    Committed,
+    Failed,
+}
+
+impl From<StateArg> for StateKind {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Seen => StateKind::Seen,
+            StateArg::Prompted => StateKind::Prompted,
+            StateArg::Attributed => StateKind::Attributed,
+            StateArg::Broadcast => StateKind::Broadcast,
+            StateArg::Committed => StateKind::Committed,
+            StateArg::Failed => StateKind::Failed,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -88,33 +122,214 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum OutboxCommand {
-    /// Prints how many requests are in each state and the scan cursor.
+    /// Prints how many requests are in each state, the scan cursor and the file's layout.
     Status {
         /// The outbox file.
         #[arg(long)]
         path: PathBuf,
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (as `--output json`).
         #[arg(long)]
         json: bool,
+    },
+    /// Lists requests by id, optionally in one state.
+    List {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        #[arg(long)]
+        start_after: Option<u64>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Shows one request: its state, packet or transaction, and whether its prompt is kept.
+    Show {
+        #[arg(long)]
+        path: PathBuf,
+        request_id: u64,
+    },
+    /// Gives a failed request another turn (back to attribution, or to waiting for its
+    /// prompt). Stop the relayer first: the outbox has one writer.
+    Retry {
+        #[arg(long)]
+        path: PathBuf,
+        request_id: u64,
+    },
+    /// Writes every request as JSON lines (after a line naming the layout), with its packet,
+    /// prompt and response: for audits, and for moving to another release.
+    Export {
+        #[arg(long)]
+        path: PathBuf,
+        /// File to write; stdout when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let output = cli.output;
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match output {
+                Output::Json => eprintln!(
+                    "{}",
+                    serde_json::json!({
+                        "error": format!("{e:#}"),
+                        "causes": e.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
+                    })
+                ),
+                Output::Text => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
+/// Opens an existing outbox; opening would otherwise create an empty one.
+fn existing_outbox(path: &std::path::Path) -> Result<Outbox> {
+    anyhow::ensure!(path.exists(), "no outbox at {}", path.display());
+    Outbox::open(path).with_context(|| {
+        format!(
+            "opening outbox {} (a running relayer holds it: stop it first)",
+            path.display()
+        )
+    })
+}
+
+/// One line about an outbox entry.
+fn entry_line(e: &OutboxEntry) -> String {
+    let detail = match &e.state {
+        RequestState::Seen => "waiting for its prompt".to_string(),
+        RequestState::Prompted => "waiting for attribution".to_string(),
+        RequestState::Attributed { packet } => {
+            format!(
+                "packet of {} entries, waiting for a commit",
+                packet.entries.len()
+            )
+        }
+        RequestState::Broadcast { tx_hash, .. } => format!("in transaction {tx_hash}"),
+        RequestState::Committed { tx_hash, height } => {
+            format!("committed in {tx_hash} at height {height}")
+        }
+        RequestState::Failed { reason, attempts } => {
+            format!("{reason} (after {attempts} broadcasts)")
+        }
+    };
+    format!(
+        "{:>8}  model {}v{}  {:<10}  {detail}",
+        e.request.request_id,
+        e.request.model_id,
+        e.request.version,
+        e.state.kind()
+    )
+}
+
+fn outbox_command(command: OutboxCommand, output: Output) -> Result<ExitCode> {
+    match command {
+        OutboxCommand::Status { path, json } => {
+            let outbox = existing_outbox(&path)?;
+            let counts = outbox.counts()?;
+            let cursor = outbox.cursor()?;
+            let layout = outbox.schema_version()?;
+            if json || output == Output::Json {
+                let value = serde_json::json!({ "counts": counts, "cursor": cursor, "schema_version": layout });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!(
+                    "cursor: {}",
+                    cursor.map_or("none (nothing scanned yet)".to_string(), |h| h.to_string())
+                );
+                print_counts(&counts);
+                println!("layout:     {layout}");
+            }
+        }
+        OutboxCommand::List {
+            path,
+            state,
+            start_after,
+            limit,
+        } => {
+            let outbox = existing_outbox(&path)?;
+            let entries = outbox.list(state.map(Into::into), start_after, limit.max(1))?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else if entries.is_empty() {
+                println!("no requests");
+            } else {
+                for e in &entries {
+                    println!("{}", entry_line(e));
+                }
+                if entries.len() == limit.max(1) {
+                    let last = entries.last().map_or(0, |e| e.request.request_id);
+                    println!("more: --start-after {last}");
+                }
+            }
+        }
+        OutboxCommand::Show { path, request_id } => {
+            let outbox = existing_outbox(&path)?;
+            let entry = outbox
+                .get(request_id)?
+                .with_context(|| format!("request {request_id} is not in the outbox"))?;
+            let prompt_kept = outbox.prompt(request_id)?.is_some();
+            if output == Output::Json {
+                let value = serde_json::json!({ "entry": entry, "prompt_kept": prompt_kept });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("{}", entry_line(&entry));
+                println!("payer:  {}", entry.request.payer);
+                println!("paid:   {} {}", entry.request.amount, entry.request.asset);
+                println!(
+                    "prompt: {}",
+                    if prompt_kept { "kept" } else { "not received" }
+                );
+            }
+        }
+        OutboxCommand::Retry { path, request_id } => {
+            let outbox = existing_outbox(&path)?;
+            let now = outbox.retry(request_id)?;
+            if output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "request_id": request_id, "state": now })
+                );
+            } else {
+                println!(
+                    "request {request_id} is {now} again; the relayer takes it up when started"
+                );
+            }
+        }
+        OutboxCommand::Export { path, out } => {
+            let outbox = existing_outbox(&path)?;
+            let n = match &out {
+                Some(file) => {
+                    let mut w = std::io::BufWriter::new(
+                        std::fs::File::create(file)
+                            .with_context(|| format!("creating {}", file.display()))?,
+                    );
+                    let n = outbox.export(&mut w)?;
+                    std::io::Write::flush(&mut w)?;
+                    n
+                }
+                None => outbox.export(&mut std::io::stdout().lock())?,
+            };
+            if let Some(file) = out {
+                eprintln!("exported {n} requests to {}", file.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
+    let output = cli.output;
     match cli.command {
         Command::Keys { command } => keys(command),
         Command::Start { config } => start(&config, false),
         Command::Verify { config } => start(&config, true),
-        Command::Status { config, json } => status(&config, json),
+        Command::Status { config, json } => status(&config, json || output == Output::Json),
+        Command::Outbox { command } => outbox_command(command, output),
         Command::Config {
             command: ConfigCommand::Validate { config },
         } => {
@@ -137,27 +352,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
-        }
-        Command::Outbox {
-            command: OutboxCommand::Status { path, json },
-        } => {
-            // Opening would create an empty outbox; a status check must not invent one.
-            anyhow::ensure!(path.exists(), "no outbox at {}", path.display());
-            let outbox = Outbox::open(&path)
-                .with_context(|| format!("opening outbox {}", path.display()))?;
-            let counts = outbox.counts()?;
-            let cursor = outbox.cursor()?;
-            if json {
-                let value = serde_json::json!({ "counts": counts, "cursor": cursor });
-                println!("{}", serde_json::to_string_pretty(&value)?);
-            } else {
-                println!(
-                    "cursor: {}",
-                    cursor.map_or("none (nothing scanned yet)".to_string(), |h| h.to_string())
-                );
-                print_counts(&counts);
-            }
-            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -44,6 +44,13 @@ const TOKENS: TableDefinition<u64, &[u8]> = TableDefinition::new("tokens");
 /// Scalars such as the scan cursor.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const CURSOR_KEY: &str = "scanned_through_height";
+const SCHEMA_KEY: &str = "schema_version";
+
+/// The layout of the tables and records this release reads and writes. A release that changes
+/// them incompatibly raises it and migrates older files in [`Outbox::open`]; a file written by
+/// a newer release is refused rather than misread. Files from before the version was recorded
+/// have layout 1.
+pub const SCHEMA_VERSION: u64 = 1;
 
 /// A paid inference request as read from a `wasm-inference_requested` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +97,8 @@ pub enum PromptKept {
 }
 
 /// Where a request is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum RequestState {
     /// Seen on chain; its prompt has not arrived.
     Seen,
@@ -196,11 +204,12 @@ impl fmt::Display for StateKind {
 }
 
 /// A request and where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OutboxEntry {
     /// The request as seen on chain.
     pub request: RequestRecord,
     /// Its current state.
+    #[serde(flatten)]
     pub state: RequestState,
     /// How many times it has been put in a broadcast transaction.
     pub broadcast_attempts: u32,
@@ -303,6 +312,12 @@ pub enum OutboxError {
         what: String,
         source: serde_json::Error,
     },
+    /// The file was written by a newer release, in a layout this one cannot read.
+    #[error("the outbox has layout {found}, newer than the {supported} this release reads: run the release that wrote it")]
+    NewerSchema { found: u64, supported: u64 },
+    /// An export could not be written.
+    #[error("writing the export: {0}")]
+    Export(std::io::Error),
 }
 
 // redb splits its errors by operation; the operator only needs to know the database failed.
@@ -607,6 +622,23 @@ impl Outbox {
         // Create every table up front so read transactions never meet a missing table.
         let outbox = Self { db };
         outbox.write(|txn| {
+            {
+                let mut meta = txn.open_table(META)?;
+                let found = meta.get(SCHEMA_KEY)?.map(|g| g.value());
+                match found {
+                    Some(found) if found > SCHEMA_VERSION => {
+                        return Err(OutboxError::NewerSchema {
+                            found,
+                            supported: SCHEMA_VERSION,
+                        })
+                    }
+                    // Layout 1 is the first: nothing older to migrate yet.
+                    Some(_) => {}
+                    None => {
+                        meta.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+                    }
+                }
+            }
             txn.open_table(REQUESTS)?;
             txn.open_table(BY_STATE)?;
             txn.open_table(PACKETS)?;
@@ -1111,32 +1143,139 @@ impl Outbox {
             Err(OutboxError::UnknownRequest(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let state = match stored.state {
-            StoredState::Seen => RequestState::Seen,
-            StoredState::Prompted => RequestState::Prompted,
-            StoredState::Attributed => RequestState::Attributed {
-                packet: load_packet(&txn.open_table(PACKETS)?, request_id)?,
-            },
-            StoredState::Broadcast {
-                tx_hash,
-                packets_in_tx,
-                timeout_height,
-            } => RequestState::Broadcast {
-                tx_hash,
-                packets_in_tx,
-                timeout_height,
-            },
-            StoredState::Committed { tx_hash, height } => {
-                RequestState::Committed { tx_hash, height }
-            }
-            StoredState::Failed { reason, attempts } => RequestState::Failed { reason, attempts },
-        };
-        Ok(Some(OutboxEntry {
-            request: stored.request,
-            state,
-            broadcast_attempts: stored.broadcast_attempts,
-        }))
+        Ok(Some(entry_of(&txn, stored)?))
     }
+
+    /// The layout the file is in ([`SCHEMA_VERSION`] once opened by this release).
+    pub fn schema_version(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let version = meta.get(SCHEMA_KEY)?.map_or(SCHEMA_VERSION, |g| g.value());
+        Ok(version)
+    }
+
+    /// Up to `limit` requests by ascending id after `start_after`, only those in `state` when
+    /// given.
+    pub fn list(
+        &self,
+        state: Option<StateKind>,
+        start_after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        let txn = self.db.begin_read()?;
+        let requests = txn.open_table(REQUESTS)?;
+        let from = start_after.map_or(0, |id| id.saturating_add(1));
+        let mut out = Vec::new();
+        if start_after == Some(u64::MAX) {
+            return Ok(out);
+        }
+        for row in requests.range(from..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = row?;
+            let id = key.value();
+            let stored: StoredEntry = decode(value.value(), || format!("request {id}"))?;
+            if state.is_some_and(|kind| stored.state.kind() != kind) {
+                continue;
+            }
+            out.push(entry_of(&txn, stored)?);
+        }
+        Ok(out)
+    }
+
+    /// Gives a failed request another turn: back to waiting for attribution when its prompt is
+    /// kept, else to waiting for its prompt. For a failure the operator has since fixed (an
+    /// engine that refused, a commit refused for a reason that no longer holds); a request the
+    /// chain has closed fails again on its own. Returns the state it is in now.
+    pub fn retry(&self, request_id: u64) -> Result<StateKind> {
+        self.write(|txn| {
+            let mut w = Writer::open(txn)?;
+            let old = w.load(request_id)?;
+            let prompted = txn.open_table(PROMPTS)?.get(request_id)?.is_some();
+            let (state, kind) = if prompted {
+                (StoredState::Prompted, StateKind::Prompted)
+            } else {
+                (StoredState::Seen, StateKind::Seen)
+            };
+            if !matches!(old.state, StoredState::Failed { .. }) {
+                return Err(illegal(&old, kind));
+            }
+            let new = StoredEntry {
+                state,
+                ..old.clone()
+            };
+            w.put(Some(&old), &new)?;
+            Ok(kind)
+        })
+    }
+
+    /// Writes every request as one JSON line (the request, its state, its packet, prompt and
+    /// response when kept) after a first line naming the layout; returns how many. Read in one
+    /// transaction, so the export is one consistent moment of the outbox.
+    pub fn export(&self, out: &mut impl std::io::Write) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let requests = txn.open_table(REQUESTS)?;
+        let prompts = txn.open_table(PROMPTS)?;
+        let responses = txn.open_table(RESPONSES)?;
+        let meta = txn.open_table(META)?;
+        let header = serde_json::json!({
+            "tributary_relayer_outbox": meta.get(SCHEMA_KEY)?.map_or(SCHEMA_VERSION, |g| g.value()),
+            "cursor": meta.get(CURSOR_KEY)?.map(|g| g.value()),
+        });
+        let line = |out: &mut dyn std::io::Write, value: &serde_json::Value| {
+            writeln!(out, "{value}").map_err(OutboxError::Export)
+        };
+        line(out, &header)?;
+        let mut n = 0;
+        for row in requests.iter()? {
+            let (key, value) = row?;
+            let id = key.value();
+            let stored: StoredEntry = decode(value.value(), || format!("request {id}"))?;
+            let entry = entry_of(&txn, stored)?;
+            let prompt = load_prompt(&prompts, id)?;
+            let response: Option<CompletionResponse> = match responses.get(id)? {
+                Some(g) => Some(decode(g.value(), || format!("request {id}'s response"))?),
+                None => None,
+            };
+            let value = serde_json::json!({
+                "entry": entry,
+                "prompt": prompt,
+                "response": response,
+            });
+            line(out, &value)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// A stored entry as [`OutboxEntry`], its packet read when it has one.
+fn entry_of(txn: &redb::ReadTransaction, stored: StoredEntry) -> Result<OutboxEntry> {
+    let request_id = stored.request.request_id;
+    let state = match stored.state {
+        StoredState::Seen => RequestState::Seen,
+        StoredState::Prompted => RequestState::Prompted,
+        StoredState::Attributed => RequestState::Attributed {
+            packet: load_packet(&txn.open_table(PACKETS)?, request_id)?,
+        },
+        StoredState::Broadcast {
+            tx_hash,
+            packets_in_tx,
+            timeout_height,
+        } => RequestState::Broadcast {
+            tx_hash,
+            packets_in_tx,
+            timeout_height,
+        },
+        StoredState::Committed { tx_hash, height } => RequestState::Committed { tx_hash, height },
+        StoredState::Failed { reason, attempts } => RequestState::Failed { reason, attempts },
+    };
+    Ok(OutboxEntry {
+        request: stored.request,
+        state,
+        broadcast_attempts: stored.broadcast_attempts,
+    })
 }
 
 mod vouchers;

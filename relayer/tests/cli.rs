@@ -97,6 +97,41 @@ fn outbox_status_text_and_json() {
     assert_eq!(json["cursor"], 42);
     assert_eq!(json["counts"]["seen"], 1);
     assert_eq!(json["counts"]["committed"], 0);
+    assert_eq!(json["schema_version"], 1);
+
+    // list, show, retry and export, and errors as JSON on stderr with --output json.
+    {
+        let outbox = Outbox::open(&path).unwrap();
+        outbox
+            .mark_failed(1, "the engine refused the prompt")
+            .unwrap();
+    }
+    let p = path.to_str().unwrap();
+    let out = relayer(&["outbox", "list", "--path", p, "--state", "failed"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("the engine refused the prompt"),
+        "{out:?}"
+    );
+    let out = relayer(&["--output", "json", "outbox", "show", "--path", p, "1"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["entry"]["state"], "failed");
+    assert_eq!(shown["prompt_kept"], false);
+    let out = relayer(&["outbox", "retry", "--path", p, "1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("request 1 is seen again"));
+    let out = relayer(&["--output", "json", "outbox", "retry", "--path", p, "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(error["error"], "request 1 cannot go from seen to seen");
+    let out = relayer(&["outbox", "export", "--path", p]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["tributary_relayer_outbox"], 1);
+    assert_eq!(lines[1]["entry"]["state"], "seen");
 }
 
 #[test]

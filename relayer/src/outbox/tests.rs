@@ -780,3 +780,117 @@ fn expired_requests_leave_every_queue_by_block_time() {
     assert!(outbox.without_expiry(10).unwrap().is_empty());
     assert_eq!(outbox.prune_expired(150).unwrap(), vec![5]);
 }
+
+#[test]
+fn the_layout_is_recorded_and_a_newer_one_is_refused() {
+    let f = Fixture::new();
+    {
+        let outbox = f.open();
+        assert_eq!(outbox.schema_version().unwrap(), SCHEMA_VERSION);
+        outbox.record_seen(&[request(1, 5)], 5, LIMITS).unwrap();
+    }
+    // A later release wrote layout SCHEMA_VERSION + 1: this one refuses to read it.
+    {
+        let db = Database::create(&f.path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, SCHEMA_VERSION + 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    match Outbox::open(&f.path) {
+        Err(OutboxError::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("opened a newer layout: {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_failed_request_is_retried_from_where_its_inputs_allow() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    outbox
+        .record_seen(&[request(1, 5), request(2, 5), request(3, 5)], 5, LIMITS)
+        .unwrap();
+    attribute_with(&outbox, 1, packet(1)).unwrap();
+    outbox.mark_failed(1, "the engine refused").unwrap();
+    outbox.mark_failed(2, "expired before its prompt").unwrap();
+
+    // With its prompt kept it goes back to attribution; without, to waiting for the prompt.
+    assert_eq!(outbox.retry(1).unwrap(), StateKind::Prompted);
+    assert_eq!(kind(&outbox, 1), StateKind::Prompted);
+    assert_eq!(outbox.get(1).unwrap().unwrap().broadcast_attempts, 0);
+    assert_eq!(outbox.retry(2).unwrap(), StateKind::Seen);
+    assert_eq!(kind(&outbox, 2), StateKind::Seen);
+    let counts = outbox.counts().unwrap();
+    assert_eq!((counts.failed, counts.prompted, counts.seen), (0, 1, 2));
+
+    // Only a failed request is retried, and an unknown one is named.
+    assert_illegal(outbox.retry(3), 3, StateKind::Seen, StateKind::Seen);
+    assert!(matches!(
+        outbox.retry(9),
+        Err(OutboxError::UnknownRequest(9))
+    ));
+}
+
+#[test]
+fn listing_pages_by_id_and_filters_by_state() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    let requests: Vec<RequestRecord> = (1..=7).map(|id| request(id, 5)).collect();
+    outbox.record_seen(&requests, 5, LIMITS).unwrap();
+    for id in [2, 4, 6] {
+        attribute_with(&outbox, id, packet(id)).unwrap();
+    }
+    let ids = |entries: Vec<OutboxEntry>| -> Vec<u64> {
+        entries.iter().map(|e| e.request.request_id).collect()
+    };
+    assert_eq!(ids(outbox.list(None, None, 3).unwrap()), vec![1, 2, 3]);
+    assert_eq!(ids(outbox.list(None, Some(3), 3).unwrap()), vec![4, 5, 6]);
+    assert_eq!(ids(outbox.list(None, Some(6), 3).unwrap()), vec![7]);
+    assert_eq!(
+        ids(outbox.list(Some(StateKind::Attributed), None, 10).unwrap()),
+        vec![2, 4, 6]
+    );
+    assert_eq!(
+        ids(outbox
+            .list(Some(StateKind::Attributed), Some(2), 1)
+            .unwrap()),
+        vec![4]
+    );
+    assert!(outbox.list(None, Some(u64::MAX), 10).unwrap().is_empty());
+    let listed = outbox.list(Some(StateKind::Attributed), None, 1).unwrap();
+    assert_eq!(
+        listed[0].state,
+        RequestState::Attributed { packet: packet(2) }
+    );
+}
+
+#[test]
+fn an_export_has_the_layout_then_every_request_with_its_inputs() {
+    let f = Fixture::new();
+    let outbox = f.open();
+    outbox
+        .record_seen(&[request(1, 5), request(2, 5)], 5, LIMITS)
+        .unwrap();
+    attribute_with(&outbox, 2, packet(2)).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(outbox.export(&mut out).unwrap(), 2);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["tributary_relayer_outbox"], SCHEMA_VERSION);
+    assert_eq!(lines[0]["cursor"], 5);
+    assert_eq!(lines[1]["entry"]["request"]["request_id"], 1);
+    assert_eq!(lines[1]["entry"]["state"], "seen");
+    assert!(lines[1]["prompt"].is_null() && lines[1]["response"].is_null());
+    assert_eq!(lines[2]["entry"]["state"], "attributed");
+    assert_eq!(lines[2]["entry"]["packet"]["request_id"], 2);
+    assert_eq!(lines[2]["prompt"]["prompt"], "prompt 2");
+    assert_eq!(lines[2]["response"]["completion_hex"], "206f6b");
+}
