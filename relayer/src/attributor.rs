@@ -120,7 +120,12 @@ impl Attributor {
         let mut settled = 0;
         for (record, prompt) in ready {
             let id = record.request_id;
-            match self.engine.complete(&prompt).await {
+            let started = Instant::now();
+            let outcome = self.engine.complete(&prompt).await;
+            self.metrics
+                .engine_latency
+                .observe(started.elapsed().as_secs_f64());
+            match outcome {
                 Ok(response) if response.packet.is_some() => {
                     match self.outbox.set_attributed(id, &response) {
                         Ok(()) => {}
@@ -129,6 +134,8 @@ impl Attributor {
                         Err(e) => return Err(e.into()),
                     }
                     self.metrics.packets_attributed.inc();
+                    self.metrics
+                        .count(record.model_id, record.version, "attributed");
                     self.attributed_at
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -160,6 +167,10 @@ impl Attributor {
     pub fn prune_expired(&self, now: u64) -> Result<usize, OutboxError> {
         let pruned = self.outbox.prune_expired(now)?;
         for id in &pruned {
+            if let Some(entry) = self.outbox.get(*id)? {
+                self.metrics
+                    .count(entry.request.model_id, entry.request.version, "failed");
+            }
             tracing::warn!(
                 request_id = id,
                 "request expired before its packet was committed"
@@ -176,8 +187,21 @@ impl Attributor {
         tracing::error!(request_id, reason, "request given up");
         self.outbox.mark_failed(request_id, reason)?;
         self.metrics.requests_failed.inc();
-        Ok(())
+        count_outcome(&self.outbox, &self.metrics, request_id, "failed")
     }
+}
+
+/// Counts `request_id` under its model version in [`Metrics::requests`].
+pub fn count_outcome(
+    outbox: &Outbox,
+    metrics: &Metrics,
+    request_id: u64,
+    outcome: &'static str,
+) -> Result<(), OutboxError> {
+    if let Some(entry) = outbox.get(request_id)? {
+        metrics.count(entry.request.model_id, entry.request.version, outcome);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

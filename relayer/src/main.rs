@@ -22,6 +22,14 @@ struct Cli {
     command: Command,
 }
 
+/// How the running relayer logs (on stderr): `text` for people, `json` (one object per line,
+/// with its fields) for log collectors.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// How results and errors are printed.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Output {
@@ -74,12 +82,16 @@ enum Command {
     Start {
         #[arg(long)]
         config: PathBuf,
+        #[arg(long, value_enum, env = "TRIBUTARY_LOG_FORMAT", default_value = "text")]
+        log_format: LogFormat,
     },
     /// Runs as an independent verifier until ctrl-c or SIGTERM: recomputes a share of the
     /// attested requests, challenges wrong packets and votes when drawn (`[verifier]`).
     Verify {
         #[arg(long)]
         config: PathBuf,
+        #[arg(long, value_enum, env = "TRIBUTARY_LOG_FORMAT", default_value = "text")]
+        log_format: LogFormat,
     },
     /// What the relayer is doing: asks the running relayer, or reads its outbox when stopped.
     Status {
@@ -326,8 +338,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let output = cli.output;
     match cli.command {
         Command::Keys { command } => keys(command),
-        Command::Start { config } => start(&config, false),
-        Command::Verify { config } => start(&config, true),
+        Command::Start { config, log_format } => start(&config, false, log_format),
+        Command::Verify { config, log_format } => start(&config, true, log_format),
         Command::Status { config, json } => status(&config, json || output == Output::Json),
         Command::Outbox { command } => outbox_command(command, output),
         Command::Config {
@@ -424,13 +436,16 @@ fn keys(command: KeysCommand) -> Result<ExitCode> {
     }
 }
 
-fn start(path: &std::path::Path, verify: bool) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
+fn start(path: &std::path::Path, verify: bool, log_format: LogFormat) -> Result<ExitCode> {
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
     let config = load_config(path)?;
     let signer = runner::load_signer(&config)?;
     let engine = runner::open_engine(&config)?;

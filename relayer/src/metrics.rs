@@ -10,13 +10,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::outbox::{Outbox, OutboxCounts};
+
+/// The labels of [`Metrics::requests`]: which model version, and what became of the request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub model: String,
+    pub version: String,
+    /// `attributed`, `committed` or `failed`.
+    pub outcome: &'static str,
+}
 
 /// Every metric the relayer exports.
 pub struct Metrics {
@@ -34,6 +45,12 @@ pub struct Metrics {
     pub in_flight_txs: Gauge,
     pub last_height: Gauge,
     pub commit_latency: Histogram,
+    /// Requests by model version and outcome.
+    pub requests: Family<RequestLabels, Counter>,
+    /// One engine call: generation and attribution of one prompt.
+    pub engine_latency: Histogram,
+    /// The relayer key's balance of the fee denom, in its base unit.
+    pub balance: Gauge,
     /// Unix seconds of the last successful chain call; `/healthz` reports it.
     last_chain_contact: AtomicU64,
     /// The last error worth showing an operator, if any.
@@ -64,6 +81,9 @@ impl Metrics {
             in_flight_txs: Gauge::default(),
             last_height: Gauge::default(),
             commit_latency,
+            requests: Family::default(),
+            engine_latency: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            balance: Gauge::default(),
             last_chain_contact: AtomicU64::new(0),
             last_error: Mutex::new(None),
             registry: Registry::default(),
@@ -133,7 +153,33 @@ impl Metrics {
             "From a request being seen to its commit being confirmed",
             m.commit_latency.clone(),
         );
+        registry.register(
+            "requests",
+            "Requests by model, version and outcome (attributed, committed, failed)",
+            m.requests.clone(),
+        );
+        registry.register(
+            "engine_latency_seconds",
+            "One engine call: a prompt's completion and attribution",
+            m.engine_latency.clone(),
+        );
+        registry.register(
+            "operator_balance",
+            "The relayer key's bank balance of the fee denom, in its base unit",
+            m.balance.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts one request of model `model` version `version` with `outcome`.
+    pub fn count(&self, model: u64, version: u32, outcome: &'static str) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                model: model.to_string(),
+                version: version.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     /// Notes a successful chain call.
@@ -292,5 +338,57 @@ mod tests {
                 "{name}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn requests_are_counted_by_model_version_and_outcome() {
+        let m = Metrics::new();
+        m.count(3, 1, "attributed");
+        m.count(3, 1, "attributed");
+        m.count(3, 2, "failed");
+        m.balance.set(12_345);
+        m.engine_latency.observe(0.2);
+        let text = m.encode();
+        for line in [
+            "tributary_relayer_requests_total{model=\"3\",version=\"1\",outcome=\"attributed\"} 2",
+            "tributary_relayer_requests_total{model=\"3\",version=\"2\",outcome=\"failed\"} 1",
+            "tributary_relayer_operator_balance 12345",
+            "tributary_relayer_engine_latency_seconds_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_the_relayer_exports() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../deploy/grafana-dashboard.json")).unwrap();
+        let m = Metrics::new();
+        m.count(1, 1, "attributed");
+        let text = m.encode();
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let mut queried = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                for (at, _) in expr.match_indices("tributary_relayer_") {
+                    let name: String = expr[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        exported.contains(name.as_str()),
+                        "panel {:?} queries {name}, which the relayer does not export",
+                        panel["title"]
+                    );
+                    queried += 1;
+                }
+            }
+        }
+        assert!(queried >= 10, "{queried}");
     }
 }

@@ -223,6 +223,7 @@ pub async fn start(
         tokio::spawn(relayer.clone().run_committer()),
         tokio::spawn(relayer.clone().run_revealer()),
         tokio::spawn(relayer.clone().run_batcher()),
+        tokio::spawn(relayer.clone().run_balance_watch()),
     ];
     shutdown.await;
     tracing::info!("stopping");

@@ -33,6 +33,9 @@ use crate::submission::{SubmissionRules, Submissions};
 pub const TX_TIMEOUT_BLOCKS: u64 = 20;
 /// How often the scanner looks for new blocks when no WebSocket event wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(1000);
+/// How often the key's balance is read for `operator_balance`.
+const BALANCE_POLL: Duration = Duration::from_secs(30);
+
 /// How often a broadcast transaction is looked up until it is settled.
 const CONFIRM_POLL: Duration = Duration::from_millis(250);
 /// Longest pause between retries of a failing operation.
@@ -471,7 +474,24 @@ impl Relayer {
         tracing::error!(request_id, reason, "request given up");
         self.outbox.mark_failed(request_id, reason)?;
         self.metrics.requests_failed.inc();
-        Ok(())
+        crate::attributor::count_outcome(&self.outbox, &self.metrics, request_id, "failed")
+    }
+
+    /// Keeps the key's fee-denom balance in `operator_balance`, every [`BALANCE_POLL`].
+    pub async fn run_balance_watch(self: Arc<Self>) {
+        let address = self.signer.address().to_string();
+        let denom = self.client.config().gas_denom.clone();
+        loop {
+            match self.client.balance(&address, &denom).await {
+                Ok(amount) => {
+                    self.metrics
+                        .balance
+                        .set(i64::try_from(amount).unwrap_or(i64::MAX));
+                }
+                Err(e) => tracing::debug!(error = %e, "reading the key's balance"),
+            }
+            tokio::time::sleep(BALANCE_POLL).await;
+        }
     }
 
     /// Reveals the prompt and completion of this relayer's challenged requests, every few
@@ -612,6 +632,14 @@ impl Relayer {
                     failpoint("before_confirm");
                     let ids = self.outbox.mark_committed(&tx.tx_hash, outcome.height)?;
                     self.metrics.packets_committed.inc_by(ids.len() as u64);
+                    for &id in &ids {
+                        crate::attributor::count_outcome(
+                            &self.outbox,
+                            &self.metrics,
+                            id,
+                            "committed",
+                        )?;
+                    }
                     self.metrics.commit_txs.inc();
                     self.count_fee(&outcome.fee);
                     let duplicates = outcome

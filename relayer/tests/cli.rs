@@ -202,3 +202,66 @@ fn status_of_a_stopped_relayer_reads_its_outbox() {
     assert_eq!(report["running"], false);
     assert_eq!(report["scanned_through_height"], 41);
 }
+
+#[test]
+fn with_json_logs_every_line_the_running_relayer_writes_is_a_json_object() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("engine.token");
+    std::fs::write(&token, "secret").unwrap();
+    let config = dir.path().join("relayer.toml");
+    let text = std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace(
+            "keyring_dir = \"~/.tributary/relayer/keys\"",
+            &format!("keyring_dir = \"{}\"", dir.path().join("keys").display()),
+        )
+        .replace("keyring_backend = \"file\"", "keyring_backend = \"test\"")
+        // Nothing answers there: the relayer logs that it keeps trying.
+        .replace("http://127.0.0.1:26657", "http://127.0.0.1:1")
+        .replace("~/.tributary/relayer/engine.token", token.to_str().unwrap())
+        .replace(
+            "~/.tributary/relayer/outbox.redb",
+            dir.path().join("outbox.redb").to_str().unwrap(),
+        )
+        .replace("127.0.0.1:8710", "127.0.0.1:18710")
+        .replace("127.0.0.1:9464", "127.0.0.1:19464");
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let mut add = Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
+        .args(["keys", "add", "operator", "--recover", "--config", config])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(
+        add.stdin.take().unwrap(),
+        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+    )
+    .unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-relayer"))
+        .args(["start", "--config", config, "--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "nothing logged");
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value["level"].is_string() && value["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(
+        stderr.contains("no RPC endpoint answers"),
+        "the unreachable node is not reported: {stderr}"
+    );
+}
