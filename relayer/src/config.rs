@@ -4,6 +4,7 @@
 //! about values is left to [`Config::validate`] so an operator sees every problem at once.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -258,13 +259,17 @@ pub struct ContractsConfig {
 }
 
 /// `[[models]]`: one served model version.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// The model id in the registry.
     pub model_id: u64,
     /// The model version in the registry.
     pub version: u32,
+    /// The engine's name of the model that serves this version (http mode), when it is not
+    /// `engine.model_name`: one engine gateway may serve several models.
+    #[serde(default)]
+    pub engine_model: Option<String>,
 }
 
 /// How the attribution engine is reached.
@@ -275,6 +280,23 @@ pub enum EngineMode {
     Http,
     /// Loaded into the relayer process (`model_dir`, `index_dir`).
     InProcess,
+}
+
+impl Config {
+    /// The engine model serving each `[[models]]` version: its `engine_model`, else `default`
+    /// (the engine's own model name).
+    pub fn engine_models(&self, default: &str) -> BTreeMap<(u64, u32), String> {
+        self.models
+            .iter()
+            .map(|m| {
+                let name = m
+                    .engine_model
+                    .clone()
+                    .unwrap_or_else(|| default.to_string());
+                ((m.model_id, m.version), name)
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for EngineMode {
@@ -522,7 +544,22 @@ impl Config {
             problem("models", "at least one model must be served".into());
         }
         for (i, model) in self.models.iter().enumerate() {
-            if self.models[..i].contains(model) {
+            match (&model.engine_model, self.engine.mode) {
+                (Some(name), EngineMode::Http) if name.trim().is_empty() => problem(
+                    &format!("models[{i}].engine_model"),
+                    "must not be empty".into(),
+                ),
+                (Some(_), EngineMode::InProcess) => problem(
+                    &format!("models[{i}].engine_model"),
+                    "is not used when engine.mode is \"in_process\" (the process serves one model)"
+                        .into(),
+                ),
+                _ => {}
+            }
+            if self.models[..i]
+                .iter()
+                .any(|m| (m.model_id, m.version) == (model.model_id, model.version))
+            {
                 problem(
                     &format!("models[{i}]"),
                     format!(
@@ -789,7 +826,8 @@ mod tests {
             config.models,
             vec![ModelConfig {
                 model_id: 1,
-                version: 1
+                version: 1,
+                engine_model: None,
             }]
         );
         assert_eq!(config.engine.mode, EngineMode::Http);
@@ -988,8 +1026,39 @@ mod tests {
     #[test]
     fn duplicate_model() {
         let mut c = example();
-        c.models.push(c.models[0]);
+        c.models.push(c.models[0].clone());
         assert_one_problem(&c, "models[1]: model 1 version 1 is listed twice");
+        // Another engine model does not make it another version.
+        c.models[1].engine_model = Some("other".into());
+        assert_one_problem(&c, "models[1]: model 1 version 1 is listed twice");
+    }
+
+    #[test]
+    fn an_engine_model_per_version_is_for_http_engines_only() {
+        let mut c = example();
+        c.models.push(ModelConfig {
+            model_id: 2,
+            version: 1,
+            engine_model: Some("legal".into()),
+        });
+        assert_eq!(c.validate(), Ok(()));
+        let names = c.engine_models("systems");
+        assert_eq!(names[&(1, 1)], "systems");
+        assert_eq!(names[&(2, 1)], "legal");
+        c.models[1].engine_model = Some(" ".into());
+        assert_one_problem(&c, "models[1].engine_model: must not be empty");
+        let mut c = example();
+        c.engine.mode = EngineMode::InProcess;
+        c.engine.url = None;
+        c.engine.model_name = None;
+        c.engine.auth_token_file = None;
+        c.engine.model_dir = Some("/m".into());
+        c.engine.index_dir = Some("/i".into());
+        c.models[0].engine_model = Some("legal".into());
+        assert_one_problem(
+            &c,
+            "models[0].engine_model: is not used when engine.mode is \"in_process\" (the process serves one model)",
+        );
     }
 
     #[test]

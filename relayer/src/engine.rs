@@ -43,9 +43,9 @@ pub trait EngineBackend: Send + Sync {
         request: &CompletionRequest,
     ) -> Result<CompletionResponse, EngineCallError>;
 
-    /// What the engine serves under [`EngineBackend::model_name`]: its weights, index and
-    /// parameter hashes.
-    async fn model_info(&self) -> Result<ModelInfo, EngineCallError>;
+    /// What the engine serves under the model name `name`: its weights, index and parameter
+    /// hashes.
+    async fn model_info(&self, name: &str) -> Result<ModelInfo, EngineCallError>;
 }
 
 /// The model named `name` in an engine's list, or a rejection naming those it serves.
@@ -132,8 +132,8 @@ mod in_process {
             }
         }
 
-        async fn model_info(&self) -> Result<ModelInfo, EngineCallError> {
-            super::find_model(self.service.models(), IN_PROCESS_MODEL)
+        async fn model_info(&self, name: &str) -> Result<ModelInfo, EngineCallError> {
+            super::find_model(self.service.models(), name)
         }
     }
 }
@@ -192,7 +192,7 @@ impl EngineBackend for HttpEngine {
         decode(status, &bytes)
     }
 
-    async fn model_info(&self) -> Result<ModelInfo, EngineCallError> {
+    async fn model_info(&self, name: &str) -> Result<ModelInfo, EngineCallError> {
         let unavailable =
             |e: reqwest::Error| EngineCallError::Unavailable(format!("{}: {e}", self.url));
         let response = self
@@ -211,7 +211,7 @@ impl EngineBackend for HttpEngine {
         }
         let list: ModelList = serde_json::from_slice(&bytes)
             .map_err(|e| EngineCallError::Unavailable(format!("{}/v1/models: {e}", self.url)))?;
-        find_model(list, &self.model_name)
+        find_model(list, name)
     }
 }
 

@@ -249,11 +249,7 @@ pub async fn verify(
     };
     let telemetry_listener = bind(&config.telemetry.listen).await?;
     let client = connect_retrying(&config, |_| {}).await?;
-    let served = config
-        .models
-        .iter()
-        .map(|m| (m.model_id, m.version))
-        .collect();
+    let served = config.engine_models(engine.model_name());
     let verifier = Arc::new(
         Verifier::new(
             Arc::new(client),

@@ -6,7 +6,7 @@
 //! so stopping the process (gracefully or with `kill -9`) loses nothing, and the next start
 //! carries on from the outbox.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use tributary_types::AttributionPacket;
 
 use crate::attributor::{Attributor, Progress};
 use crate::config::Config;
-use crate::engine::EngineBackend;
+use crate::engine::{EngineBackend, EngineCallError};
 use crate::ledger::ChainLedger;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError, QueueLimits, RequestRecord};
@@ -99,6 +99,8 @@ pub struct Relayer {
     pub engine: Arc<dyn EngineBackend>,
     pub metrics: Arc<Metrics>,
     served: BTreeSet<(u64, u32)>,
+    /// The engine model serving each served version.
+    engine_models: BTreeMap<(u64, u32), String>,
     attributor: Attributor,
     progress: Arc<Progress>,
     wake_attributor: Arc<Notify>,
@@ -134,11 +136,8 @@ impl Relayer {
         engine: Arc<dyn EngineBackend>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let served = config
-            .models
-            .iter()
-            .map(|m| (m.model_id, m.version))
-            .collect();
+        let engine_models = config.engine_models(engine.model_name());
+        let served = engine_models.keys().copied().collect();
         let progress = Arc::new(Progress::default());
         let wake_committer = Arc::new(Notify::new());
         let attributed_at = Arc::new(Mutex::new(HashMap::new()));
@@ -158,6 +157,7 @@ impl Relayer {
             engine,
             metrics,
             served,
+            engine_models,
             attributor,
             progress,
             wake_attributor: Arc::new(Notify::new()),
@@ -189,8 +189,7 @@ impl Relayer {
                 &self.config.contracts.payout,
             )),
             self.outbox.clone(),
-            self.engine.model_name(),
-            self.served.clone(),
+            self.engine_models.clone(),
             SubmissionRules {
                 attestor: self.signer.address().to_string(),
                 commit_margin_seconds: self.config.gateway.commit_margin_seconds,
@@ -211,6 +210,14 @@ impl Relayer {
         let message = format!("{what}: {e}");
         tracing::warn!(error = %e, "{what}; retrying");
         self.metrics.set_error(Some(message));
+    }
+
+    /// The engine's name of the model serving `model_id` version `version`.
+    pub fn engine_model(&self, model_id: u64, version: u32) -> String {
+        self.engine_models
+            .get(&(model_id, version))
+            .cloned()
+            .unwrap_or_else(|| self.engine.model_name().to_string())
     }
 
     /// Checks the key's account and its authorization for every served model, logging what an
@@ -248,16 +255,26 @@ impl Relayer {
     /// a mismatch stops the start with every difference named. An engine that cannot be
     /// reached yet, or a registry that cannot be read, is logged and not checked.
     pub async fn check_engine(&self) -> Result<(), Vec<String>> {
-        let info = match self.engine.model_info().await {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::warn!(error = %e, "the engine's hashes are not checked against the registry");
-                return Ok(());
-            }
-        };
         let registry = self.client.registry(&self.config.contracts.model_registry);
         let mut differences = Vec::new();
-        for &(model_id, version) in &self.served {
+        let mut infos = BTreeMap::new();
+        for (&(model_id, version), engine_model) in &self.engine_models {
+            if !infos.contains_key(engine_model) {
+                let info = self.engine.model_info(engine_model).await;
+                infos.insert(engine_model.clone(), info);
+            }
+            let info = match &infos[engine_model] {
+                Ok(info) => info,
+                // The engine answered, and serves no such model: no packet could be computed.
+                Err(EngineCallError::Rejected { message, .. }) => {
+                    differences.push(format!("model {model_id} version {version}: {message}"));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(model_id, version, error = %e, "the engine's hashes are not checked against the registry");
+                    continue;
+                }
+            };
             let v = match registry.model_version(model_id, version).await {
                 Ok(v) => v,
                 Err(e) => {
@@ -287,7 +304,7 @@ impl Relayer {
             );
         }
         if differences.is_empty() {
-            tracing::info!(model = %info.name, "the engine serves the registered weights, index and parameters");
+            tracing::info!("the engine serves the registered weights, index and parameters");
             Ok(())
         } else {
             Err(differences)

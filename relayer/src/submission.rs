@@ -16,7 +16,7 @@
 //! attestor for another completion, leave the request without quorum and be refunded at expiry
 //! after being served.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -184,23 +184,21 @@ struct CheckedRequest {
 pub struct Submissions {
     ledger: Arc<dyn Ledger>,
     outbox: Arc<Outbox>,
-    /// The engine's name of the served model: the model of every engine request.
-    model_name: String,
-    served: BTreeSet<(u64, u32)>,
+    /// The served model versions, each with the engine's name of the model serving it.
+    served: BTreeMap<(u64, u32), String>,
     rules: SubmissionRules,
     prompt_arrived: Arc<Notify>,
     progress: Arc<Progress>,
 }
 
 impl Submissions {
-    /// Submissions for the model versions `served` (the engine's `model_name`), waking
+    /// Submissions for the model versions `served` (each with its engine model), waking
     /// `prompt_arrived` (the attribution worker) for each kept prompt and hearing of its work
     /// through `progress`.
     pub fn new(
         ledger: Arc<dyn Ledger>,
         outbox: Arc<Outbox>,
-        model_name: &str,
-        served: BTreeSet<(u64, u32)>,
+        served: BTreeMap<(u64, u32), String>,
         rules: SubmissionRules,
         prompt_arrived: Arc<Notify>,
         progress: Arc<Progress>,
@@ -208,7 +206,6 @@ impl Submissions {
         Submissions {
             ledger,
             outbox,
-            model_name: model_name.to_string(),
             served,
             rules,
             prompt_arrived,
@@ -243,7 +240,11 @@ impl Submissions {
         }
         // The chain decides which model serves the request, and how.
         let request = CompletionRequest {
-            model: self.model_name.clone(),
+            model: self
+                .served
+                .get(&(checked.request.model_id, checked.request.model_version))
+                .cloned()
+                .unwrap_or_default(),
             prompt: paid.prompt,
             sampling: SamplingRequest::exactly(&sampling),
             request_id: Some(id),
@@ -426,7 +427,7 @@ impl Submissions {
         };
         if !self
             .served
-            .contains(&(request.model_id, request.model_version))
+            .contains_key(&(request.model_id, request.model_version))
         {
             return Err(SubmitError::NotServed {
                 request_id: id,

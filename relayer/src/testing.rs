@@ -181,7 +181,10 @@ impl EngineBackend for ScriptedEngine {
         Ok(response_for(request))
     }
 
-    async fn model_info(&self) -> Result<tributary_attrib_api::ModelInfo, EngineCallError> {
+    async fn model_info(
+        &self,
+        _name: &str,
+    ) -> Result<tributary_attrib_api::ModelInfo, EngineCallError> {
         Err(EngineCallError::Unavailable(
             "a scripted engine has no model to describe".into(),
         ))
@@ -241,7 +244,7 @@ impl Drop for Desk {
     }
 }
 
-/// Submissions for model 1 version 1, with an attribution worker woken by each prompt.
+/// Submissions for model 1 version 1 (and model 3 version 1, engine model `second-model`), with an attribution worker woken by each prompt.
 pub fn desk() -> Desk {
     desk_with(QueueLimits {
         per_payer: 32,
@@ -274,8 +277,13 @@ pub fn desk_with(queue: QueueLimits) -> Desk {
     let submissions = Submissions::new(
         ledger.clone(),
         outbox.clone(),
-        engine.model_name(),
-        [(1, 1)].into_iter().collect(),
+        // Version 1 of model 3 is served by another of the engine's models.
+        [
+            ((1, 1), engine.model_name().to_string()),
+            ((3, 1), "second-model".to_string()),
+        ]
+        .into_iter()
+        .collect(),
         SubmissionRules {
             attestor: ATTESTOR.into(),
             commit_margin_seconds: 60,

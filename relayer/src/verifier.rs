@@ -26,7 +26,7 @@
 //! The engine must be the model version's own (its weights hash is checked against the
 //! request's terms for every packet): a verifier with other weights cannot agree with anyone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -176,7 +176,7 @@ pub struct Verifier {
     payout: String,
     signer: Signer,
     engine: Arc<dyn EngineBackend>,
-    served: BTreeSet<(u64, u32)>,
+    served: BTreeMap<(u64, u32), String>,
     config: VerifierConfig,
     pub metrics: Arc<VerifierMetrics>,
     http: reqwest::Client,
@@ -206,7 +206,7 @@ impl Verifier {
         payout: &str,
         signer: Signer,
         engine: Arc<dyn EngineBackend>,
-        served: BTreeSet<(u64, u32)>,
+        served: BTreeMap<(u64, u32), String>,
         config: VerifierConfig,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
@@ -370,7 +370,7 @@ impl Verifier {
         }
         let served = self
             .served
-            .contains(&(request.model_id, request.model_version));
+            .contains_key(&(request.model_id, request.model_version));
         if !served || !sampled(&self.address(), request.id, self.config.sample_rate) {
             self.checked.lock().await.insert(request.id, agreed.clone());
             return Ok(());
@@ -526,7 +526,11 @@ impl Verifier {
         inputs: &RequestInputs,
     ) -> Result<Option<AttributionPacket>, VerifyError> {
         let completion_request = CompletionRequest {
-            model: self.engine.model_name().to_string(),
+            model: self
+                .served
+                .get(&(subject.model_id, subject.version))
+                .cloned()
+                .unwrap_or_else(|| self.engine.model_name().to_string()),
             prompt: inputs.prompt.clone(),
             sampling: SamplingRequest::exactly(&Sampling::for_paid_request(subject.sampling_id)),
             request_id: Some(subject.sampling_id),
@@ -625,7 +629,7 @@ impl Verifier {
         if batch.status == BatchStatus::Finalized
             || batch.finalizable_at.seconds() <= now
             || batch.attestor.as_str() == me
-            || !self.served.contains(&(batch.model_id, batch.version))
+            || !self.served.contains_key(&(batch.model_id, batch.version))
         {
             return Ok(true);
         }
@@ -888,7 +892,7 @@ impl Verifier {
         let request: InferenceRequest = self.query(&QueryMsg::Request { request_id: id }).await?;
         if !self
             .served
-            .contains(&(request.model_id, request.model_version))
+            .contains_key(&(request.model_id, request.model_version))
         {
             tracing::warn!(
                 request_id = id,
@@ -1110,7 +1114,7 @@ mod tests {
         let taken = |address: &str| {
             (0..10_000)
                 .filter(|id| sampled(address, *id, 0.25))
-                .collect::<BTreeSet<u64>>()
+                .collect::<std::collections::BTreeSet<u64>>()
         };
         let (a, b) = (taken("trib1a"), taken("trib1b"));
         for set in [&a, &b] {

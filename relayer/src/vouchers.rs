@@ -244,7 +244,7 @@ impl VoucherDesk {
         );
         let sampling = Sampling::for_paid_request(engine_id);
         let completion = CompletionRequest {
-            model: r.engine.model_name().to_string(),
+            model: r.engine_model(voucher.model_id, voucher.version),
             prompt: request.prompt.clone(),
             sampling: SamplingRequest::exactly(&sampling),
             request_id: Some(engine_id),

@@ -28,6 +28,22 @@ async fn a_paid_prompt_is_kept_and_answered_with_its_packet() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_served_version_is_generated_by_its_own_engine_model() {
+    let d = desk();
+    d.ledger.pay(21, "for the second model", (3, 1));
+    d.ledger.pay(22, "for the first model", (1, 1));
+    for (id, prompt, model) in [
+        (21, "for the second model", "second-model"),
+        (22, "for the first model", "model"),
+    ] {
+        d.submissions.submit(paid(id, prompt)).await.unwrap();
+        let asked = d.engine.last();
+        assert_eq!((asked.request_id, asked.model.as_str()), (Some(id), model));
+        assert_eq!(asked.model_id, Some(if id == 21 { 3 } else { 1 }));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpaid_foreign_closed_and_mismatched_requests_are_refused_before_the_engine() {
     let d = desk();
     d.ledger.pay(6, "mine", (1, 1));
