@@ -195,7 +195,12 @@ pub struct Verifier {
     gas_used: std::sync::Mutex<BTreeMap<String, u64>>,
     /// The last recomputation times, in seconds.
     recompute_times: std::sync::Mutex<std::collections::VecDeque<f64>>,
+    /// Gateways attestors publish in the registry, with when they were read.
+    published: Mutex<BTreeMap<String, (std::time::Instant, Option<String>)>>,
 }
+
+/// How long a gateway read from the registry is used before it is read again.
+const PUBLISHED_GATEWAY_TTL: Duration = Duration::from_secs(300);
 
 /// How many recomputation times `/status` takes its median over.
 const RECOMPUTE_WINDOW: usize = 1_000;
@@ -229,6 +234,7 @@ impl Verifier {
             kept_inputs: Mutex::new(BTreeMap::new()),
             gas_used: std::sync::Mutex::new(BTreeMap::new()),
             recompute_times: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            published: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -461,7 +467,7 @@ impl Verifier {
         attestors: &[cosmwasm_std::Addr],
         now: u64,
     ) -> Option<RequestInputs> {
-        for source in self.sources(attestors) {
+        for source in self.sources(attestors).await {
             match self.fetch_from(&source, request_id, now).await {
                 Ok(inputs)
                     if sha256(inputs.prompt.as_bytes()).as_slice() == prompt_hash.as_slice() =>
@@ -479,14 +485,56 @@ impl Verifier {
         None
     }
 
-    /// The configured sources run by one of `attestors`.
-    fn sources(&self, attestors: &[cosmwasm_std::Addr]) -> Vec<InputSource> {
-        self.config
+    /// The sources run by one of `attestors`: those configured, then, for an attestor with
+    /// none configured, the gateway it publishes in the model registry.
+    async fn sources(&self, attestors: &[cosmwasm_std::Addr]) -> Vec<InputSource> {
+        let mut sources: Vec<InputSource> = self
+            .config
             .sources
             .iter()
             .filter(|s| attestors.iter().any(|a| a.as_str() == s.attestor))
             .cloned()
-            .collect()
+            .collect();
+        for attestor in attestors {
+            if sources.iter().any(|s| s.attestor == attestor.as_str()) {
+                continue;
+            }
+            if let Some(url) = self.published_gateway(attestor.as_str()).await {
+                sources.push(InputSource {
+                    url,
+                    attestor: attestor.to_string(),
+                });
+            }
+        }
+        sources
+    }
+
+    /// The gateway `attestor` publishes in the registry, read at most every
+    /// [`PUBLISHED_GATEWAY_TTL`]; `None` when it publishes none or the registry cannot be read.
+    async fn published_gateway(&self, attestor: &str) -> Option<String> {
+        if let Some((read_at, url)) = self.published.lock().await.get(attestor) {
+            if read_at.elapsed() < PUBLISHED_GATEWAY_TTL {
+                return url.clone();
+            }
+        }
+        let config: ConfigResponse = self.query(&QueryMsg::Config {}).await.ok()?;
+        let url = match self
+            .client
+            .registry(config.registry_contract.as_str())
+            .gateway(attestor)
+            .await
+        {
+            Ok(published) => published.map(|g| g.url),
+            Err(e) => {
+                tracing::debug!(attestor, error = %e, "reading the attestor's gateway");
+                return None;
+            }
+        };
+        self.published.lock().await.insert(
+            attestor.to_string(),
+            (std::time::Instant::now(), url.clone()),
+        );
+        url
     }
 
     async fn fetch_from(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{serial, Batching, RelayerProcess, World, PRICE, TEXTS};
+use common::{publish_gateway, serial, Batching, RelayerProcess, World, PRICE, TEXTS};
 use cosmwasm_std::HexBinary;
 use serde_json::Value;
 use tributary_keyring::{Backend, Keyring};
@@ -230,18 +230,8 @@ async fn a_buyer_pays_finds_the_gateway_on_chain_reads_the_passages_and_refunds_
         &Batching::default(),
         "",
     );
-    let config = std::fs::read_to_string(&home.config).unwrap();
+    publish_gateway(&home);
     let public_url = home.gateway.clone();
-    let listen = format!(
-        "listen = \"{}\"",
-        public_url.strip_prefix("http://").unwrap()
-    );
-    assert!(config.contains(&listen));
-    std::fs::write(
-        &home.config,
-        config.replace(&listen, &format!("{listen}\npublic_url = \"{public_url}\"")),
-    )
-    .unwrap();
     let relayer = RelayerProcess::start(&home);
     relayer.wait_ready().await;
 

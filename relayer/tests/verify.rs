@@ -425,14 +425,11 @@ async fn verifiers_catch_forged_results_in_a_settlement_batch() {
         &Batching::default(),
         "\n[vouchers]\nmax_batch = 2\nmax_delay_ms = 300\n",
     );
+    // The verifiers are given no source: they read the attestor's gateway from the registry.
+    publish_gateway(&owner_home);
     let owner_relayer = RelayerProcess::start(&owner_home);
     owner_relayer.wait_ready().await;
-    let verifiers = start_verifiers(
-        &world,
-        &[(owned, 1)],
-        &[(&owner_home, owner.address().as_ref())],
-    )
-    .await;
+    let verifiers = start_verifiers(&world, &[(owned, 1)], &[]).await;
 
     // A payer deposits once and is served two inferences against vouchers.
     let user = world.signer("user");

@@ -611,6 +611,19 @@ pub struct Account {
     pub mnemonic: String,
 }
 
+/// Sets `[gateway] public_url` of a relayer's config to its gateway's URL, so that it publishes
+/// the URL in the model registry at start.
+pub fn publish_gateway(home: &RelayerHome) {
+    let config = std::fs::read_to_string(&home.config).unwrap();
+    let listen = format!(
+        "listen = \"{}\"",
+        home.gateway.strip_prefix("http://").unwrap()
+    );
+    assert!(config.contains(&listen), "{config}");
+    let published = format!("{listen}\npublic_url = \"{}\"", home.gateway);
+    std::fs::write(&home.config, config.replacen(&listen, &published, 1)).unwrap();
+}
+
 /// A relayer's files and endpoints.
 #[derive(Clone, Debug)]
 pub struct RelayerHome {
