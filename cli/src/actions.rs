@@ -58,6 +58,51 @@ pub enum DatanetCommand {
     },
     /// Shows a datanet.
     Show { datanet_id: u64 },
+    /// The curator's queue: contributions waiting for a review.
+    Pending {
+        datanet_id: u64,
+        #[arg(long)]
+        start_after: Option<u64>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Owner: changes the description, tags, license, policy or size cap.
+    Update {
+        datanet_id: u64,
+        #[arg(long)]
+        description: Option<String>,
+        /// Domain tag (repeatable; replaces all of them).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long)]
+        license: Option<String>,
+        #[arg(long, value_enum)]
+        policy: Option<Policy>,
+        #[arg(long)]
+        max_bytes: Option<u64>,
+    },
+    /// Owner: adds or removes curators.
+    Curators {
+        datanet_id: u64,
+        #[arg(long = "add")]
+        add: Vec<String>,
+        #[arg(long = "remove")]
+        remove: Vec<String>,
+    },
+    /// Owner: the contributors an allow-list datanet admits.
+    Allow {
+        datanet_id: u64,
+        #[arg(long = "add")]
+        add: Vec<String>,
+        #[arg(long = "remove")]
+        remove: Vec<String>,
+    },
+    /// Owner: hands the datanet to another owner.
+    Transfer {
+        datanet_id: u64,
+        #[arg(long)]
+        to: String,
+    },
     /// Lists datanets, optionally by domain tag.
     List {
         #[arg(long)]
@@ -127,33 +172,50 @@ pub enum ModelCommand {
         description: String,
         #[arg(long, default_value = "decoder-only transformer")]
         architecture: String,
-        /// Trained on DATANET@VERSION (repeatable); the root is read from the chain.
-        #[arg(long = "lineage", required = true, value_parser = parse_lineage)]
-        lineage: Vec<(u64, u32)>,
+        #[command(flatten)]
+        version: VersionArgs,
+    },
+    /// Owner: adds the model's next version.
+    AddVersion {
+        model_id: u64,
+        #[command(flatten)]
+        version: VersionArgs,
+    },
+    /// Lists a model's versions.
+    Versions {
+        model_id: u64,
         #[arg(long)]
-        weights_hash: String,
+        start_after: Option<u32>,
         #[arg(long)]
-        weights_uri: String,
+        limit: Option<u32>,
+    },
+    /// Owner: closes a version to new requests.
+    Deprecate {
+        model_id: u64,
         #[arg(long)]
-        index_hash: String,
-        #[arg(long, default_value = "trak-logra-v2")]
-        method: String,
+        version: u32,
+    },
+    /// Owner: replaces a version's attestors and quorum.
+    Attestors {
+        model_id: u64,
         #[arg(long)]
-        params_hash: String,
-        /// Price per inference, in the smallest unit.
-        #[arg(long)]
-        price: u128,
-        /// Price in this cw20 token instead of the chain's denom.
-        #[arg(long)]
-        price_cw20: Option<String>,
-        /// Contributors/developer/operator/protocol in basis points, e.g. 7000/1500/1000/500.
-        #[arg(long, default_value = "7000/1500/1000/500", value_parser = parse_split)]
-        split: FeeSplit,
+        version: u32,
         /// Attestor address (repeatable).
         #[arg(long = "attestor", required = true)]
         attestors: Vec<String>,
         #[arg(long, default_value_t = 1)]
         quorum: u32,
+    },
+    /// Publishes `--from`'s gateway URL in the registry, where buyers find it (or withdraws it).
+    Gateway {
+        #[arg(
+            long,
+            required_unless_present = "withdraw",
+            conflicts_with = "withdraw"
+        )]
+        url: Option<String>,
+        #[arg(long)]
+        withdraw: bool,
     },
     /// Shows a model version.
     Show {
@@ -161,6 +223,38 @@ pub enum ModelCommand {
         #[arg(long, default_value_t = 1)]
         version: u32,
     },
+}
+
+/// Everything that defines a model version.
+#[derive(clap::Args)]
+pub struct VersionArgs {
+    /// Trained on DATANET@VERSION (repeatable); the root is read from the chain.
+    #[arg(long = "lineage", required = true, value_parser = parse_lineage)]
+    lineage: Vec<(u64, u32)>,
+    #[arg(long)]
+    weights_hash: String,
+    #[arg(long)]
+    weights_uri: String,
+    #[arg(long)]
+    index_hash: String,
+    #[arg(long, default_value = "trak-logra-v2")]
+    method: String,
+    #[arg(long)]
+    params_hash: String,
+    /// Price per inference, in the smallest unit.
+    #[arg(long)]
+    price: u128,
+    /// Price in this cw20 token instead of the chain's denom.
+    #[arg(long)]
+    price_cw20: Option<String>,
+    /// Contributors/developer/operator/protocol in basis points, e.g. 7000/1500/1000/500.
+    #[arg(long, default_value = "7000/1500/1000/500", value_parser = parse_split)]
+    split: FeeSplit,
+    /// Attestor address (repeatable).
+    #[arg(long = "attestor", required = true)]
+    attestors: Vec<String>,
+    #[arg(long, default_value_t = 1)]
+    quorum: u32,
 }
 
 fn parse_lineage(s: &str) -> Result<(u64, u32), String> {
@@ -375,6 +469,7 @@ pub async fn datanet(s: &Session, cmd: DatanetCommand, output: Output) -> Result
                 None => println!("{json}"),
             }
         }
+        other => crate::admin::datanet(s, other, output).await?,
     }
     Ok(())
 }
@@ -559,54 +654,10 @@ pub async fn model(s: &Session, cmd: ModelCommand, output: Output) -> Result<()>
             name,
             description,
             architecture,
-            lineage,
-            weights_hash,
-            weights_uri,
-            index_hash,
-            method,
-            params_hash,
-            price,
-            price_cw20,
-            split,
-            attestors,
-            quorum,
+            version,
         } => {
             let signer = s.signer()?;
-            let datanets = s
-                .chain
-                .client
-                .datanet(&s.chain.deployment.contracts.datanet);
-            let mut roots = Vec::new();
-            for (datanet_id, version) in lineage {
-                let v = datanets.version(datanet_id, version).await?;
-                roots.push(DatanetRoot {
-                    datanet_id,
-                    version,
-                    root: v.root,
-                });
-            }
-            let asset = match price_cw20 {
-                Some(token) => AssetInfo::cw20(token),
-                None => AssetInfo::native(&s.chain.deployment.denom),
-            };
-            let input = ModelVersionInput {
-                lineage: roots,
-                weights_hash: hash32("weights hash", &weights_hash)?,
-                weights_uri,
-                index_hash: hash32("index hash", &index_hash)?,
-                method: AttributionMethod {
-                    id: method,
-                    params_hash: hash32("params hash", &params_hash)?,
-                    params: None,
-                },
-                price: Price {
-                    asset,
-                    amount: Uint128::new(price),
-                },
-                split,
-                attestors,
-                quorum,
-            };
+            let input = version_input(s, version).await?;
             let model_id = registry
                 .register_model(&signer, &name, &description, &architecture, input)
                 .await?;
@@ -619,8 +670,70 @@ pub async fn model(s: &Session, cmd: ModelCommand, output: Output) -> Result<()>
             let v = registry.model_version(model_id, version).await?;
             output.print(&v, || serde_json::to_string_pretty(&v).expect("serializes"));
         }
+        ModelCommand::AddVersion { model_id, version } => {
+            let signer = s.signer()?;
+            let input = version_input(s, version).await?;
+            let version = registry.add_version(&signer, model_id, input).await?;
+            output.print(
+                &serde_json::json!({"model_id": model_id, "version": version}),
+                || format!("added version {version} of model {model_id}"),
+            );
+        }
+        other => crate::admin::model(s, other, output).await?,
     }
     Ok(())
+}
+
+/// A version's input, with the lineage roots read from the datanet contract.
+async fn version_input(s: &Session, args: VersionArgs) -> Result<ModelVersionInput> {
+    let VersionArgs {
+        lineage,
+        weights_hash,
+        weights_uri,
+        index_hash,
+        method,
+        params_hash,
+        price,
+        price_cw20,
+        split,
+        attestors,
+        quorum,
+    } = args;
+    let datanets = s
+        .chain
+        .client
+        .datanet(&s.chain.deployment.contracts.datanet);
+    let mut roots = Vec::new();
+    for (datanet_id, version) in lineage {
+        let v = datanets.version(datanet_id, version).await?;
+        roots.push(DatanetRoot {
+            datanet_id,
+            version,
+            root: v.root,
+        });
+    }
+    let asset = match price_cw20 {
+        Some(token) => AssetInfo::cw20(token),
+        None => AssetInfo::native(&s.chain.deployment.denom),
+    };
+    Ok(ModelVersionInput {
+        lineage: roots,
+        weights_hash: hash32("weights hash", &weights_hash)?,
+        weights_uri,
+        index_hash: hash32("index hash", &index_hash)?,
+        method: AttributionMethod {
+            id: method,
+            params_hash: hash32("params hash", &params_hash)?,
+            params: None,
+        },
+        price: Price {
+            asset,
+            amount: Uint128::new(price),
+        },
+        split,
+        attestors,
+        quorum,
+    })
 }
 
 /// `tributary infer`: pays the model's price (native or cw20) for a prompt.

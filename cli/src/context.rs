@@ -23,6 +23,25 @@ pub struct ChainArgs {
     /// A fixed gas limit instead of simulation.
     #[arg(long, global = true)]
     pub gas: Option<u64>,
+    /// Price of a unit of gas instead of the deployment's, e.g. `0.03utrib` (in its denom).
+    #[arg(long, global = true)]
+    pub gas_prices: Option<String>,
+    /// A fixed fee for each transaction instead of gas limit × gas price, e.g. `6000utrib`.
+    #[arg(long, global = true, conflicts_with = "gas_prices")]
+    pub fees: Option<String>,
+    /// Simulate the command's (first) transaction and print its gas and fee; broadcast nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+/// `AMOUNT` or `AMOUNTDENOM`, whose denom must be `denom`.
+fn amount_in<T: std::str::FromStr>(flag: &str, value: &str, denom: &str) -> Result<T> {
+    let number = value.strip_suffix(denom).unwrap_or(value);
+    number.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--{flag} {value:?}: expected an amount in {denom}, e.g. 0.03{denom} or 6000{denom}"
+        )
+    })
 }
 
 /// `~/.tributary/devnet/deployment.json`, where `devnet up` writes it.
@@ -44,10 +63,12 @@ impl ChainArgs {
                 self.deployment.display()
             )
         })?;
-        let gas_price: Decimal = deployment
-            .gas_price
-            .parse()
-            .with_context(|| format!("gas price {:?} in the deployment", deployment.gas_price))?;
+        let gas_price: Decimal = match &self.gas_prices {
+            Some(price) => amount_in("gas-prices", price, &deployment.denom)?,
+            None => deployment.gas_price.parse().with_context(|| {
+                format!("gas price {:?} in the deployment", deployment.gas_price)
+            })?,
+        };
         let mut config = ChainConfig::new(
             self.chain_id
                 .clone()
@@ -61,6 +82,11 @@ impl ChainArgs {
         );
         config.gas_adjustment = self.gas_adjustment;
         config.gas_limit = self.gas;
+        config.fixed_fee = match &self.fees {
+            Some(fees) => Some(amount_in("fees", fees, &deployment.denom)?),
+            None => None,
+        };
+        config.dry_run = self.dry_run;
         let client = Client::connect(config).await?;
         Ok(Chain { client, deployment })
     }

@@ -1,6 +1,7 @@
 //! `tributary`: the operator and contributor command line of Tributary networks.
 
 mod actions;
+mod admin;
 mod buyer;
 mod context;
 mod deploy;
@@ -9,7 +10,7 @@ mod keys;
 mod output;
 mod store;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use context::ChainArgs;
 use keys::KeyringArgs;
 use output::Output;
@@ -102,6 +103,8 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Withdraws `--from`'s contribution while it is pending (or its unrevealed commitment).
+    Withdraw { contribution_id: u64 },
     /// Freezes a datanet's accepted contributions into a new version.
     Snapshot {
         #[arg(long)]
@@ -125,6 +128,12 @@ enum Command {
     Claim,
     /// Bank balances and claimable payouts.
     Balance { address: Option<String> },
+    /// Prints a shell completion script, e.g. `tributary completions bash >
+    /// /etc/bash_completion.d/tributary`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +161,21 @@ async fn main() {
     let cli = Cli::parse();
     let output = cli.output;
     if let Err(err) = run(cli).await {
+        // A dry run ends at its simulation: that is the command's result, not a failure.
+        if let Some(tributary_client::Error::DryRun {
+            gas_used,
+            gas_limit,
+            fee,
+        }) = err.downcast_ref::<tributary_client::Error>()
+        {
+            let report = serde_json::json!({
+                "dry_run": true, "gas_used": gas_used, "gas_limit": gas_limit, "fee": fee,
+            });
+            output.print(&report, || {
+                format!("dry run, nothing broadcast: simulated at {gas_used} gas; a {gas_limit} gas limit pays {fee}")
+            });
+            return;
+        }
         output.error(&err);
         std::process::exit(1);
     }
@@ -217,6 +241,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Keys { command } => keys::run(&keyring, command, output),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tributary", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                // Piped into `head` or the like: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
+        }
         command => {
             let s = actions::Session {
                 chain: chain.connect().await?,
@@ -236,6 +269,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     decision,
                     reason,
                 } => actions::review(&s, contribution_id, decision, reason, output).await,
+                Command::Withdraw { contribution_id } => {
+                    admin::withdraw(&s, contribution_id, output).await
+                }
                 Command::Snapshot { datanet, note } => {
                     actions::snapshot(&s, datanet, note, output).await
                 }

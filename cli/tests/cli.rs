@@ -401,6 +401,202 @@ fn everyday_commands_and_bad_input_through_the_cli() {
     let err = fails(home, &["claim", "--from", "contributor1"]);
     assert!(err.contains("nothing to claim"), "{err}");
 
+    // The curator's queue, a contributor's withdrawal, a new curator, a dry run, a fixed fee
+    // and a transfer of ownership.
+    let c = write("c.txt", "fork(2): create a child process");
+    let d = write("d.txt", "execve(2): execute a program");
+    let contributed = ok(
+        home,
+        &[
+            "contribute",
+            "--from",
+            "contributor1",
+            "--datanet",
+            &datanet,
+            "--store",
+            &net.store_url,
+            &c,
+            &d,
+        ],
+    );
+    let new_ids: Vec<u64> = contributed["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["contribution_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let pending_ids = |home: &Path| -> Vec<u64> {
+        ok(home, &["datanet", "pending", &datanet])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_u64().unwrap())
+            .collect()
+    };
+    // An earlier contribution is still waiting too.
+    let waiting = pending_ids(home);
+    assert!(waiting.ends_with(&new_ids), "{waiting:?}");
+    ok(
+        home,
+        &[
+            "withdraw",
+            &new_ids[1].to_string(),
+            "--from",
+            "contributor1",
+        ],
+    );
+    assert_eq!(pending_ids(home), waiting[..waiting.len() - 1]);
+    let contributor2 = ok(home, &["keys", "show", "contributor2"])["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fails(
+        home,
+        &[
+            "review",
+            &new_ids[0].to_string(),
+            "accept",
+            "--from",
+            "contributor2",
+        ],
+    );
+    ok(
+        home,
+        &[
+            "datanet",
+            "curators",
+            &datanet,
+            "--add",
+            &contributor2,
+            "--from",
+            "curator",
+        ],
+    );
+    ok(
+        home,
+        &[
+            "review",
+            &new_ids[0].to_string(),
+            "accept",
+            "--from",
+            "contributor2",
+        ],
+    );
+    assert!(!pending_ids(home).contains(&new_ids[0]));
+
+    let shown = |home: &Path| ok(home, &["datanet", "show", &datanet]);
+    let before = shown(home);
+    let dry = ok(
+        home,
+        &[
+            "datanet",
+            "update",
+            &datanet,
+            "--description",
+            "dry",
+            "--from",
+            "curator",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert!(dry["gas_used"].as_u64().unwrap() > 0, "{dry}");
+    assert!(dry["gas_limit"].as_u64().unwrap() >= dry["gas_used"].as_u64().unwrap());
+    assert!(dry["fee"].as_str().unwrap().ends_with("utrib"), "{dry}");
+    assert_eq!(shown(home)["description"], before["description"]);
+
+    let utrib = |home: &Path, key: &str| -> u128 {
+        let balance = ok(home, &["balance", "--from", key]);
+        balance["bank"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["denom"] == "utrib")
+            .map_or(0, |c| c["amount"].as_str().unwrap().parse().unwrap())
+    };
+    let paid_before = utrib(home, "curator");
+    ok(
+        home,
+        &[
+            "datanet",
+            "update",
+            &datanet,
+            "--description",
+            "Linux C pages",
+            "--from",
+            "curator",
+            "--fees",
+            "7777utrib",
+        ],
+    );
+    assert_eq!(paid_before - utrib(home, "curator"), 7777);
+    assert_eq!(shown(home)["description"], "Linux C pages");
+
+    ok(
+        home,
+        &[
+            "datanet",
+            "transfer",
+            &datanet,
+            "--to",
+            &contributor2,
+            "--from",
+            "curator",
+        ],
+    );
+    assert_eq!(shown(home)["owner"], contributor2.as_str());
+    let err = fails(
+        home,
+        &[
+            "datanet",
+            "update",
+            &datanet,
+            "--license",
+            "MIT",
+            "--from",
+            "curator",
+        ],
+    );
+    assert!(
+        err.contains("is not allowed to update this datanet"),
+        "{err}"
+    );
+
+    // A gateway published and withdrawn; withdrawing twice says there is none.
+    let published = ok(
+        home,
+        &[
+            "model",
+            "gateway",
+            "--url",
+            "https://gw.example/relay",
+            "--from",
+            "contributor1",
+        ],
+    );
+    assert_eq!(published["url"], "https://gw.example/relay");
+    assert_eq!(published["action"], "set_gateway");
+    ok(
+        home,
+        &["model", "gateway", "--withdraw", "--from", "contributor1"],
+    );
+    let err = fails(
+        home,
+        &["model", "gateway", "--withdraw", "--from", "contributor1"],
+    );
+    assert!(err.contains("has published no gateway"), "{err}");
+
+    // Shell completions name the commands.
+    let script = tributary(home, &["completions", "bash"]);
+    assert!(script.status.success());
+    let script = String::from_utf8_lossy(&script.stdout);
+    for command in ["infer", "requests", "refund", "withdraw", "pending"] {
+        assert!(
+            script.contains(command),
+            "{command} missing from the completions"
+        );
+    }
+
     // Keplr's chain description.
     let info = ok(home, &["chain-info"]);
     assert_eq!(info["bech32Config"]["bech32PrefixAccAddr"], "trib");

@@ -25,6 +25,14 @@ pub struct ChainConfig {
     /// CLI); a transaction's own [`crate::TxOptions::gas_limit`] still wins.
     #[serde(default)]
     pub gas_limit: Option<u64>,
+    /// A fixed fee in `gas_denom` for every transaction instead of gas limit × gas price (like
+    /// `--fees` of wasmd's CLI).
+    #[serde(default)]
+    pub fixed_fee: Option<u128>,
+    /// Simulate instead of broadcasting: every signed transaction ends in [`Error::DryRun`]
+    /// with its simulated gas, gas limit and fee, and nothing reaches the chain.
+    #[serde(default)]
+    pub dry_run: bool,
     /// How long to wait for a broadcast transaction to be included in a block.
     #[serde(default = "default_confirm_timeout", with = "seconds")]
     pub confirm_timeout: Duration,
@@ -55,7 +63,18 @@ impl ChainConfig {
             gas_adjustment: default_gas_adjustment(),
             bech32_prefix: bech32_prefix.into(),
             gas_limit: None,
+            fixed_fee: None,
+            dry_run: false,
             confirm_timeout: default_confirm_timeout(),
+        }
+    }
+
+    /// The fee of a transaction with gas limit `gas`: the fixed fee when there is one, else
+    /// [`ChainConfig::fee_for`].
+    pub fn fee_of(&self, gas: u64) -> Result<Coin, Error> {
+        match self.fixed_fee {
+            Some(amount) => coin(amount, &self.gas_denom),
+            None => self.fee_for(gas),
         }
     }
 

@@ -122,6 +122,14 @@ pub enum Error {
 
     #[error("no attestor of model {model_id} version {version} publishes a gateway; pass one")]
     NoGateway { model_id: u64, version: u32 },
+
+    /// A dry run: the transaction was simulated, not broadcast.
+    #[error("dry run: simulated at {gas_used} gas; a {gas_limit} gas limit would pay {fee}")]
+    DryRun {
+        gas_used: u64,
+        gas_limit: u64,
+        fee: String,
+    },
 }
 
 impl From<tendermint_rpc::Error> for Error {

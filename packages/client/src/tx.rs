@@ -175,6 +175,21 @@ impl Client {
         options: &TxOptions,
         account: Account,
     ) -> Result<cosmrs::tendermint::Hash, Error> {
+        if self.config.dry_run {
+            let simulated = self
+                .simulate_at(signer, msgs, &options.memo, account)
+                .await?;
+            let gas_limit = options
+                .gas_limit
+                .or(self.config.gas_limit)
+                .unwrap_or_else(|| self.config.gas_limit_for(simulated.gas_used));
+            let fee = self.config.fee_of(gas_limit)?;
+            return Err(Error::DryRun {
+                gas_used: simulated.gas_used,
+                gas_limit,
+                fee: format!("{}{}", fee.amount, fee.denom),
+            });
+        }
         let prepared = self.prepare_at(signer, msgs, options, account).await?;
         self.send_prepared(&prepared).await
     }
@@ -212,7 +227,7 @@ impl Client {
                 self.config.gas_limit_for(simulated.gas_used)
             }
         };
-        let fee = self.config.fee_for(gas_limit)?;
+        let fee = self.config.fee_of(gas_limit)?;
         let bytes = self.sign(
             signer,
             msgs,
