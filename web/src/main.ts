@@ -25,7 +25,45 @@ function h(tag: string, attrs: Record<string, unknown> = {}, ...children: Child[
   return el;
 }
 
-const state: { config?: AppConfig; reader?: Reader; wallet?: Wallet; view: string } = { view: "datanets" };
+const state: {
+  config?: AppConfig;
+  reader?: Reader;
+  wallet?: Wallet;
+  view: string;
+  /** Display units by minimal denom or cw20 address: the chain's currencies, the cw20's token_info. */
+  units: Map<string, { symbol: string; decimals: number }>;
+} = { view: "datanets", units: new Map() };
+
+/** `amount` base units as a decimal in display units, exactly (`1234500` with 6 decimals: `1.2345`). */
+function inDisplayUnits(amount: string, decimals: number): string {
+  const digits = BigInt(amount).toString().padStart(decimals + 1, "0");
+  const whole = digits.slice(0, digits.length - decimals);
+  const fraction = digits.slice(digits.length - decimals).replace(/0+$/, "");
+  return fraction ? `${BigInt(whole).toLocaleString("en-US")}.${fraction}` : BigInt(whole).toLocaleString("en-US");
+}
+
+/** An amount of a native denom or a cw20 in its display unit, with the base units beside it. */
+function formatAmount(amount: string, unit: string): string {
+  const display = state.units.get(unit);
+  if (!display || display.decimals === 0) {
+    return `${amount} ${display?.symbol ?? unit}`;
+  }
+  return `${inDisplayUnits(amount, display.decimals)} ${display.symbol}`;
+}
+
+/** Learns the display units of the chain's currencies and of the configured cw20. */
+async function loadUnits(): Promise<void> {
+  for (const c of state.config!.chain.currencies) {
+    state.units.set(c.coinMinimalDenom, { symbol: c.coinDenom, decimals: c.coinDecimals });
+  }
+  const cw20 = state.config!.contracts.cw20;
+  const info = await state
+    .reader!.cosmwasm.queryContractSmart(cw20, { token_info: {} })
+    .catch(() => undefined);
+  if (info) {
+    state.units.set(cw20, { symbol: info.symbol, decimals: info.decimals });
+  }
+}
 const main = () => document.getElementById("view") as HTMLElement;
 
 /** Shows a signed action's pending state, then its hash or a readable error. */
@@ -78,8 +116,8 @@ async function renderHeader(): Promise<void> {
     .catch(() => ({ balance: "0" }));
   header.replaceChildren(
     h("span", { class: "address", "data-testid": "address" }, state.wallet.address),
-    h("span", { class: "balance", "data-testid": "balance" }, `${balance.amount} ${denom}`),
-    h("span", { class: "balance" }, `${token.balance} TRC`),
+    h("span", { class: "balance", "data-testid": "balance", title: `${balance.amount} ${denom}` }, formatAmount(balance.amount, denom)),
+    h("span", { class: "balance", title: `${token.balance} base units` }, formatAmount(token.balance, state.config!.contracts.cw20)),
   );
 }
 
@@ -204,7 +242,7 @@ function earnings(balances: { asset: unknown; amount: string }[]): HTMLElement {
     h("h3", {}, "Claimable earnings"),
     balances.length === 0
       ? h("p", {}, "Nothing to claim yet.")
-      : table(["asset", "amount"], balances.map((b) => [assetName(b.asset), b.amount])),
+      : table(["asset", "amount"], balances.map((b) => [assetName(b.asset), priced(b.amount, b.asset)])),
     h(
       "button",
       {
@@ -219,6 +257,12 @@ function earnings(balances: { asset: unknown; amount: string }[]): HTMLElement {
       "Claim",
     ),
   );
+}
+
+/** An amount of a payout asset in its display unit. */
+function priced(amount: string, asset: unknown): string {
+  const a = asset as { native?: { denom: string }; cw20?: { address: string } };
+  return formatAmount(amount, a.native?.denom ?? a.cw20?.address ?? "");
 }
 
 function assetName(asset: unknown): string {
@@ -299,7 +343,7 @@ async function modelsView(): Promise<HTMLElement> {
           ["version", "price", "split (contributors/developer/operator/protocol bps)", "lineage", "quorum"],
           versions.map((v) => [
             String(v.version),
-            `${v.price.amount} ${assetName(v.price.asset)}`,
+            priced(v.price.amount, v.price.asset),
             `${v.split.contributors_bps}/${v.split.developer_bps}/${v.split.operator_bps}/${v.split.protocol_bps}`,
             v.lineage.map((l) => `datanet ${l.datanet_id}@${l.version}`).join(", "),
             `${v.quorum} of ${v.attestors.length}`,
@@ -322,7 +366,7 @@ async function inferView(): Promise<HTMLElement> {
   for (const m of models) {
     const { versions } = await reader.registry.versions({ modelId: m.id, limit: 10 });
     for (const v of versions.filter((v) => !v.deprecated)) {
-      options.push(h("option", { value: `${m.id}/${v.version}` }, `${m.name} v${v.version}: ${v.price.amount} ${assetName(v.price.asset)}`));
+      options.push(h("option", { value: `${m.id}/${v.version}` }, `${m.name} v${v.version}: ${priced(v.price.amount, v.price.asset)}`));
     }
   }
   const select = h("select", { "data-testid": "model" }, ...options) as HTMLSelectElement;
@@ -573,6 +617,7 @@ async function start(): Promise<void> {
   try {
     state.config = await loadConfig();
     state.reader = await Reader.connect(state.config);
+    await loadUnits();
   } catch (e) {
     app.replaceChildren(h("p", { class: "error" }, `Cannot reach the network: ${readableError(e)}`));
     return;
