@@ -134,19 +134,23 @@ fn outbox_status_text_and_json() {
     assert_eq!(lines[1]["entry"]["state"], "seen");
 }
 
+/// The example configuration with a clear-text keyring in `dir/keys`.
+fn example_with_test_keyring(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace(
+            "keyring_dir = \"~/.tributary/relayer/keys\"",
+            &format!("keyring_dir = \"{}\"", dir.join("keys").display()),
+        )
+        .replace("keyring_backend = \"file\"", "keyring_backend = \"test\"")
+}
+
 #[test]
 fn keys_add_recover_and_list_with_the_test_backend() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("relayer.toml");
-    let text = std::fs::read_to_string(example_path())
-        .unwrap()
-        .replace(
-            "keyring_dir = \"~/.tributary/relayer/keys\"",
-            &format!("keyring_dir = \"{}\"", dir.path().join("keys").display()),
-        )
-        .replace("keyring_backend = \"file\"", "keyring_backend = \"test\"");
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, example_with_test_keyring(dir.path())).unwrap();
     let config = config.to_str().unwrap();
     // The published test vector: its address is known independently.
     let mnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
@@ -210,13 +214,7 @@ fn with_json_logs_every_line_the_running_relayer_writes_is_a_json_object() {
     let token = dir.path().join("engine.token");
     std::fs::write(&token, "secret").unwrap();
     let config = dir.path().join("relayer.toml");
-    let text = std::fs::read_to_string(example_path())
-        .unwrap()
-        .replace(
-            "keyring_dir = \"~/.tributary/relayer/keys\"",
-            &format!("keyring_dir = \"{}\"", dir.path().join("keys").display()),
-        )
-        .replace("keyring_backend = \"file\"", "keyring_backend = \"test\"")
+    let text = example_with_test_keyring(dir.path())
         // Nothing answers there: the relayer logs that it keeps trying.
         .replace("http://127.0.0.1:26657", "http://127.0.0.1:1")
         .replace("~/.tributary/relayer/engine.token", token.to_str().unwrap())
