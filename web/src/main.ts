@@ -592,11 +592,106 @@ function table(head: string[], rows: string[][]): HTMLElement {
   );
 }
 
+// ---- a buyer's requests ---------------------------------------------------------------------
+
+const REQUESTS_PAGE = 20;
+
+/** The transaction that paid for request `id`: kept with its prompt, else found by its event. */
+async function paymentTx(id: number): Promise<string | undefined> {
+  const kept = keptPrompts().find((k) => k.requestId === id);
+  if (kept) {
+    return kept.payTx;
+  }
+  const found = await state
+    .reader!.cosmwasm.searchTx(`wasm-inference_requested.request_id='${id}'`)
+    .catch(() => []);
+  return found[0]?.hash;
+}
+
+/** The payer's requests, newest page last, with their status, refund and resend. */
+async function requestsView(startAfter?: number): Promise<HTMLElement> {
+  const section = h("section", { "data-testid": "requests" }, h("h2", {}, "My requests"));
+  const wallet = state.wallet;
+  if (!wallet) {
+    section.append(h("p", { class: "warning" }, "Connect Keplr to see the requests you paid for."));
+    return section;
+  }
+  const reader = state.reader!;
+  const { requests } = await reader.payout.requests({ payer: wallet.address, startAfter, limit: REQUESTS_PAGE });
+  const block = await reader.cosmwasm.getBlock();
+  // Block time to the millisecond, then in nanoseconds like the contract's timestamps.
+  const now = BigInt(Date.parse(block.header.time.replace(/(\.\d{3})\d+/, "$1"))) * 1_000_000n;
+  const result = h("div", {});
+  if (requests.length === 0) {
+    section.append(h("p", {}, startAfter ? "No more requests." : "You have paid for no inference yet."));
+  }
+  const rows: HTMLElement[] = [];
+  for (const r of requests) {
+    const tx = await paymentTx(r.id);
+    const refundable = r.status === "open" && r.distinct_packets === 0 && now >= BigInt(r.expires_at);
+    const kept = keptPrompts().some((k) => k.requestId === r.id);
+    const actions: HTMLElement[] = [];
+    if (refundable) {
+      actions.push(
+        h(
+          "button",
+          {
+            "data-testid": `refund-${r.id}`,
+            onclick: async () => {
+              const done = await signed(`Refund request ${r.id}`, () => wallet.payout.refund({ requestId: r.id }, "auto"));
+              if (done) {
+                forgetPrompt(r.id);
+                await renderHeader();
+                main().replaceChildren(await requestsView(startAfter));
+              }
+            },
+          },
+          "Refund",
+        ),
+      );
+    } else if (kept && r.status === "open") {
+      actions.push(h("button", { onclick: () => ask(result, r.id) }, "Send the prompt again"));
+    }
+    rows.push(
+      h(
+        "tr",
+        { "data-testid": `request-${r.id}` },
+        h("td", {}, String(r.id)),
+        h("td", {}, `${r.model_id} v${r.model_version}`),
+        h("td", {}, priced(r.price.amount, r.price.asset)),
+        h("td", { "data-testid": `status-${r.id}` }, r.status),
+        h("td", {}, new Date(Number(BigInt(r.expires_at) / 1_000_000n)).toLocaleString()),
+        h("td", {}, ...(tx ? [txLink(tx)] : [])),
+        h("td", {}, ...actions),
+      ),
+    );
+  }
+  if (rows.length) {
+    section.append(
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ...["id", "model", "price", "status", "expires", "payment", ""].map((c) => h("th", {}, c)))),
+        h("tbody", {}, ...rows),
+      ),
+    );
+  }
+  if (requests.length === REQUESTS_PAGE) {
+    const last = requests[requests.length - 1].id;
+    section.append(
+      h("button", { "data-testid": "requests-next", onclick: async () => main().replaceChildren(await requestsView(last)) }, "Next page"),
+    );
+  }
+  section.append(result);
+  return section;
+}
+
 const views: Record<string, () => Promise<HTMLElement>> = {
   datanets: datanetsView,
   curate: curateView,
   models: modelsView,
   infer: inferView,
+  requests: () => requestsView(),
 };
 
 async function show(view: string): Promise<void> {
@@ -627,7 +722,7 @@ async function start(): Promise<void> {
     h(
       "nav",
       {},
-      ...Object.entries({ datanets: "Datanets", curate: "Curate", models: "Models", infer: "Inference" }).map(([v, label]) =>
+      ...Object.entries({ datanets: "Datanets", curate: "Curate", models: "Models", infer: "Inference", requests: "My requests" }).map(([v, label]) =>
         h("button", { "data-view": v, "data-testid": `tab-${v}`, onclick: () => show(v) }, label),
       ),
     ),

@@ -220,6 +220,15 @@ test("upload, curate, pay for an inference, see its attribution, claim", async (
   await user.page.getByTestId("passages").waitFor({ timeout: 30_000 });
   assert.ok((await user.page.locator("[data-testid=passages] tbody tr").count()) > 0);
   await user.page.screenshot({ path: join(shots, "4-inference.png"), fullPage: true });
+  const requestId = Number((await completion.locator("h3").first().textContent()).replace(/\D+/g, ""));
+
+  // The request is listed among the user's, with its status and the transaction that paid.
+  await user.page.getByTestId("tab-requests").click();
+  const row = user.page.getByTestId(`request-${requestId}`);
+  await row.waitFor({ timeout: 30_000 });
+  assert.match(await user.page.getByTestId(`status-${requestId}`).textContent(), /^(open|attested|finalized)$/);
+  assert.equal(await row.locator("[data-testid=tx-hash]").count(), 1, "the payment transaction is linked");
+  await user.page.screenshot({ path: join(shots, "4b-requests.png"), fullPage: true });
 
   // The model developer sees its models and claims what it earned.
   const developer = await pageAs("developer");

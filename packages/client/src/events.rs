@@ -62,7 +62,8 @@ pub struct InferenceRequested {
     pub contract: String,
     /// The block that included the request, when known.
     pub height: Option<u64>,
-    /// The transaction that paid, when known.
+    /// The transaction that paid: set by [`crate::PayoutContract::request_inference`] and
+    /// `request_inference_cw20`, which sent it; `None` when read from a block or a subscription.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_hash: Option<String>,
     /// When the request expires (block time, unix seconds), when the event says.

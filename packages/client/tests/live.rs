@@ -10,8 +10,8 @@ use cosmwasm_std::Uint128;
 use futures::StreamExt;
 use std::time::Duration;
 use tributary_client::{
-    contribution_ids, deploy, Client, Decimal, DeploySettings, Deployment, Error, NewDatanet,
-    Signer, TxOptions, ARTIFACTS,
+    contribution_ids, deploy, Client, Decimal, DeploySettings, Deployment, Error,
+    InferenceRequested, NewDatanet, Signer, TxOptions, ARTIFACTS,
 };
 use tributary_types::datanet::{ContributionStatus, CurationPolicy};
 use tributary_types::packet::{AttributionEntry, AttributionPacket, DatanetRoot};
@@ -411,12 +411,18 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         .expect("the subscription announced the request")
         .unwrap()
         .unwrap();
-    assert_eq!(heard, requested);
+    // The payment's hash is known to the one who sent it, not from the block's events.
+    assert!(requested.tx_hash.as_deref().is_some_and(|h| h.len() == 64));
+    let announced = InferenceRequested {
+        tx_hash: None,
+        ..requested.clone()
+    };
+    assert_eq!(heard, announced);
     let polled = payouts
         .requests_in_block(requested.height.unwrap())
         .await
         .unwrap();
-    assert_eq!(polled, vec![requested.clone()]);
+    assert_eq!(polled, vec![announced.clone()]);
 
     let paid_in_token = payouts
         .request_inference_cw20(&user, &token, 500, model_id, 2, prompt.clone())
@@ -429,7 +435,14 @@ async fn contracts_deploy_execute_query_and_announce_requests() {
         .expect("the subscription announced the cw20 request")
         .unwrap()
         .unwrap();
-    assert_eq!(heard, paid_in_token);
+    assert!(paid_in_token.tx_hash.is_some());
+    assert_eq!(
+        heard,
+        InferenceRequested {
+            tx_hash: None,
+            ..paid_in_token
+        }
+    );
     drop(subscription);
 
     // Attribution, finalization and the contributor's claim.
