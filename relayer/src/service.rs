@@ -297,11 +297,20 @@ impl Relayer {
                 Some(&info.weights_hash),
             );
             differ("index hash", v.index_hash.to_hex(), Some(&info.index_hash));
-            differ(
-                &format!("{} params hash", v.method.id),
-                v.method.params_hash.to_hex(),
-                info.params_hashes.get(&v.method.id).map(String::as_str),
-            );
+            if info.params_hashes.is_empty() {
+                // An engine from before it listed them: weights and index are still checked.
+                tracing::warn!(
+                    model_id,
+                    version,
+                    "the engine lists no parameter hashes; the method's parameters are not checked"
+                );
+            } else {
+                differ(
+                    &format!("{} params hash", v.method.id),
+                    v.method.params_hash.to_hex(),
+                    info.params_hashes.get(&v.method.id).map(String::as_str),
+                );
+            }
         }
         if differences.is_empty() {
             tracing::info!("the engine serves the registered weights, index and parameters");
