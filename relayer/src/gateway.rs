@@ -10,6 +10,7 @@
 //!                                 for them (see [`crate::inputs`])
 //! POST /v1/vouchers/completions  {"voucher": <signed voucher>, "prompt": "..."}: an inference
 //!                                 paid by a voucher, with [vouchers] on (see [`crate::vouchers`])
+//! GET  /v1/models                 the served model versions, as OpenAI's model list
 //! GET  /healthz
 //! ```
 //!
@@ -136,6 +137,7 @@ pub fn gateway_router(submissions: Arc<Submissions>, vouchers: Option<VoucherDes
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/completions", post(complete))
+        .route("/v1/models", get(models))
         .route("/v1/requests/{request_id}", get(stored))
         .route("/v1/requests/{request_id}/inputs", get(inputs))
         .with_state(submissions);
@@ -178,6 +180,27 @@ async fn voucher_complete(
     let Json(request) = body.map_err(|e| bad_request(e.body_text()))?;
     let served = desk.submit(request).await?;
     Ok(Json(served).into_response())
+}
+
+/// `GET /v1/models`: each served model version as an OpenAI model object, its id
+/// `tributary-{model_id}-v{version}` (the `model` a completion request may name; the chain's
+/// payment decides what is served either way).
+async fn models(State(submissions): State<Arc<Submissions>>) -> Json<serde_json::Value> {
+    let data: Vec<serde_json::Value> = submissions
+        .served_versions()
+        .into_iter()
+        .map(|(model_id, version)| {
+            serde_json::json!({
+                "id": format!("tributary-{model_id}-v{version}"),
+                "object": "model",
+                "created": 0,
+                "owned_by": "tributary",
+                "model_id": model_id,
+                "version": version,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "object": "list", "data": data }))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -515,6 +538,32 @@ mod tests {
             answer["error"].as_str().unwrap().contains("request_id"),
             "{answer}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_served_model_versions_are_listed_as_openai_models() {
+        let d = desk();
+        let app = gateway_router(d.submissions.clone(), None);
+        let (status, _, list) = call(
+            &app,
+            Request::get("/v1/models").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["object"], "list");
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        // The desk serves model 1 version 1 and model 3 version 1.
+        assert_eq!(ids, ["tributary-1-v1", "tributary-3-v1"]);
+        assert!(list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["object"] == "model" && m["owned_by"] == "tributary"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

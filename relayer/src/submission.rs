@@ -218,6 +218,11 @@ impl Submissions {
     /// The payer chooses neither the method nor the sampling: the request is generated with
     /// the method it was paid under and [`Sampling::for_paid_request`], so every attestor
     /// commits the same packet. Fields that ask for anything else are refused.
+    /// The model versions served, in order.
+    pub fn served_versions(&self) -> Vec<(u64, u32)> {
+        self.served.keys().copied().collect()
+    }
+
     pub async fn submit(&self, paid: PaidCompletion) -> Result<Submitted, SubmitError> {
         if !paid.unknown.is_empty() {
             let names: Vec<&str> = paid.unknown.keys().map(String::as_str).collect();
