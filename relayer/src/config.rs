@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use thiserror::Error;
 use tributary_client::Decimal;
+use tributary_types::validate::{is_gateway_url, MAX_GATEWAY_URL_LEN};
 
 /// The payout contract's cap on packets per `CommitAttribution` (`MAX_PACKETS_PER_COMMIT`).
 ///
@@ -693,20 +694,14 @@ impl Config {
                 ),
             );
         }
-        if let Some(url) = &gateway.public_url {
-            let host = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"))
-                .and_then(|rest| rest.split('/').next());
-            if host.is_none_or(str::is_empty)
-                || url.len() > 256
-                || url.contains(char::is_whitespace)
-            {
-                problem(
-                    "gateway.public_url",
-                    format!("{url:?} is not an http:// or https:// URL of at most 256 bytes"),
-                );
-            }
+        // The registry's own rule: a URL it would refuse is never published.
+        if let Some(url) = gateway.public_url.as_deref().filter(|u| !is_gateway_url(u)) {
+            problem(
+                "gateway.public_url",
+                format!(
+                    "{url:?} is not an http:// or https:// URL of at most {MAX_GATEWAY_URL_LEN} bytes"
+                ),
+            );
         }
         if gateway.response_timeout_ms == 0 {
             problem("gateway.response_timeout_ms", "must be above 0".into());

@@ -12,7 +12,7 @@ use tributary_types::datanet::{
 use tributary_types::hash::hash32;
 use tributary_types::registry::{AttributionMethod, Model, ModelVersion, ModelVersionInput};
 use tributary_types::split::BPS_DENOMINATOR;
-use tributary_types::validate::{text, uri};
+use tributary_types::validate::{is_gateway_url, text, uri, MAX_GATEWAY_URL_LEN};
 use tributary_types::{DatanetRoot, FeeSplit};
 
 /// Most datanet versions one model version may be trained on.
@@ -30,24 +30,16 @@ pub const MAX_METHOD_ID_LEN: usize = 64;
 /// Longest readable form of the method's parameters, in characters.
 pub const MAX_METHOD_PARAMS_LEN: usize = 4096;
 
-/// Longest gateway URL, in bytes.
-pub const MAX_GATEWAY_URL_LEN: usize = 256;
-
-/// Checks a gateway URL: `http://` or `https://`, a host, no whitespace, and short.
+/// Checks a gateway URL with [`is_gateway_url`].
 pub fn gateway_url(url: &str) -> Result<(), ContractError> {
-    let refused = || ContractError::InvalidGatewayUrl {
-        url: url.chars().take(64).collect(),
-        max: MAX_GATEWAY_URL_LEN,
-    };
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(refused)?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if url.len() > MAX_GATEWAY_URL_LEN || host.is_empty() || uri(url).is_err() {
-        return Err(refused());
+    if is_gateway_url(url) {
+        Ok(())
+    } else {
+        Err(ContractError::InvalidGatewayUrl {
+            url: url.chars().take(64).collect(),
+            max: MAX_GATEWAY_URL_LEN,
+        })
     }
-    Ok(())
 }
 
 /// Checks a model's descriptive fields.

@@ -69,6 +69,24 @@ pub fn uri(value: &str) -> Result<(), TextError> {
     }
 }
 
+/// Longest gateway URL an attestor may publish in the model registry, in bytes.
+pub const MAX_GATEWAY_URL_LEN: usize = 256;
+
+/// Whether `url` is a gateway URL buyers can call: `http://` or `https://`, a host, a [`uri`]
+/// (no whitespace or control characters), at most [`MAX_GATEWAY_URL_LEN`] bytes. The registry
+/// takes only these, and a relayer checks its `public_url` with the same rule before it
+/// publishes one.
+pub fn is_gateway_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    url.len() <= MAX_GATEWAY_URL_LEN && !host.is_empty() && uri(url).is_ok()
+}
+
 /// Checks a domain tag: 1 to 32 characters of `a-z`, `0-9` and `-`.
 pub fn domain_tag(tag: &str) -> Result<(), TextError> {
     let ok = (1..=32).contains(&tag.len())
