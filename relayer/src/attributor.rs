@@ -15,7 +15,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::engine::{EngineBackend, EngineCallError};
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, OutboxError};
+use crate::outbox::{Outbox, OutboxError, RequestRecord};
 
 /// Most requests one round attributes before it looks at the queue again.
 pub const ROUND: usize = 16;
@@ -143,10 +143,11 @@ impl Attributor {
                     tracing::info!(request_id = id, payer = %record.payer, "attributed");
                     self.wake_committer.notify_one();
                 }
-                Ok(_) => self.fail(id, "the engine returned no attribution packet")?,
-                Err(EngineCallError::Rejected { message, .. }) => {
-                    self.fail(id, &format!("the engine refused the request: {message}"))?
-                }
+                Ok(_) => self.fail(&record, "the engine returned no attribution packet")?,
+                Err(EngineCallError::Rejected { message, .. }) => self.fail(
+                    &record,
+                    &format!("the engine refused the request: {message}"),
+                )?,
                 Err(e @ EngineCallError::Unavailable(_)) => {
                     self.progress.set_engine_down(Some(e.to_string()));
                     return Err(AttributeError::Engine(e));
@@ -183,11 +184,14 @@ impl Attributor {
         Ok(pruned.len())
     }
 
-    fn fail(&self, request_id: u64, reason: &str) -> Result<(), OutboxError> {
+    fn fail(&self, record: &RequestRecord, reason: &str) -> Result<(), OutboxError> {
+        let request_id = record.request_id;
         tracing::error!(request_id, reason, "request given up");
         self.outbox.mark_failed(request_id, reason)?;
         self.metrics.requests_failed.inc();
-        count_outcome(&self.outbox, &self.metrics, request_id, "failed")
+        self.metrics
+            .count(record.model_id, record.version, "failed");
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! so stopping the process (gracefully or with `kill -9`) loses nothing, and the next start
 //! carries on from the outbox.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,8 +98,7 @@ pub struct Relayer {
     pub outbox: Arc<Outbox>,
     pub engine: Arc<dyn EngineBackend>,
     pub metrics: Arc<Metrics>,
-    served: BTreeSet<(u64, u32)>,
-    /// The engine model serving each served version.
+    /// The served model versions, each with the engine model serving it.
     engine_models: BTreeMap<(u64, u32), String>,
     attributor: Attributor,
     progress: Arc<Progress>,
@@ -137,7 +136,6 @@ impl Relayer {
         metrics: Arc<Metrics>,
     ) -> Self {
         let engine_models = config.engine_models(engine.model_name());
-        let served = engine_models.keys().copied().collect();
         let progress = Arc::new(Progress::default());
         let wake_committer = Arc::new(Notify::new());
         let attributed_at = Arc::new(Mutex::new(HashMap::new()));
@@ -156,7 +154,6 @@ impl Relayer {
             outbox,
             engine,
             metrics,
-            served,
             engine_models,
             attributor,
             progress,
@@ -177,7 +174,7 @@ impl Relayer {
 
     /// Whether this relayer serves `model_id` version `version`.
     pub fn serves(&self, model_id: u64, version: u32) -> bool {
-        self.served.contains(&(model_id, version))
+        self.engine_models.contains_key(&(model_id, version))
     }
 
     /// The payer-facing side: payment checks on this relayer's chain, kept prompts in its
@@ -234,7 +231,7 @@ impl Relayer {
             Err(e) => tracing::warn!(error = %e, "could not read the relayer's account"),
         }
         let registry = self.client.registry(&self.config.contracts.model_registry);
-        for &(model_id, version) in &self.served {
+        for &(model_id, version) in self.engine_models.keys() {
             match registry.model_version(model_id, version).await {
                 Ok(v) if v.attestors.iter().any(|a| a.as_str() == address) => {}
                 Ok(_) => tracing::error!(
@@ -496,11 +493,13 @@ impl Relayer {
         Ok(())
     }
 
-    fn fail(&self, request_id: u64, reason: &str) -> Result<(), OutboxError> {
+    /// Gives up request `request_id` of model version `model`.
+    fn fail(&self, request_id: u64, model: (u64, u32), reason: &str) -> Result<(), OutboxError> {
         tracing::error!(request_id, reason, "request given up");
         self.outbox.mark_failed(request_id, reason)?;
         self.metrics.requests_failed.inc();
-        crate::attributor::count_outcome(&self.outbox, &self.metrics, request_id, "failed")
+        self.metrics.count(model.0, model.1, "failed");
+        Ok(())
     }
 
     /// Keeps the key's fee-denom balance in `operator_balance`, every [`BALANCE_POLL`].
@@ -740,6 +739,9 @@ impl Relayer {
         single: &mut usize,
     ) -> Result<Step, RunError> {
         let ids: Vec<u64> = batch.iter().map(|(id, _)| *id).collect();
+        let first_model = batch
+            .first()
+            .map_or((0, 0), |(_, p)| (p.model_id, p.model_version));
         let packets: Vec<AttributionPacket> = batch.into_iter().map(|(_, p)| p).collect();
         let call = ContractCall::new(
             &self.config.contracts.payout,
@@ -767,6 +769,7 @@ impl Relayer {
             Err(ChainError::Contract { message }) => {
                 self.fail(
                     ids[0],
+                    first_model,
                     &format!("the payout contract refused the packet: {message}"),
                 )?;
                 return Ok(Step::Again);
