@@ -11,24 +11,21 @@ use tributary_types::registry;
 use crate::actions::{report, DatanetCommand, ModelCommand, Session};
 use crate::output::Output;
 
-/// Sends one datanet-contract message signed by `--from`.
-async fn datanet_tx(s: &Session, msg: &datanet::ExecuteMsg) -> Result<TxOutcome> {
+/// Sends one message to `contract`, signed by `--from`.
+async fn send(s: &Session, contract: &str, msg: &impl Serialize) -> Result<TxOutcome> {
     let signer = s.signer()?;
     Ok(s.chain
         .client
-        .datanet(&s.chain.deployment.contracts.datanet)
-        .execute(&signer, msg)
+        .execute(&signer, contract, msg, Vec::new())
         .await?)
 }
 
-/// Sends one model-registry message signed by `--from`.
+async fn datanet_tx(s: &Session, msg: &datanet::ExecuteMsg) -> Result<TxOutcome> {
+    send(s, &s.chain.deployment.contracts.datanet, msg).await
+}
+
 async fn registry_tx(s: &Session, msg: &registry::ExecuteMsg) -> Result<TxOutcome> {
-    let signer = s.signer()?;
-    Ok(s.chain
-        .client
-        .registry(&s.chain.deployment.contracts.model_registry)
-        .execute(&signer, msg)
-        .await?)
+    send(s, &s.chain.deployment.contracts.model_registry, msg).await
 }
 
 #[derive(Serialize)]

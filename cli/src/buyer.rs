@@ -12,7 +12,7 @@ use tributary_attrib_api::TopContribution;
 use tributary_client::{
     coin, Error as ClientError, GatewayClient, InferenceRequested, PaidCompletion,
 };
-use tributary_store::ContentHash;
+use tributary_store::{ContentHash, ContentStore, HttpStore};
 use tributary_types::payout::{InferenceRequest, RequestStatus};
 use tributary_types::{sha256, AssetInfo};
 
@@ -288,15 +288,31 @@ async fn attributed(s: &Session, top: &TopContribution, store: &str) -> Attribut
     out
 }
 
-/// The bytes at `uri` (`http(s)://`, or `tributary://blobs/{sha256}` in `store`), refused
-/// unless their SHA-256 is `hash`.
+/// The bytes at `uri`, refused unless their SHA-256 is `hash`. A content-store URI
+/// (`tributary://blobs/{sha256}` in `store`, or `{base}/blobs/{sha256}` as `tributary contribute`
+/// writes them) is read through that store's client, which checks the hash itself; any other
+/// `http(s)://` URI is fetched and checked here.
 async fn read_verified(uri: &str, hash: &str, store: &str) -> Result<Vec<u8>> {
-    let uri = match uri.strip_prefix("tributary://blobs/") {
-        Some(blob) => format!("{}/blobs/{blob}", store.trim_end_matches('/')),
-        None if uri.starts_with("http://") || uri.starts_with("https://") => uri.to_string(),
-        None => bail!("{uri} is not an http(s) or tributary:// URI this command reads"),
+    let content: ContentHash = hash
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{hash} is not a SHA-256 hex hash"))?;
+    let is_http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    let base = match uri.strip_prefix("tributary://blobs/") {
+        Some(_) => Some(store),
+        None => uri
+            .strip_suffix(&format!("/blobs/{hash}"))
+            .filter(|b| is_http(b)),
     };
-    let uri = uri.as_str();
+    if let Some(base) = base {
+        return HttpStore::new(base)?
+            .get(&content)
+            .await
+            .with_context(|| format!("reading {uri}"))?
+            .with_context(|| format!("the content store at {base} does not hold {hash}"));
+    }
+    if !is_http(uri) {
+        bail!("{uri} is not an http(s) or tributary:// URI this command reads");
+    }
     let response = reqwest::get(uri)
         .await
         .with_context(|| format!("reading {uri}"))?;
@@ -304,8 +320,8 @@ async fn read_verified(uri: &str, hash: &str, store: &str) -> Result<Vec<u8>> {
         bail!("{uri} answered {}", response.status());
     }
     let bytes = response.bytes().await?.to_vec();
-    let got = ContentHash::of(&bytes).to_hex();
-    if got != hash {
+    let got = ContentHash::of(&bytes);
+    if got != content {
         bail!("{uri} served bytes hashing to {got}, not the {hash} recorded on chain");
     }
     Ok(bytes)
