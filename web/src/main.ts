@@ -626,8 +626,10 @@ async function requestsView(startAfter?: number): Promise<HTMLElement> {
     section.append(h("p", {}, startAfter ? "No more requests." : "You have paid for no inference yet."));
   }
   const rows: HTMLElement[] = [];
-  for (const r of requests) {
-    const tx = await paymentTx(r.id);
+  // One lookup per request, all at once rather than one page row after another.
+  const txs = await Promise.all(requests.map((r) => paymentTx(r.id)));
+  for (const [i, r] of requests.entries()) {
+    const tx = txs[i];
     const refundable = r.status === "open" && r.distinct_packets === 0 && now >= BigInt(r.expires_at);
     const kept = keptPrompts().some((k) => k.requestId === r.id);
     const actions: HTMLElement[] = [];
