@@ -20,8 +20,12 @@ use tributary_attrib::serve::parse_method;
     about = "Tributary's attribution engine: train a model on a datanet version, index its training data, and attribute every completion to the contributions behind it"
 )]
 struct Cli {
-    /// Print results as JSON on stdout (and hide progress bars).
-    #[arg(long, global = true)]
+    /// `json`: results as JSON on stdout (and no progress bars), and an error as
+    /// `{"error": ..., "causes": [...]}` on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: OutputFormat,
+    /// The same as `--output json`.
+    #[arg(long, global = true, hide = true)]
     json: bool,
     /// Hide progress bars.
     #[arg(long, short, global = true)]
@@ -44,6 +48,15 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Measure attribution against ground truth on a generated corpus.
     Eval(cmd::eval::EvalArgs),
+    /// Print the OpenAPI document of the HTTP gateway `serve` runs.
+    Openapi,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Clone)]
@@ -90,9 +103,10 @@ impl Output {
 
 fn main() {
     let cli = Cli::parse();
+    let json = cli.json || cli.output == OutputFormat::Json;
     let out = Output {
-        json: cli.json,
-        progress: !cli.quiet && !cli.json,
+        json,
+        progress: !cli.quiet && !json,
     };
     let default_level = if matches!(cli.command, Command::Serve(_)) {
         "info"
@@ -113,14 +127,30 @@ fn main() {
         Command::Attribute(args) => cmd::attribute::run_attribute(args, out),
         Command::Serve(args) => cmd::serve::run_serve(args, out),
         Command::Eval(args) => cmd::eval::run_eval(args, out),
+        Command::Openapi => print_openapi(),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
         if out.json {
-            println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "error": format!("{e:#}"),
+                    "causes": e.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
+                })
+            );
+        } else {
+            eprintln!("error: {e:#}");
         }
         std::process::exit(1);
     }
+}
+
+fn print_openapi() -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&tributary_attrib::serve::http::openapi())?
+    );
+    Ok(())
 }
 
 fn load_texts(corpus: &Corpus, store: &str) -> Result<Vec<(u64, Vec<u8>)>> {

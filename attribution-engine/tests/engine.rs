@@ -368,14 +368,15 @@ fn a_bad_scan_setting_is_refused() {
 }
 
 /// `eval loss` on a trained fact is far below the loss of the same framing with an invented
-/// answer, a file of both gives their byte-weighted mean, and bad input is refused.
+/// answer, a file of both gives their byte-weighted mean, and bad input is refused (as JSON on
+/// stderr, with `--output json`).
 #[test]
 fn eval_loss_measures_completions_one_by_one_and_from_a_file() {
     let f = fixture();
     let fact = &f.planted.facts[0];
     let eval = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
-            .args(["--json", "eval", "loss", "--model"])
+            .args(["--output", "json", "eval", "loss", "--model"])
             .arg(f.dir.join("model"))
             .args(args)
             .output()
@@ -420,7 +421,17 @@ fn eval_loss_measures_completions_one_by_one_and_from_a_file() {
     std::fs::write(&file, "{\"prompt\": 3}\n").unwrap();
     let out = eval(&["--file", file.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+    // With --output json the error is JSON on stderr, and nothing is printed on stdout.
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("line 1"),
+        "{error}"
+    );
     let out = eval(&["--prompt", "only a prompt"]);
     assert!(!out.status.success());
 }

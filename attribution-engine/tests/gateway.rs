@@ -1004,3 +1004,66 @@ async fn no_request_body_or_path_panics_the_gateway() {
     }
     eprintln!("sent {sent} random requests to the engine's gateway");
 }
+
+/// The gateway serves every operation its OpenAPI document lists, and the document at
+/// `/openapi.json` is the one `tributary-attrib openapi` prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes_and_is_served() {
+    let f = fixture();
+    let engine = Engine::open(&f.dir.join("model"), &f.dir.join("index")).unwrap();
+    let service = CompletionService::new(
+        vec![ServedModel {
+            name: MODEL.into(),
+            engine,
+        }],
+        Arc::new(Unchecked),
+        GatewayConfig::default(),
+    );
+    let app = router(
+        Arc::new(service),
+        Some(AccessToken::new(FIXTURE_TOKEN).unwrap()),
+    );
+    let document = tributary_attrib::serve::http::openapi();
+    let unrouted = tributary_openapi::testing::unrouted_operations(app.clone(), &document).await;
+    assert!(
+        unrouted.is_empty(),
+        "documented but not served: {unrouted:?}"
+    );
+    for path in [
+        "/healthz",
+        "/v1/models",
+        "/v1/completions",
+        "/v1/requests/{request_id}",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} is not documented"
+        );
+    }
+    // Schemas come from the wire types: the response's fields are all there.
+    let response = &document["components"]["schemas"]["CompletionResponse"]["properties"];
+    for field in [
+        "completion",
+        "completion_hex",
+        "attribution",
+        "packet",
+        "sampling",
+    ] {
+        assert!(response[field].is_object(), "{field}: {response}");
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/openapi.json", listener.local_addr().unwrap());
+    tokio::spawn(serve_with_shutdown(listener, app, std::future::pending()));
+    let served = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    let served: Value = serde_json::from_slice(&served).unwrap();
+    assert_eq!(served, document);
+    // The binary prints the same document.
+    let printed = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(printed, document);
+}

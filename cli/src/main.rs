@@ -154,6 +154,8 @@ enum StoreCommand {
         #[command(flatten)]
         limits: store::LimitArgs,
     },
+    /// Prints the OpenAPI document of the store's HTTP API (also served at /openapi.json).
+    Openapi,
 }
 
 #[tokio::main]
@@ -239,6 +241,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 output,
             )
             .await
+        }
+        Command::Store {
+            command: StoreCommand::Openapi,
+        } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&tributary_store::openapi())?
+            );
+            Ok(())
         }
         Command::Keys { command } => keys::run(&keyring, command, output),
         Command::Completions { shell } => {

@@ -12,6 +12,7 @@
 //!                                 paid by a voucher, with [vouchers] on (see [`crate::vouchers`])
 //! GET  /v1/models                 the served model versions, as OpenAI's model list
 //! GET  /healthz
+//! GET  /openapi.json              this API's OpenAPI document
 //! ```
 //!
 //! `POST /v1/completions` speaks OpenAI's completions API too, so existing OpenAI clients buy
@@ -39,26 +40,28 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tributary_attrib_api::ErrorBody;
 
 use crate::engine::EngineCallError;
-use crate::inputs::VerifierProof;
+use tributary_openapi::{ApiRouter, Operation};
+
+use crate::inputs::{RequestInputs, VerifierProof, KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER};
 use crate::submission::{PaidCompletion, Submissions, SubmitError, Submitted};
-use crate::vouchers::{VoucherCompletion, VoucherDesk, VoucherError};
+use crate::vouchers::{VoucherCompletion, VoucherDesk, VoucherError, VoucherServed};
 
 /// A refusal with its status, a message for the payer and, for a first submission left
 /// queued, the token that reads the completion later.
 struct Refusal(StatusCode, String, Option<String>);
 
 /// A refusal's body: [`ErrorBody`] and, when there is one, the token.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RefusalBody {
     #[serde(flatten)]
     body: ErrorBody,
+    /// On a first submission left queued: the token that reads the completion later.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
 }
@@ -127,6 +130,171 @@ impl From<SubmitError> for Refusal {
     }
 }
 
+/// What the documentation says about the gateway as a whole.
+const API_DESCRIPTION: &str = "A Tributary relayer's gateway, where a payer sends the prompt of \
+an inference paid on chain (`request_inference` on the payout contract) and gets the completion \
+with its attribution: the packet this relayer commits on chain, which pays the contributors. \
+`POST /v1/completions` speaks OpenAI's completions API too, so existing OpenAI clients buy paid \
+inferences: the request id comes as the `request_id` field (`extra_body` in OpenAI's SDKs) or the \
+`X-Tributary-Request-Id` header. Tokens are bytes, so `usage` counts bytes. Refusals are \
+`{\"error\": \"...\"}` with a status that says why.";
+
+/// The body of `POST /v1/completions`: a paid completion, in OpenAI's shape too. It documents
+/// the wire; the handler reads OpenAI's fields, then the rest as a [`PaidCompletion`].
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct CompletionBody {
+    #[serde(flatten)]
+    paid: PaidCompletion,
+    /// `true`: answer with server-sent events, text chunks then a last chunk with the finish
+    /// reason, the usage and Tributary's fields, then `data: [DONE]`.
+    stream: Option<bool>,
+    /// Completions wanted; a paid request buys exactly one.
+    n: Option<u32>,
+    /// OpenAI's end-user tag; ignored.
+    user: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Serialize, schemars::JsonSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// A served model version as an OpenAI model object.
+#[derive(Serialize, schemars::JsonSchema)]
+struct ModelObject {
+    /// `tributary-{model_id}-v{version}`: the `model` a completion request may name.
+    id: String,
+    /// Always `model`.
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+    model_id: u64,
+    version: u32,
+}
+
+/// `GET /v1/models`, as OpenAI's model list.
+#[derive(Serialize, schemars::JsonSchema)]
+struct ModelObjectList {
+    /// Always `list`.
+    object: &'static str,
+    data: Vec<ModelObject>,
+}
+
+const REFUSALS: &[(u16, &str)] = &[
+    (400, "The body or a field cannot be read"),
+    (401, "No token, or a wrong one"),
+    (402, "The request is unknown or unpaid on chain"),
+    (
+        403,
+        "Another model, a closed request, another prompt, or a request this relayer cannot commit",
+    ),
+    (404, "Nothing kept for the request"),
+    (409, "Other parameters than the first submission's"),
+    (422, "A field asks for another method or sampling, or an unknown field"),
+    (429, "The payer's (or everyone's) queue is full"),
+    (
+        503,
+        "The chain or the engine is unavailable, or the request is still queued (with the `token` on a first submission)",
+    ),
+];
+
+/// The gateway's routes over the paid-request desk, each with its documentation.
+fn api() -> ApiRouter<Arc<Submissions>> {
+    ApiRouter::new(
+        "Tributary relayer gateway",
+        env!("CARGO_PKG_VERSION"),
+        API_DESCRIPTION,
+    )
+    .get(
+        "/healthz",
+        Operation::new("Liveness").json::<Health>(200, "Up"),
+        healthz,
+    )
+    .post(
+        "/v1/completions",
+        Operation::new("The completion of a paid request, with its attribution")
+            .description(
+                "The first submission of a request's prompt gets a `token`: `GET \
+                 /v1/requests/{request_id}` reads the completion back with it. `model` is \
+                 ignored (the payment on chain names the model).",
+            )
+            .header::<u64>(
+                REQUEST_ID_HEADER,
+                "The paid request's id, when the body has no `request_id`",
+                false,
+            )
+            .json_body::<CompletionBody>("The paid request's id and its prompt")
+            .json::<OpenAiCompletion<'static>>(200, "The completion, its attribution and its packet")
+            .events::<OpenAiCompletion<'static>>(200, "With `stream: true`")
+            .response_header(REQUEST_ID_HEADER, "The paid request's id")
+            .errors::<RefusalBody>(REFUSALS),
+        complete,
+    )
+    .get(
+        "/v1/models",
+        Operation::new("The served model versions, as OpenAI's model list")
+            .json::<ModelObjectList>(200, "The served versions"),
+        models,
+    )
+    .get(
+        "/v1/requests/{request_id}",
+        Operation::new("A paid request's completion, read back")
+            .bearer(true)
+            .path_param::<u64>("request_id", "The paid request's id on chain", "42")
+            .json::<Submitted>(200, "The completion given for the request")
+            .errors::<RefusalBody>(REFUSALS),
+        stored,
+    )
+    .get(
+        "/v1/requests/{request_id}/inputs",
+        Operation::new("A request's prompt and completion, for a bonded verifier")
+            .description(
+                "The verifier signs `tributary-verifier-inputs\\n{attestor}\\n{request_id}\\n{time}` \
+                 with its chain key; the signature is valid for two minutes.",
+            )
+            .path_param::<u64>("request_id", "The paid request's id on chain", "42")
+            .header::<String>(KEY_HEADER, "The verifier's compressed secp256k1 public key, hex", true)
+            .header::<u64>(TIME_HEADER, "When it signed, in unix seconds", true)
+            .header::<String>(SIGNATURE_HEADER, "Its signature, hex `r || s`", true)
+            .json::<RequestInputs>(200, "The prompt and the completion")
+            .errors::<RefusalBody>(REFUSALS),
+        inputs,
+    )
+}
+
+/// The voucher route, over the voucher desk.
+fn voucher_api() -> ApiRouter<VoucherDesk> {
+    ApiRouter::new("", "", "").post(
+        "/v1/vouchers/completions",
+        Operation::new("An inference paid by the next voucher of its series")
+            .description("Served only by a relayer configured with `[vouchers]`.")
+            .json_body::<VoucherCompletion>("The signed voucher and the prompt")
+            .json::<VoucherServed>(200, "The voucher count paid, and the completion")
+            .errors::<RefusalBody>(&[
+                (400, "The body cannot be read"),
+                (401, "The voucher's signature is not the payer's"),
+                (402, "The voucher's cap or the payer's credit does not cover the inference"),
+                (403, "The voucher is for another relayer, or another model"),
+                (409, "The voucher is out of order, or its prompt chain does not extend the served one"),
+                (422, "The engine refused the prompt"),
+                (503, "The chain or the engine is unavailable"),
+            ]),
+        voucher_complete,
+    )
+}
+
+/// The gateway's OpenAPI document, the voucher route included when `vouchers`.
+pub fn openapi(vouchers: bool) -> serde_json::Value {
+    let (_, mut document) = api().split();
+    if vouchers {
+        document.merge(voucher_api().split().1);
+    }
+    document.into_value()
+}
+
 /// The gateway's routes. Any origin may call them: a payer's web app runs wherever it is
 /// served, and the on-chain payment, not the origin, decides what is served.
 pub fn gateway_router(submissions: Arc<Submissions>, vouchers: Option<VoucherDesk>) -> Router {
@@ -134,20 +302,14 @@ pub fn gateway_router(submissions: Arc<Submissions>, vouchers: Option<VoucherDes
         .allow_origin(AllowOrigin::any())
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/completions", post(complete))
-        .route("/v1/models", get(models))
-        .route("/v1/requests/{request_id}", get(stored))
-        .route("/v1/requests/{request_id}/inputs", get(inputs))
-        .with_state(submissions);
+    let (routes, mut document) = api().split();
+    let mut router = routes.with_state(submissions);
     if let Some(desk) = vouchers {
-        router = router.merge(
-            Router::new()
-                .route("/v1/vouchers/completions", post(voucher_complete))
-                .with_state(desk),
-        );
+        let (voucher_routes, voucher_document) = voucher_api().split();
+        document.merge(voucher_document);
+        router = router.merge(voucher_routes.with_state(desk));
     }
+    let (router, _) = document.serve(router);
     router.layer(cors)
 }
 
@@ -185,26 +347,27 @@ async fn voucher_complete(
 /// `GET /v1/models`: each served model version as an OpenAI model object, its id
 /// `tributary-{model_id}-v{version}` (the `model` a completion request may name; the chain's
 /// payment decides what is served either way).
-async fn models(State(submissions): State<Arc<Submissions>>) -> Json<serde_json::Value> {
-    let data: Vec<serde_json::Value> = submissions
+async fn models(State(submissions): State<Arc<Submissions>>) -> Json<ModelObjectList> {
+    let data = submissions
         .served_versions()
         .into_iter()
-        .map(|(model_id, version)| {
-            serde_json::json!({
-                "id": format!("tributary-{model_id}-v{version}"),
-                "object": "model",
-                "created": 0,
-                "owned_by": "tributary",
-                "model_id": model_id,
-                "version": version,
-            })
+        .map(|(model_id, version)| ModelObject {
+            id: format!("tributary-{model_id}-v{version}"),
+            object: "model",
+            created: 0,
+            owned_by: "tributary",
+            model_id,
+            version,
         })
         .collect();
-    Json(serde_json::json!({ "object": "list", "data": data }))
+    Json(ModelObjectList {
+        object: "list",
+        data,
+    })
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// The header an OpenAI client may carry the paid request's id in.
@@ -274,7 +437,7 @@ async fn complete(
 }
 
 /// A paid completion in OpenAI's `text_completion` shape, Tributary's fields beside.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct OpenAiCompletion<'a> {
     id: String,
     object: &'static str,
@@ -286,15 +449,16 @@ struct OpenAiCompletion<'a> {
     submitted: Option<&'a Submitted>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, schemars::JsonSchema)]
 struct Choice {
     text: String,
     index: u32,
-    logprobs: Option<()>,
+    /// Always null.
+    logprobs: Option<serde_json::Value>,
     finish_reason: Option<&'static str>,
 }
 
-#[derive(Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize, schemars::JsonSchema)]
 struct Usage {
     prompt_tokens: usize,
     completion_tokens: usize,
@@ -416,6 +580,44 @@ mod tests {
             .await
             .unwrap();
         (status, headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_openapi_document_matches_the_routes_and_is_served() {
+        let d = desk();
+        let app = gateway_router(d.submissions.clone(), None);
+        let document = openapi(false);
+        let unrouted =
+            tributary_openapi::testing::unrouted_operations(app.clone(), &document).await;
+        assert!(
+            unrouted.is_empty(),
+            "documented but not served: {unrouted:?}"
+        );
+        let (status, _, served) = call(
+            &app,
+            Request::get("/openapi.json").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(served, document);
+
+        // Without [vouchers] the voucher route is neither served nor documented; the full
+        // document has it.
+        assert!(document["paths"]["/v1/vouchers/completions"].is_null());
+        let full = openapi(true);
+        assert!(full["paths"]["/v1/vouchers/completions"]["post"].is_object());
+        assert!(full["components"]["schemas"]["SignedVoucher"].is_object());
+        let completions = &full["paths"]["/v1/completions"]["post"]["responses"]["200"]["content"];
+        assert!(completions["application/json"].is_object(), "{completions}");
+        assert!(
+            completions["text/event-stream"].is_object(),
+            "{completions}"
+        );
+        // The request body takes OpenAI's fields beside the paid completion's.
+        let body = &full["components"]["schemas"]["CompletionBody"]["properties"];
+        for field in ["request_id", "prompt", "stream", "n", "max_tokens"] {
+            assert!(body[field].is_object(), "{field}: {body}");
+        }
     }
 
     fn read(id: u64, authorization: Option<&str>) -> Request<Body> {

@@ -24,7 +24,7 @@ pub const TIME_HEADER: &str = "x-tributary-verifier-time";
 pub const SIGNATURE_HEADER: &str = "x-tributary-verifier-signature";
 
 /// A request's prompt and completion as the attestor served them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequestInputs {
     pub request_id: u64,
     pub prompt: String,

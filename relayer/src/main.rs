@@ -101,6 +101,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prints the OpenAPI document of the gateway (also served at its /openapi.json).
+    Openapi {
+        /// Leave out `POST /v1/vouchers/completions`, served only with `[vouchers]`.
+        #[arg(long)]
+        without_vouchers: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -341,6 +347,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Start { config, log_format } => start(&config, false, log_format),
         Command::Verify { config, log_format } => start(&config, true, log_format),
         Command::Status { config, json } => status(&config, json || output == Output::Json),
+        Command::Openapi { without_vouchers } => {
+            let document = tributary_relayer::gateway::openapi(!without_vouchers);
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Outbox { command } => outbox_command(command, output),
         Command::Config {
             command: ConfigCommand::Validate { config },

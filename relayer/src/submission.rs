@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
@@ -36,7 +37,7 @@ use crate::outbox::{Outbox, OutboxError, PromptKept, QueueLimits, RequestRecord,
 
 /// `POST /v1/completions`: the paid request and the prompt whose hash it paid for, with the
 /// engine's sampling fields.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaidCompletion {
     pub request_id: u64,
     pub prompt: String,
@@ -49,6 +50,7 @@ pub struct PaidCompletion {
     pub sampling: SamplingRequest,
     /// Fields no version of this gateway takes, refused by name rather than ignored.
     #[serde(flatten, default, skip_serializing)]
+    #[schemars(skip)]
     pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
@@ -149,7 +151,7 @@ fn new_token() -> Result<String, SubmitError> {
 }
 
 /// A submission's answer: the completion, and the token that reads it back.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Submitted {
     #[serde(flatten)]
     pub response: CompletionResponse,

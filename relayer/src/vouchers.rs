@@ -36,7 +36,7 @@ use crate::outbox::{series_key, ItemState, OutboxError, SeriesRecord, SettledBat
 use crate::service::Relayer;
 
 /// `POST /v1/vouchers/completions`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoucherCompletion {
     pub voucher: SignedVoucher,
@@ -44,7 +44,7 @@ pub struct VoucherCompletion {
 }
 
 /// What the payer reads back: the voucher count it paid and the completion.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VoucherServed {
     pub count: u64,
     #[serde(flatten)]

@@ -1,10 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tributary_types::{AttributionPacket, DatanetRoot};
 
 /// Sampling settings. The same settings and seed give the same completion.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Sampling {
     /// Tokens (bytes) to generate at most; generation also stops at a document boundary.
     pub max_tokens: usize,
@@ -39,7 +40,7 @@ impl Sampling {
 }
 
 /// The sampling fields a request may set; each one left out takes its default.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SamplingRequest {
     /// Bytes to generate at most (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +94,7 @@ impl SamplingRequest {
 }
 
 /// `POST /v1/completions`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CompletionRequest {
     /// Name of a served model.
     pub model: String,
@@ -115,7 +116,7 @@ pub struct CompletionRequest {
 }
 
 /// A contribution among the highest-scoring ones.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TopContribution {
     pub contribution_id: u64,
     pub contributor: String,
@@ -136,7 +137,7 @@ pub struct TopContribution {
 /// BOS token, then one token per byte) starting every `context` tokens, the last one aligned
 /// to the document's end. [`Passage::byte_range`] turns a window back into the bytes it
 /// holds, given the contribution's size as the datanet contract records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Passage {
     /// The window's position, from 0.
     pub window: u32,
@@ -164,7 +165,7 @@ impl Passage {
 }
 
 /// A contributor's summed score and share.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ContributorShare {
     pub contributor: String,
     pub score: f64,
@@ -173,7 +174,7 @@ pub struct ContributorShare {
 }
 
 /// The readable part of an attribution: the top contributions and contributors.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AttributionSummary {
     /// Method id, e.g. `trak-logra-v2`.
     pub method: String,
@@ -184,7 +185,7 @@ pub struct AttributionSummary {
 }
 
 /// The response to `POST /v1/completions` (and `GET /v1/requests/{id}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CompletionResponse {
     pub model: String,
     pub request_id: Option<u64>,
@@ -202,7 +203,7 @@ pub struct CompletionResponse {
 }
 
 /// A served model as `GET /v1/models` lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelInfo {
     pub name: String,
     pub weights_hash: String,
@@ -224,14 +225,14 @@ pub struct ModelInfo {
 }
 
 /// `GET /v1/models`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelList {
     pub models: Vec<ModelInfo>,
 }
 
 /// The body of every refusal: `{"error": "..."}`, with an HTTP status that says whose fault it
 /// is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     pub error: String,
 }

@@ -10,13 +10,15 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
+use schemars::JsonSchema;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tributary_attrib_api::{CompletionRequest, CompletionResponse, ErrorBody, ModelList};
+use tributary_openapi::{ApiRouter, Operation};
 
 use super::service::{CompletionService, PaymentRefused, ServeError};
 
@@ -124,9 +126,103 @@ impl Gateway {
     }
 }
 
+/// What the gateway's documentation says about it as a whole.
+const API_DESCRIPTION: &str = "The attribution engine's gateway: completions of a trained byte \
+model, each with the attribution of its training contributions and, for a paid request, the \
+attribution packet the relayer commits on chain. Started with `--auth-token-file`, it serves \
+completions and stored responses only to callers presenting that token (the relayer that checked \
+the payment); `/healthz`, `/v1/models` and this document stay public. Refusals are \
+`{\"error\": \"...\"}` with a status that says whose fault it is.";
+
+/// `GET /healthz`.
+#[derive(Serialize, JsonSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    /// How many models are served.
+    models: usize,
+}
+
+/// The gateway's routes, each with its documentation, before the state is given.
+fn api() -> ApiRouter<Arc<Gateway>> {
+    ApiRouter::new(
+        "Tributary attribution engine",
+        env!("CARGO_PKG_VERSION"),
+        API_DESCRIPTION,
+    )
+    .get(
+        "/healthz",
+        Operation::new("Liveness, and how many models are served").json::<Health>(200, "Up"),
+        healthz,
+    )
+    .get(
+        "/v1/models",
+        Operation::new("The served models")
+            .description(
+                "Each model's weights, index and lineage hashes, its context, the methods its \
+                 index scores with and each method's `params_hash`: what a model version \
+                 registers on chain, and what a relayer checks before it serves the version.",
+            )
+            .json::<ModelList>(200, "The served models"),
+        list_models,
+    )
+    .post(
+        "/v1/completions",
+        Operation::new("A completion and its attribution")
+            .description(
+                "Samples a completion of the prompt and attributes it to the model's training \
+                 contributions. With `request_id`, `model_id` and `model_version` the answer \
+                 carries the attribution packet, and is kept for `GET /v1/requests/{request_id}`.",
+            )
+            .bearer(false)
+            .json_body::<CompletionRequest>("The prompt, the model and the sampling")
+            .json::<CompletionResponse>(200, "The completion and its attribution")
+            .errors::<ErrorBody>(&[
+                (400, "The body is not JSON"),
+                (401, "The gateway's token is missing or wrong"),
+                (402, "The request is not paid on chain"),
+                (403, "The payment does not cover this request"),
+                (404, "No served model by that name"),
+                (
+                    409,
+                    "Another completion was already given for the request id",
+                ),
+                (413, "The prompt is over the engine's limit"),
+                (415, "The body is not sent as application/json"),
+                (422, "A field is out of range, or the method is unknown"),
+                (500, "The engine failed"),
+                (503, "The chain could not be asked about the payment"),
+            ]),
+        complete,
+    )
+    .get(
+        "/v1/requests/{request_id}",
+        Operation::new("A paid request's stored completion")
+            .bearer(true)
+            .path_param::<u64>("request_id", "The paid request's id on chain", "42")
+            .json::<CompletionResponse>(200, "The completion given for the request")
+            .errors::<ErrorBody>(&[
+                (400, "The id is not an unsigned integer"),
+                (401, "The gateway's token is missing or wrong"),
+                (
+                    403,
+                    "The gateway runs without a token and serves no stored response",
+                ),
+                (404, "No completion for the request"),
+            ]),
+        stored_request,
+    )
+}
+
+/// The gateway's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi() -> serde_json::Value {
+    api().document()
+}
+
 /// The gateway's routes over `service`. With `access`, completions and stored responses are
-/// served only to callers presenting it; `/healthz` and `/v1/models` stay public. Without it,
-/// no stored response is served: nothing else proves a caller is the request's payer.
+/// served only to callers presenting it; `/healthz`, `/v1/models` and `/openapi.json` stay
+/// public. Without it, no stored response is served: nothing else proves a caller is the
+/// request's payer.
 pub fn router(service: Arc<CompletionService>, access: Option<AccessToken>) -> Router {
     // JSON escapes a byte in up to 6 characters (\u00XX); leave room for the other fields.
     let body_limit = service
@@ -135,11 +231,8 @@ pub fn router(service: Arc<CompletionService>, access: Option<AccessToken>) -> R
         .saturating_mul(6)
         .saturating_add(64 * 1024);
     let gateway = Arc::new(Gateway { service, access });
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/models", get(list_models))
-        .route("/v1/completions", post(complete))
-        .route("/v1/requests/{request_id}", get(stored_request))
+    let (routes, _) = api().finish();
+    routes
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -248,8 +341,11 @@ impl IntoResponse for Shared {
     }
 }
 
-async fn healthz(State(gateway): State<Arc<Gateway>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "models": gateway.service.model_count() }))
+async fn healthz(State(gateway): State<Arc<Gateway>>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        models: gateway.service.model_count(),
+    })
 }
 
 async fn list_models(State(gateway): State<Arc<Gateway>>) -> Json<ModelList> {
@@ -290,7 +386,7 @@ async fn no_route(method: HttpMethod, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {method} {}: the gateway serves GET /healthz, GET /v1/models, POST /v1/completions and GET /v1/requests/{{request_id}}",
+            "no route {method} {}: the gateway serves GET /healthz, GET /v1/models, POST /v1/completions, GET /v1/requests/{{request_id}} and GET /openapi.json",
             uri.path()
         ),
     )

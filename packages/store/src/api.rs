@@ -6,6 +6,7 @@
 //! | `GET /blobs/{sha256}` | 200 bytes, `ETag: "{sha256}"`, 304 on a matching `If-None-Match` | 400 `invalid_hash`, 404 `not_found`, 500 `corrupt` |
 //! | `HEAD /blobs/{sha256}` | 200 with `Content-Length` | 400, 404 (no body) |
 //! | `GET /healthz` | 200 `{"status":"ok"}` | |
+//! | `GET /openapi.json` | 200, the API's OpenAPI document | |
 //!
 //! Any blob request may also get 503 `busy` (with `Retry-After`) when the server is at its
 //! concurrency limit. Every failure with a body is an [`ErrorBody`]. A download streams, and
@@ -14,10 +15,11 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A failure's body: a message for people and a code for programs.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 pub struct ErrorBody {
     /// What went wrong, in words.
     pub error: String,
@@ -26,7 +28,7 @@ pub struct ErrorBody {
 }
 
 /// The kinds of failure the API reports.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The path does not name a blob by 64 hex characters.
@@ -92,7 +94,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// The body of a successful `PUT`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 pub struct PutReceipt {
     /// The blob's hash, lowercase hex.
     pub hash: String,

@@ -30,7 +30,7 @@ pub use local::LocalStore;
 pub use policy::{
     Allowance, Decision, Denial, OpenPolicy, WriteOutcome, WritePolicy, WriteRequest,
 };
-pub use server::{router, serve, serve_with_shutdown, AllowedOrigins, ServerConfig};
+pub use server::{openapi, router, serve, serve_with_shutdown, AllowedOrigins, ServerConfig};
 pub use store::{ContentStore, Stored};
 
 /// The largest blob a store accepts unless configured otherwise: 64 MiB.

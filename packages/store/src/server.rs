@@ -21,13 +21,15 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use http_body::{Frame, SizeHint};
+use schemars::JsonSchema;
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tributary_openapi::{ApiRouter, Operation};
 
 use crate::api::{ErrorBody, ErrorCode, PutReceipt};
 use crate::error::{Error, Result};
@@ -107,16 +109,131 @@ pub fn router(
         body_idle_timeout: config.body_idle_timeout,
     };
     let slots = Arc::new(Semaphore::new(config.max_concurrent_requests));
-    Ok(Router::new()
-        .route("/blobs/{hash}", get(get_blob).head(head_blob).put(put_blob))
-        // Only the blob routes count against the limit: health checks answer under load.
-        .route_layer(middleware::from_fn_with_state(slots, limit_concurrency))
-        .route("/healthz", get(healthz))
+    let (routes, _) = api(Some(slots)).finish();
+    Ok(routes
         .fallback(unknown_route)
         .with_state(state)
         // Outermost, so refusals (a 413 above all) reach the browser as themselves rather
         // than as an opaque CORS failure.
         .layer(cors))
+}
+
+/// What the documentation says about the API as a whole.
+const API_DESCRIPTION: &str = "Tributary's content store: blobs addressed by their SHA-256. \
+Reads are open to anyone; writes are taken as the store's policy allows (by default, only blobs \
+that a live contribution on chain names, from the store's accounts). Every byte is checked \
+against the hash, on the way in and on the way out. Any blob request may get 503 `busy`, with \
+`Retry-After`, when the server is at its limit of requests in flight. Every failure with a body \
+is an `ErrorBody`.";
+
+/// The routes, each with its documentation; with `slots`, the blob routes are limited to that
+/// many requests in flight (health checks and this document still answer under load).
+fn api(slots: Option<Arc<Semaphore>>) -> ApiRouter<AppState> {
+    let hash = |op: Operation| {
+        op.path_param::<String>(
+            "hash",
+            "The blob's SHA-256, 64 hex characters",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        )
+    };
+    let api = ApiRouter::new(
+        "Tributary content store",
+        env!("CARGO_PKG_VERSION"),
+        API_DESCRIPTION,
+    )
+    .get(
+        "/blobs/{hash}",
+        hash(Operation::new("A blob's bytes"))
+            .description(
+                "Streams the blob; its bytes are checked against the hash as they are read, and \
+                 a blob found damaged part way through ends the response short of its \
+                 `Content-Length`, so no client takes it as whole.",
+            )
+            .header::<String>(
+                "If-None-Match",
+                "The blob's ETag, `\"<sha256>\"`, to learn that a cached copy is current",
+                false,
+            )
+            .binary(200, "application/octet-stream", "The blob")
+            .response_header("ETag", "`\"<sha256>\"`")
+            .empty(304, "The cached copy named by If-None-Match is current")
+            .errors::<ErrorBody>(&[
+                (
+                    400,
+                    "`invalid_hash`: the path does not name a blob by 64 hex characters",
+                ),
+                (404, "`not_found`: no such blob"),
+                (500, "`corrupt`: the stored blob no longer matches its hash"),
+                (
+                    503,
+                    "`busy`: at the limit of requests in flight; retry after `Retry-After`",
+                ),
+            ]),
+        get_blob,
+    )
+    .head(
+        "/blobs/{hash}",
+        hash(Operation::new("Whether a blob is held, and its length"))
+            .empty(200, "Held; `Content-Length` is its length")
+            .empty(400, "The path does not name a blob by 64 hex characters")
+            .empty(404, "No such blob"),
+        head_blob,
+    )
+    .put(
+        "/blobs/{hash}",
+        hash(Operation::new("Store a blob"))
+            .bearer(false)
+            .binary_body(
+                "application/octet-stream",
+                "The blob's bytes, which must hash to the path's hash",
+            )
+            .json::<PutReceipt>(201, "Stored")
+            .json::<PutReceipt>(200, "Already held")
+            .errors::<ErrorBody>(&[
+                (400, "`invalid_hash` or `unreadable_body`"),
+                (
+                    401,
+                    "`unauthorized`: the store takes writes only from its accounts' bearer tokens",
+                ),
+                (
+                    403,
+                    "`not_on_chain` (no live contribution names the hash) or `quota_exceeded`",
+                ),
+                (408, "`timeout`: the body stopped arriving"),
+                (413, "`too_large`: over the store's size cap"),
+                (
+                    422,
+                    "`hash_mismatch`: the body does not hash to the path's hash",
+                ),
+                (503, "`chain_unavailable`, or `busy`"),
+                (507, "`store_full`: the store's disk budget has no room"),
+            ]),
+        put_blob,
+    );
+    let api = match slots {
+        // Only the blob routes count against the limit: health checks answer under load.
+        Some(slots) => api.map_router(|router| {
+            router.route_layer(middleware::from_fn_with_state(slots, limit_concurrency))
+        }),
+        None => api,
+    };
+    api.get(
+        "/healthz",
+        Operation::new("Liveness").json::<Health>(200, "Up"),
+        healthz,
+    )
+}
+
+/// The content store's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi() -> serde_json::Value {
+    api(None).document()
+}
+
+/// `GET /healthz`.
+#[derive(Serialize, JsonSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
 }
 
 /// Serves the API over `store` on `listener` until the process ends.
@@ -339,8 +456,8 @@ async fn head_blob(
     Ok(response)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> Refusal {

@@ -424,3 +424,37 @@ fn blocking_callers_reach_the_server_through_the_http_store() {
         b"from a plain thread"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes_and_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let app = router(store, Arc::new(OpenPolicy), &ServerConfig::default()).unwrap();
+    let document = tributary_store::openapi();
+    let unrouted = tributary_openapi::testing::unrouted_operations(app.clone(), &document).await;
+    assert!(
+        unrouted.is_empty(),
+        "documented but not served: {unrouted:?}"
+    );
+    let blobs = &document["paths"]["/blobs/{hash}"];
+    for method in ["get", "head", "put"] {
+        assert!(blobs[method].is_object(), "{method} /blobs/{{hash}}");
+    }
+    // Every error code is in the schema, with its documentation.
+    let codes = document["components"]["schemas"]["ErrorCode"].to_string();
+    for code in ["hash_mismatch", "not_on_chain", "store_full"] {
+        assert!(codes.contains(&format!("\"{code}\"")), "{code}: {codes}");
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let served = reqwest::get(format!("http://{addr}/openapi.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let served: serde_json::Value = serde_json::from_slice(&served).unwrap();
+    assert_eq!(served, document);
+}
