@@ -880,18 +880,23 @@ async fn payout_rest() -> String {
     url
 }
 
-/// A gateway over the fixture's model checking payment with `payments`.
-async fn gateway_with(payments: Arc<dyn PaymentCheck>) -> String {
+/// A service over the fixture's model checking payment with `payments`.
+fn service_with(payments: Arc<dyn PaymentCheck>) -> CompletionService {
     let f = fixture();
     let engine = Engine::open(&f.dir.join("model"), &f.dir.join("index")).unwrap();
-    let service = CompletionService::new(
+    CompletionService::new(
         vec![ServedModel {
             name: MODEL.into(),
             engine,
         }],
         payments,
         GatewayConfig::default(),
-    );
+    )
+}
+
+/// A gateway over the fixture's model checking payment with `payments`.
+async fn gateway_with(payments: Arc<dyn PaymentCheck>) -> String {
+    let service = service_with(payments);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve_with_shutdown(
@@ -1009,18 +1014,8 @@ async fn no_request_body_or_path_panics_the_gateway() {
 /// `/openapi.json` is the one `tributary-attrib openapi` prints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_matches_the_routes_and_is_served() {
-    let f = fixture();
-    let engine = Engine::open(&f.dir.join("model"), &f.dir.join("index")).unwrap();
-    let service = CompletionService::new(
-        vec![ServedModel {
-            name: MODEL.into(),
-            engine,
-        }],
-        Arc::new(Unchecked),
-        GatewayConfig::default(),
-    );
     let app = router(
-        Arc::new(service),
+        Arc::new(service_with(Arc::new(Unchecked))),
         Some(AccessToken::new(FIXTURE_TOKEN).unwrap()),
     );
     let document = tributary_attrib::serve::http::openapi();
