@@ -44,10 +44,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tributary_attrib_api::ErrorBody;
-
-use crate::engine::EngineCallError;
 use tributary_openapi::{ApiRouter, Operation};
 
+use crate::engine::EngineCallError;
 use crate::inputs::{RequestInputs, VerifierProof, KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER};
 use crate::submission::{PaidCompletion, Submissions, SubmitError, Submitted};
 use crate::vouchers::{VoucherCompletion, VoucherDesk, VoucherError, VoucherServed};
