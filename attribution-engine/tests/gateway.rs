@@ -508,20 +508,33 @@ fn methods_parse_by_id_snake_name_and_short_name() {
     assert_eq!(parse_method("shapley"), None);
 }
 
+/// Runs the binary with `--output json`: a result is JSON on stdout, an error is JSON on stderr
+/// with nothing on stdout.
 fn cli(args: &[&str]) -> (bool, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_tributary-attrib"))
-        .arg("--json")
+        .args(["--output", "json"])
         .args(args)
         .output()
         .expect("run tributary-attrib");
+    let ok = output.status.success();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: stdout is not JSON ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !ok {
+        assert!(
+            stdout.is_empty(),
+            "{args:?}: a failure printed on stdout: {stdout}"
+        );
+    }
+    // The error is the last line of stderr, after any log lines.
+    let json = if ok {
+        &stdout
+    } else {
+        stderr.lines().last().unwrap_or_default()
+    };
+    let value = serde_json::from_str(json).unwrap_or_else(|e| {
+        panic!("{args:?}: the output is not JSON ({e}): {stdout}\nstderr: {stderr}")
     });
-    (output.status.success(), value)
+    (ok, value)
 }
 
 fn path(p: &Path) -> &str {
