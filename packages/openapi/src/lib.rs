@@ -173,10 +173,8 @@ struct Response {
 /// One documented operation: what a route takes and what it answers.
 #[derive(Clone)]
 pub struct Operation {
-    id: Option<String>,
     summary: String,
     description: Option<String>,
-    tags: Vec<String>,
     parameters: Vec<Parameter>,
     body: Option<(Content, String)>,
     responses: Vec<Response>,
@@ -187,10 +185,8 @@ impl Operation {
     /// An operation with a one-line summary.
     pub fn new(summary: impl Into<String>) -> Self {
         Operation {
-            id: None,
             summary: summary.into(),
             description: None,
-            tags: Vec::new(),
             parameters: Vec::new(),
             body: None,
             responses: Vec::new(),
@@ -198,21 +194,9 @@ impl Operation {
         }
     }
 
-    /// The `operationId`; by default the method and the path's words, as in `get_v1_models`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
     /// A longer description (CommonMark).
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = Some(text.into());
-        self
-    }
-
-    /// A tag grouping the operation with others.
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tags.push(tag.into());
         self
     }
 
@@ -323,14 +307,11 @@ impl Operation {
 
     fn render(&self, method: Method, path: &str, generator: &mut SchemaGenerator) -> Value {
         let mut operation = Map::new();
-        let id = self.id.clone().unwrap_or_else(|| default_id(method, path));
-        operation.insert("operationId".into(), id.into());
+        // The method and the path's words, as in `get_v1_models`.
+        operation.insert("operationId".into(), default_id(method, path).into());
         operation.insert("summary".into(), self.summary.clone().into());
         if let Some(text) = &self.description {
             operation.insert("description".into(), text.clone().into());
-        }
-        if !self.tags.is_empty() {
-            operation.insert("tags".into(), json!(self.tags));
         }
         if !self.parameters.is_empty() {
             let parameters: Vec<Value> = self
